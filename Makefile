@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` (the main job) and `make test` (the tests).
+# Both create or refresh .venv themselves.
+#
+# torch: on a CPU machine we install TORCH_SPEC first (this machine's pip takes the local CPU
+# build torch==2.13.0), so that nothing later pulls the multi-GB CUDA wheels. On a CPU machine
+# without that local file use e.g.
+#   make demo TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# GPU users: install CUDA torch into .venv first, then `make demo TORCH_SPEC=`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.unirank-installed
+
+.PHONY: demo test venv clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/unirank search studies/quickstart.yaml
+	$(BIN)/unirank report runs/quickstart
+	$(BIN)/unirank export runs/quickstart
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unirank.config import SyntheticDataConfig, TrainConfig
+from unirank.data.dataset import build_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+CENSUS = SHARED_DATA / "census_income" / "census-income.test.gz"
+
+needs_census = pytest.mark.skipif(
+    not CENSUS.is_file(), reason=f"real data not present: {CENSUS} (see ../shared/data/README.md)"
+)
+
+TINY_DATA = SyntheticDataConfig(source="synthetic", num_rows=6000, vocab_size=100, seed=1)
+TINY_TRAIN = TrainConfig(batch_size=256, lr=3e-3, max_epochs=3, patience=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset():
+    return build_dataset(TINY_DATA)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The real `unirank` command in a subprocess (as a user runs it)."""
+    return subprocess.run([sys.executable, "-m", "unirank", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=timeout)

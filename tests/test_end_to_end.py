@@ -1,0 +1,107 @@
+"""A real tiny study through Ray Tune and Optuna storage, then report, export and retrain."""
+import json
+import re
+
+import optuna
+import pytest
+
+from tests.conftest import run_cli
+from unirank.data.dataset import build_dataset
+from unirank.export.bundle import load_bundle
+from unirank.train import evaluate
+
+STUDY = """
+name: e2e
+data:
+  source: synthetic
+  num_rows: 8000
+  vocab_size: 100
+space:
+  embedding_dim: [4, 8]
+  cross_layers: {{low: 0, high: 1}}
+  mlp_layers: {{low: 1, high: 2}}
+  mlp_width: [16, 32]
+  num_experts: {{low: 2, high: 3}}
+  expert_width: [16]
+  tower_width: [8]
+train:
+  batch_size: 256
+  lr: 0.005
+  max_epochs: 3
+search:
+  presets: [shared_bottom_mlp]
+budget:
+  trials: 3
+output:
+  dir: {out}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    out = root / "out"
+    config = root / "e2e.yaml"
+    config.write_text(STUDY.format(out=out))
+    first = run_cli("search", str(config), "--quiet")
+    assert first.returncode == 0, first.stderr[-3000:]
+    return config, out, first
+
+
+def _trials(out):
+    return optuna.load_study(study_name="e2e", storage=f"sqlite:///{out}/study.db").get_trials()
+
+
+def test_search_runs_trials_through_ray_into_optuna_storage(finished_study):
+    _, out, first = finished_study
+    trials = _trials(out)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 4  # 3 searched + 1 preset
+    assert sum("preset" in t.user_attrs for t in complete) == 1
+    for t in complete:
+        assert 0 < t.values[0] < 1.0 and t.values[1] > 0  # NE beats base rate; FLOPs measured
+        assert set(t.user_attrs) >= {"arch", "cost", "metrics", "weights"}
+    assert list((out / "ray_results").iterdir())  # Ray Tune ran them
+    assert "4 in the study" in first.stdout
+
+
+def test_rerun_resumes_the_same_study(finished_study):
+    config, out, _ = finished_study
+    before = {t.number: t.values for t in _trials(out) if t.state.name == "COMPLETE"}
+    again = run_cli("search", str(config), "--quiet", "--set", "budget.trials=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = {t.number: t.values for t in _trials(out) if t.state.name == "COMPLETE"}
+    assert len(after) == len(before) + 2  # no preset retrained, two new trials
+    assert all(after[n] == v for n, v in before.items())  # earlier trials untouched
+
+
+def test_report_is_self_contained_with_front_and_history(finished_study):
+    _, out, _ = finished_study
+    result = run_cli("report", str(out))
+    assert result.returncode == 0, result.stderr
+    html = (out / "report.html").read_text()
+    assert "<script src=\"http" not in html  # plotly.js is inlined: works offline
+    assert 'id="pareto"' in html and 'id="history"' in html
+    assert "shared_bottom_mlp" in html and "Pareto front" in html
+
+
+def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study):
+    _, out, _ = finished_study
+    result = run_cli("export", str(out))
+    assert result.returncode == 0, result.stderr
+    bundle_dir = out / "export" / re.search(r"trial-(\d+)", result.stdout).group(0)
+    bundle = load_bundle(bundle_dir)
+    dataset = build_dataset(bundle.data, state=bundle.state)
+    metrics = evaluate(bundle.model(), dataset.val, dataset.features)
+    exported = bundle.metrics["validation"]
+    assert metrics.mean_ne == pytest.approx(exported["mean_ne"], abs=1e-6)
+    for name, values in exported["portfolios"].items():
+        assert metrics.portfolios[name]["auc"] == pytest.approx(values["auc"], abs=1e-6)
+    assert "mean NE" in (bundle_dir / "MODEL_CARD.md").read_text()
+    assert json.loads((bundle_dir / "arch.json").read_text())["schema_version"] == 1
+
+    retrained = run_cli("train", str(bundle_dir), "--device", "cpu")
+    assert retrained.returncode == 0, retrained.stderr
+    new = json.loads((bundle_dir / "retrained" / "metrics.json").read_text())["validation"]["mean_ne"]
+    assert new == pytest.approx(exported["mean_ne"], rel=0.01)
+    assert (bundle_dir / "retrained" / "model.safetensors").is_file()

@@ -1,0 +1,5 @@
+import sys
+
+from unirank.cli import main
+
+sys.exit(main())

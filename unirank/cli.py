@@ -1,0 +1,121 @@
+"""`unirank search|report|export|train` — the command line.
+
+Every user error ends in one line on stderr (``error: …``) and a non-zero exit code; ``--debug``
+anywhere on the command line shows the traceback instead.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from unirank.errors import UnirankError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="AutoML / NAS for unified ranking models.")
+
+
+def _echo(text: str) -> None:
+    typer.echo(text)
+
+
+@app.command()
+def search(
+    config: Path = typer.Argument(..., help="study config YAML, e.g. studies/quickstart.yaml"),
+    set_: List[str] = typer.Option([], "--set", help="override a config value: key.path=value"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: local Ray)"),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default: SQLite in the output dir)"),
+    quiet: bool = typer.Option(False, help="no live progress"),
+) -> None:
+    """Run (or resume) the study: propose architectures, train them as Ray Tune trials."""
+    from unirank.config import load_config
+
+    overrides = list(set_)
+    if address:
+        overrides.append(f"search.address={address}")
+    if storage:
+        overrides.append(f"search.storage={storage}")
+    cfg = load_config(config, overrides)
+    from unirank.search.runner import run_study
+
+    summary = run_study(cfg, show_progress=not quiet)
+    _echo(f"study {summary.study_name}: {summary.completed_this_run} trials completed in this run, "
+          f"{summary.trials_in_study} in the study ({summary.storage}), {summary.seconds:.0f} s")
+    if summary.interrupted_marked_failed:
+        _echo(f"{summary.interrupted_marked_failed} trial(s) interrupted earlier were marked failed")
+    _echo(f"next: unirank report {summary.output_dir}   |   unirank export {summary.output_dir}")
+
+
+@app.command()
+def report(
+    out_dir: Path = typer.Argument(..., help="output folder of `unirank search`"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: <out_dir>/report.html)"),
+) -> None:
+    """Write the self-contained HTML report (Pareto front, history, trials)."""
+    from unirank.dashboard.report import write_report
+
+    path = write_report(out_dir, output)
+    _echo(f"report written: {path}")
+
+
+@app.command()
+def export(
+    out_dir: Path = typer.Argument(..., help="output folder of `unirank search`"),
+    trial: Optional[int] = typer.Option(None, help="trial number (default: the front's lowest-NE point)"),
+    dest: Optional[Path] = typer.Option(None, help="bundle folder (default: <out_dir>/export/trial-<N>)"),
+) -> None:
+    """Export a trial as a bundle: arch.json, features.json, weights, model card."""
+    from unirank.export.bundle import export_bundle
+
+    path = export_bundle(out_dir, trial, dest)
+    _echo(f"bundle written: {path}")
+
+
+@app.command()
+def train(
+    bundle: Path = typer.Argument(..., help="export bundle folder"),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    epochs: Optional[int] = typer.Option(None, help="max epochs (default: the study's)"),
+    from_weights: bool = typer.Option(False, help="fine-tune from the bundle's weights instead of from scratch"),
+) -> None:
+    """Train the bundle's architecture (from scratch by default) on its data."""
+    from unirank.export.retrain import train_bundle
+
+    result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights)
+    _echo(result.describe())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="unirank", standalone_mode=False)
+    except typer.Exit as done:
+        return done.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except UnirankError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - the CLI's promise: one line, never a traceback
+        if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # typer's usage errors
+            prefix = "" if type(err).__name__ == "NoArgsIsHelpError" else "error: "
+            print(f"{prefix}{err.format_message()}", file=sys.stderr)
+            return err.exit_code or 2
+        if debug:
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"error: unexpected {type(err).__name__}: {message} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

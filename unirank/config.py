@@ -1,0 +1,229 @@
+"""StudyConfig: the only place where YAML becomes objects.
+
+A study config has the sections ``data``, ``space``, ``train``, ``search``, ``budget`` and
+``output``. Every section is a frozen pydantic model with ``extra="forbid"``, so an unknown or
+misspelled key is an error that names the key. CLI overrides (``--set train.lr=0.01``) are applied
+to the raw mapping before validation, so they are checked exactly like the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from unirank.errors import UnirankError, describe_validation_error
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(_Section):
+    """An inclusive integer range ``{low, high}`` searched with ``suggest_int``."""
+
+    low: int = Field(ge=0)
+    high: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IntRange":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class SplitConfig(_Section):
+    """Random split of the rows, seeded, fitted once; preprocessing sees only the train part."""
+
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, ge=0, lt=0.5)
+    seed: int = 0
+
+
+class SyntheticDataConfig(_Section):
+    """The built-in multi-domain multi-objective generator (see ``unirank.data.synthetic``)."""
+
+    source: Literal["synthetic"]
+    num_rows: int = Field(60_000, ge=1_000)
+    num_domains: int = Field(3, ge=2, le=16)
+    num_sparse: int = Field(8, ge=2, le=64)
+    num_dense: int = Field(4, ge=1, le=64)
+    vocab_size: int = Field(1_000, ge=10)
+    seed: int = 0
+    min_count: int = Field(1, ge=1)
+    split: SplitConfig = SplitConfig()
+
+
+class CensusDataConfig(_Section):
+    """UCI Census-Income (KDD): objectives income>50k and never-married; domain from a column."""
+
+    source: Literal["census"]
+    path: Path = Path("../shared/data/census_income/census-income.test.gz")
+    domain_column: str = "sex"
+    max_rows: int | None = Field(None, ge=1_000)
+    min_count: int = Field(5, ge=1)
+    split: SplitConfig = SplitConfig()
+
+
+class CsvDataConfig(_Section):
+    """Any CSV/Parquet table: name the dense, sparse, domain and label columns."""
+
+    source: Literal["csv"]
+    path: Path
+    dense: tuple[str, ...] = ()
+    sparse: tuple[str, ...] = ()
+    domain: str
+    objectives: tuple[str, ...] = Field(min_length=1)
+    delimiter: str = ","
+    min_count: int = Field(1, ge=1)
+    split: SplitConfig = SplitConfig()
+
+    @model_validator(mode="after")
+    def _has_features(self) -> "CsvDataConfig":
+        if not self.dense and not self.sparse:
+            raise ValueError("name at least one dense or sparse column")
+        return self
+
+
+DataConfig = Annotated[
+    Union[SyntheticDataConfig, CensusDataConfig, CsvDataConfig], Field(discriminator="source")
+]
+
+
+class SpaceConfig(_Section):
+    """Which architectures the search may propose (see ``unirank.space.search_space``)."""
+
+    embedding_dim: tuple[int, ...] = (8, 16, 32)
+    cross_layers: IntRange = IntRange(low=0, high=3)
+    mlp_layers: IntRange = IntRange(low=1, high=3)
+    mlp_width: tuple[int, ...] = (64, 128, 256)
+    sharing: tuple[Literal["shared_bottom", "mmoe"], ...] = ("shared_bottom", "mmoe")
+    num_experts: IntRange = IntRange(low=2, high=6)
+    expert_width: tuple[int, ...] = (32, 64, 128)
+    tower_width: tuple[int, ...] = (16, 32, 64)
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> "SpaceConfig":
+        for name in ("embedding_dim", "mlp_width", "sharing", "expert_width", "tower_width"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name}: expected at least one choice")
+            if name != "sharing" and min(values) < 1:
+                raise ValueError(f"{name}: expected positive integers, got {list(values)}")
+        if self.num_experts.low < 1:
+            raise ValueError("num_experts.low: expected an integer >= 1")
+        return self
+
+
+class TrainConfig(_Section):
+    """The training protocol shared by every trial and every preset."""
+
+    batch_size: int = Field(512, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    max_epochs: int = Field(6, ge=1)
+    patience: int = Field(2, ge=1)
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = Field(None, ge=1)
+
+
+class SearchConfig(_Section):
+    """How candidates are proposed (Optuna) and run (Ray Tune)."""
+
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    seed: int = 0
+    presets: tuple[str, ...] = ("shared_bottom_mlp", "mmoe")
+    study_name: str | None = None
+    storage: str | None = None
+    address: str | None = None
+    cpus_per_trial: float = Field(1.0, gt=0)
+    max_concurrent: int | None = Field(None, ge=1)
+
+
+class BudgetConfig(_Section):
+    """What one ``unirank search`` invocation may spend, and hard limits on candidates."""
+
+    trials: int = Field(12, ge=0)
+    max_wall_minutes: float | None = Field(None, gt=0)
+    max_mflops: float | None = Field(None, gt=0)
+    max_params: int | None = Field(None, gt=0)
+
+
+class OutputConfig(_Section):
+    dir: Path | None = None
+
+
+class StudyConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    data: DataConfig
+    space: SpaceConfig = SpaceConfig()
+    train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()
+    budget: BudgetConfig = BudgetConfig()
+    output: OutputConfig = OutputConfig()
+
+    @property
+    def output_dir(self) -> Path:
+        return (self.output.dir or Path("runs") / self.name).resolve()
+
+    @property
+    def study_name(self) -> str:
+        return self.search.study_name or self.name
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``"train.lr=0.01"`` → (``["train", "lr"]``, ``0.01``); the value is parsed as YAML."""
+    if "=" not in text:
+        raise UnirankError(f"--set {text!r}: expected key.path=value")
+    key, raw = text.split("=", 1)
+    path = [part for part in key.strip().split(".") if part]
+    if not path:
+        raise UnirankError(f"--set {text!r}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise UnirankError(f"--set {text!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read a study YAML (safe loader), apply ``--set`` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnirankError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UnirankError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UnirankError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict, source: str = "config") -> StudyConfig:
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise UnirankError(describe_validation_error(err, source)) from None

@@ -1,0 +1,48 @@
+"""Pre-tensorised splits and their mini-batches (index slicing, no per-row Python)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Iterator, NamedTuple
+
+import torch
+
+
+class Batch(NamedTuple):
+    dense: torch.Tensor   # [B, D] float32, normalised
+    sparse: torch.Tensor  # [B, S] int64, 0 = OOV
+    domain: torch.Tensor  # [B] int64 domain index
+    labels: torch.Tensor  # [B, T] float32 (0 where missing)
+    mask: torch.Tensor    # [B, T] bool, True where the label exists
+
+
+@dataclass
+class TensorSplit:
+    dense: torch.Tensor
+    sparse: torch.Tensor
+    domain: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.domain.shape[0])
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to(self, device: torch.device | str) -> "TensorSplit":
+        return TensorSplit(**{k: v.to(device) for k, v in self.tensors().items()})
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Shuffled when a generator is given, in order otherwise; the last batch may be short."""
+        n = len(self)
+        if generator is None:
+            for start in range(0, n, batch_size):
+                end = start + batch_size
+                yield Batch(self.dense[start:end], self.sparse[start:end], self.domain[start:end],
+                            self.labels[start:end], self.mask[start:end])
+            return
+        order = torch.randperm(n, generator=generator).to(self.domain.device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            yield Batch(self.dense[index], self.sparse[index], self.domain[index],
+                        self.labels[index], self.mask[index])

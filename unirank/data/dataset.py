@@ -1,0 +1,125 @@
+"""Dataset: read → split (seeded) → fit preprocessing on train → tensors, cached on disk.
+
+The cache holds the tensors of every split (``tensors.pt``, loaded with ``weights_only=True``)
+and the fitted state (``preprocess.json``); its key is a hash of the data config and the
+source file's size and modification time, so a changed config or file never reuses stale tensors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unirank.config import CensusDataConfig, CsvDataConfig, DataConfig, SyntheticDataConfig
+from unirank.data.batches import TensorSplit
+from unirank.data.features import FeatureSpec
+from unirank.data.preprocess import PreprocessState, fit_preprocessing, transform
+from unirank.data.table import RawTable
+from unirank.errors import UnirankError
+
+_CACHE_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Dataset:
+    features: FeatureSpec
+    state: PreprocessState
+    splits: dict[str, TensorSplit]
+
+    @property
+    def train(self) -> TensorSplit:
+        return self.splits["train"]
+
+    @property
+    def val(self) -> TensorSplit:
+        return self.splits["val"]
+
+    @property
+    def test(self) -> TensorSplit:
+        return self.splits["test"]
+
+
+def read_raw(cfg: DataConfig) -> RawTable:
+    if isinstance(cfg, SyntheticDataConfig):
+        from unirank.data.synthetic import generate_synthetic
+        return generate_synthetic(cfg)
+    if isinstance(cfg, CensusDataConfig):
+        from unirank.data.census import read_census
+        return read_census(cfg)
+    if isinstance(cfg, CsvDataConfig):
+        from unirank.data.tabular import read_table
+        return read_table(cfg)
+    raise UnirankError(f"data.source: unsupported {cfg!r}")
+
+
+def split_rows(num_rows: int, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """A seeded random permutation cut into train/val/test."""
+    order = np.random.default_rng(cfg.split.seed).permutation(num_rows)
+    n_val = int(round(num_rows * cfg.split.val_fraction))
+    n_test = int(round(num_rows * cfg.split.test_fraction))
+    return {"val": order[:n_val], "test": order[n_val:n_val + n_test],
+            "train": order[n_val + n_test:]}
+
+
+def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:
+    """Read and tensorise. With ``state`` (e.g. from an export bundle) nothing is refitted."""
+    table = read_raw(cfg)
+    rows = split_rows(len(table.frame), cfg)
+    if len(rows["train"]) == 0 or len(rows["val"]) == 0:
+        raise UnirankError(f"{table.source}: too few rows ({len(table.frame)}) for the split")
+    if state is None:
+        state = fit_preprocessing(table, rows["train"], cfg.min_count)
+    splits = {name: transform(table, rows[name], state) for name in SPLITS}
+    for name in ("train", "val"):
+        split = splits[name]
+        present = set(split.domain.unique().tolist())
+        missing = [d for i, d in enumerate(state.domains) if i not in present]
+        if missing:
+            raise UnirankError(
+                f"{table.source}: domain {missing[0]!r} of column {state.domain!r} has no rows in "
+                f"the {name} split; merge it or choose another domain column"
+            )
+    return Dataset(features=state.feature_spec(), state=state, splits=splits)
+
+
+def cache_key(cfg: DataConfig) -> str:
+    payload = {"version": _CACHE_VERSION, "config": json.loads(cfg.model_dump_json())}
+    path = getattr(cfg, "path", None)
+    if path is not None and Path(path).is_file():
+        stat = Path(path).stat()
+        payload["file"] = [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def prepare_dataset(cfg: DataConfig, cache_root: Path) -> Path:
+    """Build (or reuse) the cached dataset for ``cfg``; returns the cache folder."""
+    folder = Path(cache_root) / cache_key(cfg)
+    if (folder / "tensors.pt").is_file() and (folder / "preprocess.json").is_file():
+        return folder
+    dataset = build_dataset(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"{split}.{k}": v for split, s in dataset.splits.items() for k, v in s.tensors().items()}
+    # Write to temporary names and rename, so a crash never leaves a half-written cache behind.
+    torch.save(tensors, folder / "tensors.pt.tmp")
+    (folder / "preprocess.json.tmp").write_text(dataset.state.model_dump_json())
+    (folder / "data_config.json").write_text(cfg.model_dump_json())
+    os.replace(folder / "tensors.pt.tmp", folder / "tensors.pt")
+    os.replace(folder / "preprocess.json.tmp", folder / "preprocess.json")
+    return folder
+
+
+def load_prepared(folder: Path) -> Dataset:
+    folder = Path(folder)
+    state = PreprocessState.model_validate_json((folder / "preprocess.json").read_text())
+    tensors = torch.load(folder / "tensors.pt", weights_only=True)
+    splits = {
+        name: TensorSplit(**{k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
+        for name in SPLITS
+    }
+    return Dataset(features=state.feature_spec(), state=state, splits=splits)

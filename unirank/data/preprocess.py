@@ -1,0 +1,96 @@
+"""Preprocessing fitted on the train split only: vocabularies with an OOV id, dense normalisation.
+
+The fitted state is plain JSON (it is written into every export bundle's ``features.json``), and
+``transform`` is vectorised pandas/numpy work: no Python loop over rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from unirank.data.batches import TensorSplit
+from unirank.data.features import FeatureSpec, SparseFeature
+from unirank.data.table import RawTable
+from unirank.errors import UnirankError
+
+# Columns whose absolute values exceed this are heavy-tailed (money, counts): signed log first.
+_LOG_THRESHOLD = 100.0
+
+
+class DenseStats(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mean: float
+    std: float
+    signed_log: bool
+
+
+class PreprocessState(BaseModel):
+    """Everything ``transform`` needs; JSON round-trips."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dense: dict[str, DenseStats]
+    vocab: dict[str, list[str]]
+    domain: str
+    domains: list[str]
+    objectives: list[str]
+
+    def feature_spec(self) -> FeatureSpec:
+        return FeatureSpec(
+            dense=tuple(self.dense),
+            sparse=tuple(SparseFeature(name=n, vocab_size=len(v) + 1) for n, v in self.vocab.items()),
+            domain=self.domain, domains=tuple(self.domains), objectives=tuple(self.objectives),
+        )
+
+
+def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -> PreprocessState:
+    """Fit vocabularies (ids by descending train frequency, count ≥ min_count) and dense stats."""
+    train = table.frame.iloc[train_rows]
+    dense = {}
+    for column in table.dense:
+        values = train[column].to_numpy(dtype=np.float64)
+        signed_log = bool(np.nanmax(np.abs(values), initial=0.0) > _LOG_THRESHOLD)
+        if signed_log:
+            values = np.sign(values) * np.log1p(np.abs(values))
+        mean = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+        std = float(np.nanstd(values)) if np.isfinite(values).any() else 1.0
+        dense[column] = DenseStats(mean=mean, std=std if std > 1e-12 else 1.0, signed_log=signed_log)
+    vocab = {}
+    for column in table.sparse:
+        counts = train[column].astype("string").value_counts(dropna=True)
+        vocab[column] = [str(v) for v in counts[counts >= min_count].index]
+    domains = sorted(str(v) for v in table.frame[table.domain].astype("string").dropna().unique())
+    if len(domains) < 1:
+        raise UnirankError(f"{table.source}: domain column {table.domain!r} has no values")
+    return PreprocessState(dense=dense, vocab=vocab, domain=table.domain, domains=domains,
+                           objectives=list(table.objectives))
+
+
+def transform(table: RawTable, rows: np.ndarray, state: PreprocessState) -> TensorSplit:
+    """Rows of the table → tensors: dense [N, D] float32, sparse [N, S] int64 (0 = OOV),
+    domain [N] int64, labels [N, T] float32 with mask [N, T] bool (False = label missing)."""
+    part = table.frame.iloc[rows]
+    n = len(part)
+    dense = np.zeros((n, len(state.dense)), dtype=np.float32)
+    for j, (column, stats) in enumerate(state.dense.items()):
+        values = part[column].to_numpy(dtype=np.float64)
+        if stats.signed_log:
+            values = np.sign(values) * np.log1p(np.abs(values))
+        values = (values - stats.mean) / stats.std
+        dense[:, j] = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    sparse = np.zeros((n, len(state.vocab)), dtype=np.int64)
+    for j, (column, values) in enumerate(state.vocab.items()):
+        codes = pd.Categorical(part[column].astype("string"), categories=values).codes
+        sparse[:, j] = codes.astype(np.int64) + 1  # -1 (unknown/missing) becomes the OOV id 0
+    domain_codes = pd.Categorical(part[state.domain].astype("string"), categories=state.domains).codes
+    labels = part[state.objectives].to_numpy(dtype=np.float32)
+    mask = ~np.isnan(labels)
+    keep = domain_codes >= 0  # rows without a known domain cannot be routed to a portfolio head
+    return TensorSplit(
+        dense=torch.from_numpy(dense[keep]),
+        sparse=torch.from_numpy(sparse[keep]),
+        domain=torch.from_numpy(domain_codes[keep].astype(np.int64)),
+        labels=torch.from_numpy(np.nan_to_num(labels[keep], nan=0.0)),
+        mask=torch.from_numpy(mask[keep]),
+    )

@@ -1,0 +1,80 @@
+"""Built-in synthetic multi-domain multi-objective data, seeded, where architecture matters.
+
+Rows belong to one of ``num_domains`` domains (unequal sizes). Sparse ids follow a power law
+(Zipf exponent 1.1), as real categorical features do. Two objectives, ``click`` and ``convert``:
+
+    logit_click   = base_d + Σ_s b_s[c_s] + Σ_(a,b)∈P  0.8·<z_a[c_a], z_b[c_b]>     (pairwise, FM-like)
+                    + 0.7·x0·x1 + 0.5·x2                                              (dense cross)
+                    + γ_d·<z_0[c_0], z_2[c_2]>                                        (domain-specific)
+    logit_convert = -1 + 0.5·shared(logit_click) + 0.8·<z_3[c_3], z_7[c_7]> + δ_d·x1
+
+with P = {(0,1), (2,3), (4,5), (1,6)}, per-id biases b and latent vectors z (dim 4), and domain
+effects γ, δ whose signs differ between domains. A first-order model cannot express the pairwise
+terms, and a model that ignores the domain cannot express γ_d, δ_d: the architecture choice
+genuinely changes quality. ``convert`` is unlabelled on 25% of rows (masked, Lattice-style).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from unirank.config import SyntheticDataConfig
+from unirank.data.table import RawTable
+
+_LATENT_DIM = 4
+_PAIRS = ((0, 1), (2, 3), (4, 5), (1, 6))
+
+
+def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
+    rng = np.random.default_rng(cfg.seed)
+    n, num_sparse, vocab = cfg.num_rows, max(cfg.num_sparse, 8), cfg.vocab_size
+
+    domain_weights = 1.0 / np.arange(1, cfg.num_domains + 1)
+    domain = rng.choice(cfg.num_domains, size=n, p=domain_weights / domain_weights.sum())
+
+    zipf = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    ids = np.stack([rng.choice(vocab, size=n, p=zipf / zipf.sum()) for _ in range(num_sparse)], 1)
+    # Each feature gets its own id permutation so that id 0 is not the popular id everywhere.
+    ids = np.stack([rng.permutation(vocab)[ids[:, s]] for s in range(num_sparse)], 1)
+    bias = rng.normal(0.0, 0.3, size=(num_sparse, vocab))
+    latent = rng.normal(0.0, 1.0 / np.sqrt(_LATENT_DIM) * 1.4, size=(num_sparse, vocab, _LATENT_DIM))
+    dense = rng.normal(size=(n, max(cfg.num_dense, 4)))
+
+    def pair(a: int, b: int) -> np.ndarray:
+        return np.einsum("nk,nk->n", latent[a, ids[:, a]], latent[b, ids[:, b]])
+
+    base = rng.normal(-1.3, 0.4, size=cfg.num_domains)
+    gamma = np.array([1.2 * (-1) ** d for d in range(cfg.num_domains)])
+    delta = np.array([0.8 * (-1) ** (d + 1) for d in range(cfg.num_domains)])
+
+    first_order = sum(bias[s, ids[:, s]] for s in range(num_sparse))
+    shared = first_order + sum(0.8 * pair(a, b) for a, b in _PAIRS) + 0.7 * dense[:, 0] * dense[:, 1]
+    logit_click = base[domain] + shared + 0.5 * dense[:, 2] + gamma[domain] * pair(0, 2)
+    logit_convert = -1.0 + 0.5 * shared + 0.8 * pair(3, 7) + delta[domain] * dense[:, 1]
+
+    click = (rng.random(n) < _sigmoid(logit_click)).astype(np.float32)
+    convert = (rng.random(n) < _sigmoid(logit_convert)).astype(np.float32)
+    convert[rng.random(n) < 0.25] = np.nan
+
+    frame = pd.DataFrame({"domain": [f"d{d}" for d in domain]})
+    sparse_names = [f"c{s}" for s in range(cfg.num_sparse)]
+    for s, name in enumerate(sparse_names):
+        frame[name] = ids[:, s]
+    dense_names = [f"x{j}" for j in range(cfg.num_dense)]
+    for j, name in enumerate(dense_names):
+        frame[name] = dense[:, j].astype(np.float32)
+    frame["click"] = click
+    frame["convert"] = convert
+    return RawTable(
+        frame=frame,
+        dense=dense_names,
+        # The domain id is also an input feature, so shared layers can condition on it.
+        sparse=["domain", *sparse_names],
+        domain="domain",
+        objectives=["click", "convert"],
+        source="synthetic",
+    )
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

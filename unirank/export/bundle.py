@@ -1,0 +1,131 @@
+"""Export bundles: everything needed to rebuild, evaluate and retrain a trial without the study.
+
+A bundle folder holds:
+- ``arch.json``       the ArchSpec (with ``schema_version``)
+- ``features.json``   FeatureSpec, the fitted preprocessing (vocabularies, dense statistics) and
+                      the data config that produced them
+- ``model.safetensors`` trained weights (tensors only: no pickled code)
+- ``train.json``      the training protocol (TrainConfig)
+- ``metrics.json``    validation metrics per portfolio, cost, provenance
+- ``MODEL_CARD.md``   the same, for people
+
+Loading (``load_bundle``) needs torch, pydantic and the data stack only — not optuna or ray.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from unirank.config import DataConfig, TrainConfig
+from unirank.data.preprocess import PreprocessState
+from unirank.errors import UnirankError, describe_validation_error
+from unirank.export.card import model_card
+from unirank.models.ranker import UnifiedRanker, build_model
+from unirank.space.arch import ArchSpec
+from unirank.train.checkpoint import load_weights
+
+BUNDLE_FILES = ("arch.json", "features.json", "model.safetensors", "train.json", "metrics.json",
+                "MODEL_CARD.md")
+
+
+@dataclass
+class Bundle:
+    path: Path
+    arch: ArchSpec
+    state: PreprocessState
+    data: DataConfig
+    train: TrainConfig
+    metrics: dict
+
+    def model(self) -> UnifiedRanker:
+        """The architecture with the bundle's trained weights, in eval mode."""
+        model = build_model(self.arch, self.state.feature_spec())
+        return load_weights(model, self.path / "model.safetensors").eval()
+
+
+def export_bundle(out_dir: str | Path, trial_number: int | None = None,
+                  dest: str | Path | None = None) -> Path:
+    from unirank.dashboard.figures import front_indices
+    from unirank.search.study import open_study_from_dir, trial_records
+
+    out_dir = Path(out_dir)
+    study, cfg = open_study_from_dir(out_dir)
+    records = trial_records(study)
+    if not records:
+        raise UnirankError(f"{out_dir}: the study has no finished trials to export")
+    front = [records[i] for i in front_indices(records)]
+    if trial_number is None:
+        chosen = min(front, key=lambda r: r.mean_ne)
+    else:
+        matches = [r for r in records if r.number == trial_number]
+        if not matches:
+            numbers = ", ".join(str(r.number) for r in records)
+            raise UnirankError(f"--trial {trial_number}: no finished trial with that number (finished: {numbers})")
+        chosen = matches[0]
+    if not chosen.weights or not Path(chosen.weights).is_file():
+        raise UnirankError(f"trial {chosen.number}: weights file missing ({chosen.weights})")
+    state_text = _state_for(cfg.data, out_dir)
+    dest = Path(dest) if dest else out_dir / "export" / f"trial-{chosen.number}"
+    provenance = {"study": study.study_name, "storage": json.loads((out_dir / "study.json").read_text())["storage"],
+                  "trial": chosen.number, "preset": chosen.preset}
+    neighbours = [{"trial": r.number, "label": r.label, "mean_ne": r.mean_ne, "mflops": r.mflops}
+                  for r in front if r.number != chosen.number]
+    metrics = {"validation": chosen.metrics, "cost": chosen.cost, "provenance": provenance,
+               "pareto_neighbours": neighbours}
+    # Build the bundle in a temporary sibling folder, then swap it in: never half-written.
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    (staging / "arch.json").write_text(chosen.arch.to_json())
+    (staging / "features.json").write_text(json.dumps({
+        "feature_spec": json.loads(PreprocessState.model_validate_json(state_text).feature_spec().model_dump_json()),
+        "preprocess": json.loads(state_text),
+        "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
+    }, indent=2))
+    shutil.copyfile(chosen.weights, staging / "model.safetensors")
+    (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (staging / "MODEL_CARD.md").write_text(model_card(chosen.arch, metrics))
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        staging.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(dest)
+    return dest
+
+
+def _state_for(data_cfg: DataConfig, out_dir: Path) -> str:
+    from unirank.data.dataset import cache_key
+
+    path = out_dir / "cache" / cache_key(data_cfg) / "preprocess.json"
+    if not path.is_file():
+        raise UnirankError(f"{path}: preprocessing state missing; rerun `unirank search` to rebuild the cache")
+    return path.read_text()
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    path = Path(path)
+    if not path.is_dir():
+        raise UnirankError(f"bundle folder not found: {path}")
+    missing = [name for name in BUNDLE_FILES if not (path / name).is_file()]
+    if missing:
+        raise UnirankError(f"{path}: not a complete bundle, missing {', '.join(missing)}")
+    arch = ArchSpec.load(path / "arch.json")
+    try:
+        features = json.loads((path / "features.json").read_text())
+        state = PreprocessState.model_validate(features["preprocess"])
+        data = TypeAdapter(DataConfig).validate_python(features["data"])
+        train = TrainConfig.model_validate_json((path / "train.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+    except (json.JSONDecodeError, KeyError) as err:
+        raise UnirankError(f"{path}: unreadable bundle file ({err})") from None
+    except ValidationError as err:
+        raise UnirankError(describe_validation_error(err, f"{path}")) from None
+    return Bundle(path=path, arch=arch, state=state, data=data, train=train, metrics=metrics)

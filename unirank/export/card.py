@@ -1,0 +1,41 @@
+"""MODEL_CARD.md for an exported trial."""
+from __future__ import annotations
+
+import time
+
+from unirank.space.arch import ArchSpec
+
+
+def model_card(arch: ArchSpec, metrics: dict) -> str:
+    validation, cost, provenance = metrics["validation"], metrics["cost"], metrics["provenance"]
+    lines = [
+        f"# unirank model: {provenance.get('preset') or 'trial ' + str(provenance['trial'])}",
+        "",
+        f"`{arch.summary()}`",
+        "",
+        "## Provenance",
+        f"- study `{provenance['study']}` in `{provenance['storage']}`, trial {provenance['trial']}",
+        f"- exported {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        "",
+        "## Cost (per example, inference)",
+        f"- {cost['mflops']:.4f} MFLOPs (matmul-class ops, FlopCounterMode)",
+        f"- {cost['dense_params']:,} dense parameters, {cost['embedding_params']:,} embedding parameters",
+        f"- {cost['lookups_per_example']} embedding lookups ({cost['embedding_bytes_per_example']} bytes read)",
+        "",
+        "## Validation metrics",
+        f"mean NE **{validation['mean_ne']:.4f}**, mean AUC **{validation['mean_auc']:.4f}** "
+        "(weighted by labelled examples per portfolio)",
+        "",
+        "| portfolio | NE | AUC | log loss | examples | base rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in validation["portfolios"].items():
+        lines.append(f"| {name} | {m['ne']:.4f} | {m['auc']:.4f} | {m['logloss']:.4f} | "
+                     f"{m['count']} | {m['base_rate']:.3f} |")
+    neighbours = metrics.get("pareto_neighbours") or []
+    if neighbours:
+        lines += ["", "## Pareto neighbours (other points of the front)", "",
+                  "| trial | mean NE | MFLOPs |", "|---|---|---|"]
+        lines += [f"| {n['label']} | {n['mean_ne']:.4f} | {n['mflops']:.4f} |" for n in neighbours]
+    lines += ["", "## Use", "```", "unirank train <this folder> --device cuda", "```", ""]
+    return "\n".join(lines)

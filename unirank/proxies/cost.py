@@ -1,0 +1,81 @@
+"""Cost of a candidate, measured before any training.
+
+Definitions (per example, inference forward):
+- ``flops_per_example``: floating-point operations of the matmul-class ops (Linear, einsum/bmm),
+  counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2), divided by
+  the batch size. Element-wise ops and embedding lookups are not in it.
+- ``lookups_per_example`` / ``embedding_bytes_per_example``: the embedding-row work that the FLOP
+  counter does not see — one row of ``embedding_dim`` floats read per sparse feature.
+- ``dense_params``: parameters outside embedding tables; ``embedding_params``: rows × dim.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from unirank.data.features import FeatureSpec
+from unirank.models.embedding import FeatureEmbedding
+from unirank.models.ranker import build_model
+from unirank.space.arch import ArchSpec
+
+
+@dataclass(frozen=True)
+class Cost:
+    flops_per_example: float
+    dense_params: int
+    embedding_params: int
+    lookups_per_example: int
+    embedding_bytes_per_example: int
+
+    @property
+    def mflops(self) -> float:
+        return self.flops_per_example / 1e6
+
+    @property
+    def params(self) -> int:
+        return self.dense_params + self.embedding_params
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mflops": self.mflops, "params": self.params}
+
+
+def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random valid inputs: dense [B, D], sparse [B, S] within each vocabulary, domain [B]."""
+    generator = torch.Generator().manual_seed(seed)
+    dense = torch.randn(batch_size, len(features.dense), generator=generator)
+    sparse = torch.stack(
+        [torch.randint(0, f.vocab_size, (batch_size,), generator=generator) for f in features.sparse], 1
+    ) if features.sparse else torch.zeros(batch_size, 0, dtype=torch.int64)
+    domain = torch.randint(0, features.num_domains, (batch_size,), generator=generator)
+    return dense, sparse, domain
+
+
+def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
+    """Total FLOPs of one forward pass on ``inputs`` (no gradients)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    return int(counter.get_total_flops())
+
+
+def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 64) -> Cost:
+    was_training = model.training
+    model.eval()
+    flops = count_flops(model, example_inputs(features, batch_size))
+    model.train(was_training)
+    embedding_params, dim = 0, 0
+    for module in model.modules():
+        if isinstance(module, FeatureEmbedding):
+            embedding_params += module.table.weight.numel()
+            dim = module.table.embedding_dim
+    total = sum(p.numel() for p in model.parameters())
+    lookups = len(features.sparse)
+    return Cost(flops_per_example=flops / batch_size, dense_params=total - embedding_params,
+                embedding_params=embedding_params, lookups_per_example=lookups,
+                embedding_bytes_per_example=lookups * dim * 4)
+
+
+def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64) -> Cost:
+    """Build the candidate on CPU and measure it (milliseconds for the spaces we search)."""
+    return model_cost(build_model(arch, features), features, batch_size)

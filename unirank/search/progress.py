@@ -1,0 +1,52 @@
+"""Live progress of a search: a rich progress bar plus one log line per finished trial."""
+from __future__ import annotations
+
+import math
+import time
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from unirank.search.pareto import pareto_front
+
+
+class SearchProgress:
+    """``trials ━━━━━╸━━ 5/12 · best NE 0.8123 · front 3 · 00:42``"""
+
+    def __init__(self, study: optuna.Study, total: int, enabled: bool = True):
+        self.study = study
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+            console=self.console, disable=not enabled, transient=False,
+        )
+        self.start_count = self._searched()
+        self.task = self.progress.add_task("search", total=total, status="starting")
+        self.enabled = enabled
+
+    def _searched(self) -> int:
+        return sum(1 for t in self.study.get_trials(deepcopy=False)
+                   if "preset" not in t.user_attrs and t.state != TrialState.RUNNING)
+
+    def status(self) -> tuple[float, int]:
+        points = [t.values for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.values and all(math.isfinite(v) for v in t.values)]
+        best = min((p[0] for p in points), default=math.nan)
+        return best, len(pareto_front(points))
+
+    def update(self, message: str) -> None:
+        best, front = self.status()
+        self.progress.update(self.task, completed=self._searched() - self.start_count,
+                             status=f"best NE {best:.4f} · front {front}")
+        if self.enabled:
+            self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+    def __enter__(self) -> "SearchProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)

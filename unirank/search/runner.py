@@ -1,0 +1,89 @@
+"""run_study: one `unirank search` invocation, from a StudyConfig to trials in Optuna storage.
+
+Data are prepared (and cached) once in the driver; Ray Tune runs each candidate as a trial on a
+local Ray runtime (or an existing cluster with ``search.address``); the Optuna study decides and
+remembers. Rerunning the same config resumes the same study: finished trials stay, trials left
+RUNNING by a killed process are marked FAIL, and ``budget.trials`` more are run.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from unirank.config import StudyConfig
+from unirank.data.dataset import prepare_dataset
+from unirank.data.preprocess import PreprocessState
+from unirank.search.progress import SearchProgress
+from unirank.search.searcher import OptunaArchSearcher
+from unirank.search.study import fail_interrupted_trials, open_study_for_search, storage_url
+from unirank.search.trainable import TrialSetup, run_trial
+from unirank.space.presets import get_preset
+from unirank.space.search_space import SearchSpace
+
+
+@dataclass
+class SearchSummary:
+    output_dir: Path
+    storage: str
+    study_name: str
+    trials_in_study: int
+    completed_this_run: int
+    interrupted_marked_failed: int
+    seconds: float
+
+
+def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
+    started = time.perf_counter()
+    out = cfg.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    presets = {name: get_preset(name) for name in cfg.search.presets}
+    cache_dir = prepare_dataset(cfg.data, out / "cache")
+    features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
+    study = open_study_for_search(cfg)
+    interrupted = fail_interrupted_trials(study)
+    before = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+    import ray
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address=cfg.search.address, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING,
+                 num_cpus=None if cfg.search.address else os.cpu_count())
+    cpus = ray.cluster_resources().get("CPU", 1)
+    concurrency = cfg.search.max_concurrent or max(1, int(cpus // cfg.search.cpus_per_trial))
+
+    setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
+                       train=cfg.train.model_dump(mode="json"),
+                       threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
+    with SearchProgress(study, total=cfg.budget.trials, enabled=show_progress) as progress:
+        searcher = OptunaArchSearcher(study, SearchSpace(cfg.space), features, cfg.budget, presets,
+                                      on_change=progress.update)
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(run_trial, setup=setup),
+                                {"cpu": cfg.search.cpus_per_trial}),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, num_samples=-1, max_concurrent_trials=concurrency,
+                time_budget_s=cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None,
+            ),
+            run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                      storage_path=str(out / "ray_results"), verbose=0),
+        )
+        try:
+            tuner.fit()
+        finally:
+            searcher.fail_unfinished("stopped before finishing (budget or interrupt)")
+    if started_ray:
+        ray.shutdown()
+    after = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return SearchSummary(out, storage_url(cfg), cfg.study_name, len(study.get_trials(deepcopy=False)),
+                         after - before, interrupted, time.perf_counter() - started)

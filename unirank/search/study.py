@@ -1,0 +1,125 @@
+"""The Optuna study behind a search: where it lives, how it is opened, how its trials are read.
+
+A study's output folder holds ``study.json`` (storage URL, study name, the config that made it),
+so ``report``/``export``/``dashboard`` need only the folder. Each finished trial stores in its
+user attributes the ArchSpec (``arch``), validation metrics per portfolio (``metrics``), the cost
+(``cost``), the weights file (``weights``) and, for baselines, the preset name (``preset``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import warnings
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from unirank.config import StudyConfig
+from unirank.errors import UnirankError
+from unirank.space.arch import ArchSpec
+
+OBJECTIVES = ("mean_ne", "mflops")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+STUDY_FILE = "study.json"
+
+
+def storage_url(cfg: StudyConfig) -> str:
+    return cfg.search.storage or f"sqlite:///{cfg.output_dir / 'study.db'}"
+
+
+def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
+    seed = cfg.search.seed
+    if cfg.search.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
+    if cfg.search.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def open_study_for_search(cfg: StudyConfig) -> optuna.Study:
+    """Create the study or load it to resume; write ``study.json`` beside it."""
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    url = storage_url(cfg)
+    try:
+        study = optuna.create_study(
+            storage=url, study_name=cfg.study_name, sampler=make_sampler(cfg),
+            directions=["minimize", "minimize"], load_if_exists=True,
+        )
+    except ValueError as err:
+        raise UnirankError(f"search.storage {url}: {err}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(OBJECTIVES))
+    meta = {"storage": url, "study_name": cfg.study_name, "config": cfg.model_dump(mode="json")}
+    tmp = cfg.output_dir / (STUDY_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(cfg.output_dir / STUDY_FILE)
+    return study
+
+
+def fail_interrupted_trials(study: optuna.Study) -> int:
+    """Trials left RUNNING by a killed process are marked FAIL (they will not be counted)."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(stale)
+
+
+def open_study_from_dir(out_dir: str | Path) -> tuple[optuna.Study, StudyConfig]:
+    """Load (read-only use) the study of an output folder written by ``unirank search``."""
+    meta_path = Path(out_dir) / STUDY_FILE
+    if not meta_path.is_file():
+        raise UnirankError(f"{out_dir}: no {STUDY_FILE} here; is this a `unirank search` output folder?")
+    meta = json.loads(meta_path.read_text())
+    cfg = StudyConfig.model_validate(meta["config"])
+    try:
+        study = optuna.load_study(study_name=meta["study_name"], storage=meta["storage"])
+    except KeyError:
+        raise UnirankError(f"{meta['storage']}: no study named {meta['study_name']!r}") from None
+    return study, cfg
+
+
+@dataclass
+class TrialRecord:
+    """A finished trial as the report, export and dashboard see it."""
+
+    number: int
+    state: str
+    arch: ArchSpec
+    mean_ne: float
+    mflops: float
+    metrics: dict
+    cost: dict
+    weights: str | None
+    preset: str | None
+    fail_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.preset or f"trial {self.number}"
+
+
+def trial_records(study: optuna.Study, include_failed: bool = False) -> list[TrialRecord]:
+    records = []
+    for trial in study.get_trials(deepcopy=False):
+        if "arch" not in trial.user_attrs:
+            continue
+        if trial.state != TrialState.COMPLETE and not include_failed:
+            continue
+        records.append(_record(trial))
+    return records
+
+
+def _record(trial: FrozenTrial) -> TrialRecord:
+    attrs = trial.user_attrs
+    values = trial.values or [math.nan, attrs.get("cost", {}).get("mflops", math.nan)]
+    return TrialRecord(
+        number=trial.number, state=trial.state.name, arch=ArchSpec.model_validate(attrs["arch"]),
+        mean_ne=float(values[0]), mflops=float(values[1]), metrics=attrs.get("metrics", {}),
+        cost=attrs.get("cost", {}), weights=attrs.get("weights"), preset=attrs.get("preset"),
+        fail_reason=attrs.get("fail_reason"),
+    )
