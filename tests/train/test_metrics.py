@@ -37,3 +37,13 @@ def test_portfolio_means_are_weighted_by_labelled_examples():
     assert result.portfolios["a/x"]["count"] == 2
     expected = sum(m["ne"] * m["count"] for m in result.portfolios.values()) / 6
     assert result.mean_ne == pytest.approx(expected)
+
+
+def test_objective_means_pool_their_domains():
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=float)
+    mask = np.ones((4, 2), dtype=bool)
+    probs = np.array([[0.8, 0.3], [0.3, 0.6], [0.4, 0.7], [0.6, 0.2]])
+    result = portfolio_metrics(probs, labels, mask, np.array([0, 0, 1, 1]), ["a", "b"], ["x", "y"])
+    p = result.portfolios
+    assert result.objectives["x"]["auc"] == pytest.approx((p["a/x"]["auc"] * 2 + p["b/x"]["auc"] * 2) / 4)
+    assert set(result.objectives) == {"x", "y"}

@@ -26,6 +26,8 @@ def model_card(arch: ArchSpec, metrics: dict) -> str:
         f"mean NE **{validation['mean_ne']:.4f}**, mean AUC **{validation['mean_auc']:.4f}** "
         "(weighted by labelled examples per portfolio)",
         "",
+        *(f"- {name}: NE {m['ne']:.4f}, AUC {m['auc']:.4f}" for name, m in validation.get("objectives", {}).items()),
+        "",
         "| portfolio | NE | AUC | log loss | examples | base rate |",
         "|---|---|---|---|---|---|",
     ]

@@ -53,19 +53,24 @@ class EvalResult:
     and their means weighted by the number of labelled examples in each portfolio."""
 
     portfolios: dict[str, dict[str, float]] = field(default_factory=dict)
+    objectives: dict[str, dict[str, float]] = field(default_factory=dict)
     mean_ne: float = float("nan")
     mean_auc: float = float("nan")
     mean_logloss: float = float("nan")
 
     def to_dict(self) -> dict:
         return {"mean_ne": self.mean_ne, "mean_auc": self.mean_auc,
-                "mean_logloss": self.mean_logloss, "portfolios": self.portfolios}
+                "mean_logloss": self.mean_logloss, "portfolios": self.portfolios,
+                "objectives": self.objectives}
 
 
 def portfolio_metrics(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, domain: np.ndarray,
                       domains: list[str] | tuple[str, ...],
                       objectives: list[str] | tuple[str, ...]) -> EvalResult:
-    """``probs``, ``labels``, ``mask`` [N, T]; ``domain`` [N] → EvalResult."""
+    """``probs``, ``labels``, ``mask`` [N, T]; ``domain`` [N] → EvalResult.
+
+    ``objectives`` holds, per objective, the same example-weighted means over its domains.
+    """
     result = EvalResult()
     sums = {"ne": [0.0, 0.0], "auc": [0.0, 0.0], "logloss": [0.0, 0.0]}
     for d, domain_name in enumerate(domains):
@@ -85,4 +90,15 @@ def portfolio_metrics(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, d
     result.mean_ne, result.mean_auc, result.mean_logloss = (
         (acc[0] / acc[1] if acc[1] else float("nan")) for acc in sums.values()
     )
+    for objective in objectives:
+        parts = [m for name, m in result.portfolios.items() if name.rsplit("/", 1)[1] == objective]
+        result.objectives[objective] = {
+            metric: _weighted([(m[metric], m["count"]) for m in parts]) for metric in ("ne", "auc", "logloss")
+        }
     return result
+
+
+def _weighted(pairs: list[tuple[float, int]]) -> float:
+    pairs = [(v, n) for v, n in pairs if math.isfinite(v)]
+    total = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / total if total else float("nan")
