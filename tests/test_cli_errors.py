@@ -62,9 +62,9 @@ def test_invalid_arch_json_in_bundle(tmp_path):
     bundle.mkdir()
     for name in ("features.json", "model.safetensors", "train.json", "metrics.json", "MODEL_CARD.md"):
         (bundle / name).write_text("{}")
-    (bundle / "arch.json").write_text(json.dumps({"embedding_dim": -3, "sharing": {"pattern": "shared_bottom",
-                                                                                    "tower_width": 8}}))
-    _one_line_error(run_cli("train", str(bundle)), "arch.json", "embedding_dim")
+    (bundle / "arch.json").write_text(json.dumps({"embedding": {"dim": -3}, "sharing": {"pattern": "shared_bottom",
+                                                                                         "tower_width": 8}}))
+    _one_line_error(run_cli("train", str(bundle)), "arch.json", "embedding.dim", "-3")
 
 
 def test_incomplete_bundle(tmp_path):

@@ -40,9 +40,9 @@ def test_unknown_data_source_is_reported():
 
 
 def test_range_must_be_ordered():
-    with pytest.raises(UnirankError, match="space.cross_layers"):
+    with pytest.raises(UnirankError, match="space.num_layers"):
         config_from_dict({"name": "x", "data": {"source": "synthetic"},
-                          "space": {"cross_layers": {"low": 3, "high": 1}}})
+                          "space": {"num_layers": {"low": 3, "high": 1}}})
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

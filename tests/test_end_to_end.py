@@ -18,11 +18,12 @@ data:
   vocab_size: 100
 space:
   embedding_dim: [4, 8]
-  cross_layers: {{low: 0, high: 1}}
-  mlp_layers: {{low: 1, high: 2}}
+  num_layers: {{low: 1, high: 2}}
   mlp_width: [16, 32]
+  cross_rank: [null, 4]
   num_experts: {{low: 2, high: 3}}
   expert_width: [16]
+  star_width: [16]
   tower_width: [8]
 train:
   batch_size: 256
@@ -98,7 +99,7 @@ def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study
     for name, values in exported["portfolios"].items():
         assert metrics.portfolios[name]["auc"] == pytest.approx(values["auc"], abs=1e-6)
     assert "mean NE" in (bundle_dir / "MODEL_CARD.md").read_text()
-    assert json.loads((bundle_dir / "arch.json").read_text())["schema_version"] == 1
+    assert json.loads((bundle_dir / "arch.json").read_text())["schema_version"] == 2
 
     retrained = run_cli("train", str(bundle_dir), "--device", "cpu")
     assert retrained.returncode == 0, retrained.stderr

@@ -87,6 +87,19 @@ def train(
     _echo(result.describe())
 
 
+@app.command()
+def space(
+    config: Path = typer.Argument(..., help="study config YAML"),
+    set_: List[str] = typer.Option([], "--set", help="override a config value: key.path=value"),
+    samples: int = typer.Option(5, help="how many random architectures to show"),
+) -> None:
+    """Print the search space: dimensions, conditional structure, size, sampled architectures."""
+    from unirank.config import load_config
+    from unirank.space.describe import print_space
+
+    print_space(load_config(config, list(set_)), samples)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args

@@ -91,28 +91,59 @@ DataConfig = Annotated[
 ]
 
 
+ModuleKind = Literal["mlp", "cross", "dot", "fm", "attention"]
+
+
 class SpaceConfig(_Section):
-    """Which architectures the search may propose (see ``unirank.space.search_space``)."""
+    """Which architectures the search may propose (see ``unirank.space.search_space``).
+
+    Every dimension is a list of choices or an inclusive ``{low, high}`` range: one choice (or
+    low == high) fixes it, fewer narrow it, more widen it.
+    """
 
     embedding_dim: tuple[int, ...] = (8, 16, 32)
-    cross_layers: IntRange = IntRange(low=0, high=3)
-    mlp_layers: IntRange = IntRange(low=1, high=3)
+    group_dims: bool = False
+    hash_buckets: tuple[int | None, ...] = (None,)
+    domain_embedding: tuple[bool, ...] = (False, True)
+    feature_selection: Literal["none", "groups", "features"] = "none"
+    num_layers: IntRange = IntRange(low=1, high=4)
+    modules: tuple[ModuleKind, ...] = ("mlp", "cross", "dot", "fm", "attention")
+    parallel: IntRange = IntRange(low=1, high=2)
+    skip: tuple[Literal["none", "concat", "residual"], ...] = ("none", "concat", "residual")
     mlp_width: tuple[int, ...] = (64, 128, 256)
-    sharing: tuple[Literal["shared_bottom", "mmoe"], ...] = ("shared_bottom", "mmoe")
+    cross_rank: tuple[int | None, ...] = (None, 16, 32)
+    cross_experts: tuple[int, ...] = (1, 2, 4)
+    attention_heads: tuple[int, ...] = (1, 2)
+    sharing: tuple[Literal["shared_bottom", "mmoe", "ple", "star"], ...] = (
+        "shared_bottom", "mmoe", "ple", "star")
     num_experts: IntRange = IntRange(low=2, high=6)
+    num_specific_experts: IntRange = IntRange(low=1, high=2)
     expert_width: tuple[int, ...] = (32, 64, 128)
+    ple_levels: IntRange = IntRange(low=1, high=2)
+    ple_specific_to: tuple[Literal["objective", "domain"], ...] = ("objective", "domain")
+    star_layers: IntRange = IntRange(low=1, high=2)
+    star_width: tuple[int, ...] = (64, 128)
+    towers: tuple[Literal["portfolio", "domain", "objective"], ...] = ("portfolio",)
     tower_width: tuple[int, ...] = (16, 32, 64)
 
     @model_validator(mode="after")
-    def _non_empty(self) -> "SpaceConfig":
-        for name in ("embedding_dim", "mlp_width", "sharing", "expert_width", "tower_width"):
+    def _valid_choices(self) -> "SpaceConfig":
+        positive = ("embedding_dim", "mlp_width", "cross_experts", "attention_heads", "expert_width",
+                    "star_width", "tower_width")
+        for name in (*positive, "hash_buckets", "domain_embedding", "modules", "skip", "sharing",
+                     "cross_rank", "ple_specific_to", "towers"):
             values = getattr(self, name)
             if not values:
                 raise ValueError(f"{name}: expected at least one choice")
-            if name != "sharing" and min(values) < 1:
+            if name in positive and min(values) < 1:
                 raise ValueError(f"{name}: expected positive integers, got {list(values)}")
-        if self.num_experts.low < 1:
-            raise ValueError("num_experts.low: expected an integer >= 1")
+        for name in ("num_experts", "num_specific_experts", "ple_levels", "star_layers", "parallel"):
+            if getattr(self, name).low < 1:
+                raise ValueError(f"{name}.low: expected an integer >= 1")
+        if any(r is not None and r < 1 for r in self.cross_rank):
+            raise ValueError(f"cross_rank: expected null (full rank) or integers >= 1, got {list(self.cross_rank)}")
+        if any(b is not None and b < 2 for b in self.hash_buckets):
+            raise ValueError(f"hash_buckets: expected null or integers >= 2, got {list(self.hash_buckets)}")
         return self
 
 

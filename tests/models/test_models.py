@@ -1,27 +1,54 @@
+"""Every module and sharing pattern: shapes, gradients to every parameter, equations."""
 import pytest
 import torch
 
 from unirank.models import build_model
-from unirank.models.crossnet import CrossLayer
-from unirank.models.sharing import PortfolioTowers
+from unirank.models.attention import AttentionModule
+from unirank.models.crossnet import CrossModule
+from unirank.models.dot import DotModule
+from unirank.models.embedding import hashed_ids
+from unirank.models.fm import FMModule
+from unirank.models.mlp import MLPModule
+from unirank.models.towers import Towers
 from unirank.proxies.cost import example_inputs
 from unirank.space import PRESETS, ArchSpec
 
+SB = {"pattern": "shared_bottom", "tower_width": 8}
+EXTRA = {
+    "every_module_parallel": {"embedding": {"dim": 4}, "layers": [
+        {"modules": [{"kind": "attention", "heads": 2}, {"kind": "dot"}, {"kind": "fm"}], "skip": "residual"},
+        {"modules": [{"kind": "cross", "rank": 3, "experts": 2}, {"kind": "cross", "rank": 2}, {"kind": "cross"}],
+         "skip": "concat"},
+        {"modules": [{"kind": "mlp", "width": 8}, {"kind": "attention", "heads": 1}]}], "sharing": SB},
+    "ple_domain_towers": {"embedding": {"dim": 4, "hash_buckets": 7, "domain_embedding": True}, "layers": [],
+                          "sharing": {"pattern": "ple", "num_experts": 2, "num_specific_experts": 2,
+                                      "expert_width": 8, "levels": 3, "specific_to": "domain",
+                                      "towers": "domain", "tower_width": 4}},
+    "mmoe_objective_towers": {"embedding": {"dim": 4, "group_dims": {"medium": 6, "small": 2}}, "layers": [],
+                              "sharing": {"pattern": "mmoe", "num_experts": 3, "expert_width": 8,
+                                          "towers": "objective", "tower_width": 4}},
+    "star_dropped_dense": {"embedding": {"dim": 4, "dropped": ["x0", "x1", "x2", "x3", "c1"]}, "layers": [],
+                           "sharing": {"pattern": "star", "star_widths": [8, 6], "tower_width": 4}},
+}
+SPECS = {**{f"preset:{k}": v for k, v in PRESETS.items()},
+         **{k: ArchSpec.from_dict(v) for k, v in EXTRA.items()}}
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_forward_shape_and_every_parameter_gets_gradient(name, tiny_dataset):
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_forward_shape_and_every_parameter_gets_gradient(name, tiny_dataset):
     features = tiny_dataset.features
-    model = build_model(PRESETS[name], features)
-    dense, sparse, domain = example_inputs(features, 32)
+    torch.manual_seed(0)
+    model = build_model(SPECS[name], features)
+    dense, sparse, domain = example_inputs(features, 64)
     logits = model(dense, sparse, domain)
-    assert logits.shape == (32, features.num_objectives)
+    assert logits.shape == (64, features.num_objectives)
     logits.sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.count_nonzero(p.grad) > 0, pname
 
 
 def test_build_is_a_pure_function_of_the_spec(tiny_dataset):
-    arch = PRESETS["mmoe"]
+    arch = PRESETS["ple"]
     torch.manual_seed(0)
     a = build_model(arch, tiny_dataset.features)
     torch.manual_seed(0)
@@ -30,21 +57,62 @@ def test_build_is_a_pure_function_of_the_spec(tiny_dataset):
         assert ka == kb and torch.equal(va, vb)
 
 
-def test_cross_layer_computes_its_equation():
-    layer = CrossLayer(3)
-    x0 = torch.tensor([[1.0, 2.0, 3.0]])
-    xl = torch.tensor([[0.5, -1.0, 2.0]])
-    expected = x0 * (xl @ layer.linear.weight.T + layer.linear.bias) + xl
-    assert torch.allclose(layer(xl, x0), expected)
+def test_cross_full_rank_equation():
+    module = CrossModule(3)
+    x0, h = torch.randn(2, 3), torch.randn(2, 3)
+    expected = x0 * (h @ module.full.weight.T + module.full.bias) + h
+    assert torch.allclose(module(h, None, x0)[0], expected)
 
 
-def test_towers_route_each_example_to_its_domain_head():
-    towers = PortfolioTowers(in_features=4, tower_width=3, num_domains=2, num_objectives=2)
-    h = torch.randn(5, 4)
-    domain = torch.tensor([0, 1, 1, 0, 1])
+def test_cross_low_rank_mixture_equation():
+    module = CrossModule(4, rank=2, experts=3)
+    x0, h = torch.randn(5, 4), torch.randn(5, 4)
+    gates = torch.softmax(module.gate(h), dim=-1)
+    expected = h.clone()
+    for k in range(3):
+        expected = expected + gates[:, k:k + 1] * x0 * (h @ module.v[k] @ module.u[k] + module.bias[k])
+    assert torch.allclose(module(h, None, x0)[0], expected, atol=1e-6)
+
+
+def test_cross_uses_h_as_x0_after_a_width_change():
+    module = CrossModule(3)
+    h = torch.randn(2, 3)
+    assert torch.allclose(module(h, None, torch.randn(2, 7))[0], module(h, None, h)[0])
+
+
+def test_dot_gives_pairwise_products_and_fm_their_sum():
+    E = torch.randn(2, 4, 3)
+    dots = DotModule(4)(None, E, None)[0]
+    expected = torch.stack([(E[:, i] * E[:, j]).sum(-1) for i in range(4) for j in range(i + 1, 4)], 1)
+    assert torch.allclose(dots, expected, atol=1e-6)
+    fm = FMModule(3)(None, E, None)[0]
+    assert fm.shape == (2, 3) and torch.allclose(fm.sum(1), expected.sum(1), atol=1e-5)
+
+
+def test_attention_keeps_matrix_shape_and_hands_it_on():
+    module = AttentionModule(num_rows=5, dim=4, heads=2)
+    E = torch.randn(3, 5, 4)
+    out, new = module(None, E, None)
+    assert new.shape == (3, 5, 4) and out.shape == (3, 20) and torch.equal(out, new.flatten(1))
+
+
+def test_mlp_module():
+    out, matrix = MLPModule(3, 5)(torch.randn(2, 3), None, None)
+    assert out.shape == (2, 5) and matrix is None and (out >= 0).all()
+
+
+@pytest.mark.parametrize("mode", ["portfolio", "domain", "objective"])
+def test_towers_route_each_example_to_its_own_unit(mode):
+    towers = Towers(in_features=4, tower_width=3, num_domains=2, num_objectives=2, mode=mode)
+    h, domain = torch.randn(5, 4), torch.tensor([0, 1, 1, 0, 1])
     out = towers(h, domain)
     for i in range(5):
         for t in range(2):
-            p = domain[i] * 2 + t
-            hidden = torch.relu(h[i] @ towers.w1[p] + towers.b1[p])
-            assert torch.allclose(out[i, t], hidden @ towers.w2[p] + towers.b2[p], atol=1e-6)
+            unit, o = {"portfolio": (domain[i] * 2 + t, 0), "domain": (domain[i], t), "objective": (t, 0)}[mode]
+            hidden = torch.relu(h[i] @ towers.w1[unit] + towers.b1[unit])
+            assert torch.allclose(out[i, t], hidden @ towers.w2[unit][:, o] + towers.b2[unit][o], atol=1e-6)
+
+
+def test_hashing_keeps_small_ids_and_folds_large_ones():
+    ids = torch.tensor([[0, 3, 4, 9]])
+    assert hashed_ids(ids, torch.tensor([5, 5, 5, 5])).tolist() == [[0, 3, 4, 1 + 8 % 4]]

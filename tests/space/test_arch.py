@@ -7,7 +7,16 @@ from hypothesis import strategies as st
 
 from unirank.config import SpaceConfig
 from unirank.errors import UnirankError
+from unirank.models import build_model
+from unirank.proxies.cost import example_inputs
 from unirank.space import PRESETS, ArchSpec, SearchSpace
+
+REQUIRED_PRESETS = {"dlrm", "dcnv2", "deepfm", "autoint", "shared_bottom_mlp", "mmoe", "ple", "star"}
+SB = {"pattern": "shared_bottom", "tower_width": 8}
+
+
+def test_all_named_presets_exist():
+    assert REQUIRED_PRESETS <= set(PRESETS)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -16,51 +25,81 @@ def test_every_preset_round_trips_through_json(name):
     again = ArchSpec.from_json(arch.to_json())
     assert again == arch
     assert hash(again) == hash(arch)
-    assert json.loads(arch.to_json())["schema_version"] == 1
+    assert json.loads(arch.to_json())["schema_version"] == 2
 
 
-def test_space_suggestions_are_valid_and_round_trip():
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space = SearchSpace(SpaceConfig())
-    seen = set()
-    for _ in range(40):
+def _sampled(n, seed, config=SpaceConfig(), features=None):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    space = SearchSpace(config, features)
+    for _ in range(n):
         trial = study.ask()
         arch = space.suggest(trial)
-        assert ArchSpec.from_json(arch.to_json()) == arch
-        if arch.sharing.pattern == "mmoe":
-            assert "num_experts" in trial.params
-        else:
-            assert "num_experts" not in trial.params  # conditional parameter
-        seen.add(arch.sharing.pattern)
         study.tell(trial, 0.0)
-    assert seen == {"shared_bottom", "mmoe"}
+        yield trial, arch
+
+
+def test_thousand_random_suggestions_build_and_run(tiny_dataset):
+    """Property test over the widest space: every suggestion is a valid ArchSpec that builds,
+    round-trips and runs a forward pass."""
+    features = tiny_dataset.features
+    wide = SpaceConfig(group_dims=True, hash_buckets=(None, 16), feature_selection="groups",
+                       towers=("portfolio", "domain", "objective"), num_layers={"low": 0, "high": 3},
+                       parallel={"low": 1, "high": 3}, mlp_width=(8, 16), expert_width=(8,),
+                       embedding_dim=(2, 4), star_width=(8,), tower_width=(4,), cross_rank=(None, 2))
+    inputs = example_inputs(features, 4)
+    seen_kinds, seen_patterns, unbuildable = set(), set(), 0
+    for trial, arch in _sampled(1000, seed=0, config=wide, features=features):
+        assert ArchSpec.from_json(arch.to_json()) == arch
+        try:
+            model = build_model(arch, features)
+        except UnirankError as err:  # the one degenerate case: dot over a single kept feature
+            assert "produces no features" in str(err)
+            unbuildable += 1
+            continue
+        logits = model(*inputs)
+        assert logits.shape == (4, features.num_objectives)
+        seen_kinds |= {m.kind for layer in arch.layers for m in layer.modules}
+        seen_patterns.add(arch.sharing.pattern)
+        if arch.sharing.pattern not in ("mmoe", "ple"):
+            assert "num_experts" not in trial.params  # conditional parameters
+    assert unbuildable < 30
+    assert seen_kinds == {"mlp", "cross", "dot", "fm", "attention"}
+    assert seen_patterns == {"shared_bottom", "mmoe", "ple", "star"}
 
 
 def test_same_seed_same_candidates():
-    def first(n, seed):
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        out = []
-        for _ in range(n):
-            trial = study.ask()
-            out.append(SearchSpace().suggest(trial))
-            study.tell(trial, 0.0)
-        return out
-    assert first(5, 3) == first(5, 3)
-    assert first(5, 3) != first(5, 4)
+    first = lambda seed: [a for _, a in _sampled(5, seed)]  # noqa: E731
+    assert first(3) == first(3)
+    assert first(3) != first(4)
+
+
+def test_space_size_counts_a_fixed_space_as_one():
+    fixed = SpaceConfig(embedding_dim=(8,), domain_embedding=(False,), num_layers={"low": 1, "high": 1},
+                        modules=("mlp",), parallel={"low": 1, "high": 1}, skip=("none",), mlp_width=(64,),
+                        sharing=("shared_bottom",), tower_width=(16,))
+    assert SearchSpace(fixed).size() == 1
+    wider = fixed.model_copy(update={"mlp_width": (64, 128)})
+    assert SearchSpace(wider).size() == 2
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"embedding_dim": 0, "sharing": {"pattern": "shared_bottom", "tower_width": 8}}, "embedding_dim"),
-    ({"embedding_dim": 8, "sharing": {"pattern": "mmoe", "tower_width": 8}}, "num_experts"),
-    ({"embedding_dim": 8, "sharing": {"pattern": "mmoe", "num_experts": 0, "expert_width": 4,
-                                      "tower_width": 8}}, "sharing.num_experts"),
-    ({"embedding_dim": 8, "layers": [{"block": "mlp"}],
-      "sharing": {"pattern": "shared_bottom", "tower_width": 8}}, "layers.0"),
-    ({"embedding_dim": 8, "layers": [{"block": "attention"}],
-      "sharing": {"pattern": "shared_bottom", "tower_width": 8}}, "layers.0.block"),
-    ({"embedding_dim": 8, "sharing": {"pattern": "shared_bottom", "tower_width": 8}, "schema_version": 9},
-     "schema_version"),
-    ({"embedding_dim": 8, "sharing": {"pattern": "shared_bottom", "tower_width": 8}, "extra": 1}, "extra"),
+    ({"embedding": {"dim": 0}, "sharing": SB}, "embedding.dim"),
+    ({"embedding": {"dim": 8}, "sharing": {"pattern": "mmoe", "tower_width": 8}}, "mmoe needs num_experts"),
+    ({"embedding": {"dim": 8}, "sharing": {**SB, "num_experts": 2}}, "shared_bottom takes no num_experts"),
+    ({"embedding": {"dim": 8}, "layers": [{"modules": [{"kind": "mlp"}]}], "sharing": SB}, "needs width"),
+    ({"embedding": {"dim": 8}, "layers": [{"modules": [{"kind": "conv"}]}], "sharing": SB}, "layers.0.modules.0.kind"),
+    ({"embedding": {"dim": 8}, "layers": [{"modules": [{"kind": "cross", "experts": 3}]}], "sharing": SB},
+     "needs rank"),
+    ({"embedding": {"dim": 8}, "layers": [{"modules": []}], "sharing": SB}, "layers.0.modules"),
+    ({"embedding": {"dim": 8}, "layers": [{"modules": [{"kind": "dot", "width": 3}]}], "sharing": SB},
+     "takes no width"),
+    ({"embedding": {"dim": 8}, "sharing": {"pattern": "ple", "num_experts": 1, "num_specific_experts": 1,
+                                           "expert_width": 4, "levels": 1, "specific_to": "objective",
+                                           "towers": "domain", "tower_width": 4}}, "needs specific_to domain"),
+    ({"embedding": {"dim": 8}, "sharing": {"pattern": "star", "star_widths": [], "tower_width": 4}},
+     "star_widths"),
+    ({"embedding": {"dim": 8}, "sharing": SB, "schema_version": 1}, "schema_version"),
+    ({"embedding": {"dim": 8}, "sharing": SB, "extra": 1}, "extra"),
 ])
 def test_invalid_specs_name_the_field(data, message):
     with pytest.raises(UnirankError) as err:
@@ -69,9 +108,15 @@ def test_invalid_specs_name_the_field(data, message):
     assert text.startswith("arch.json: ") and message in text and "\n" not in text
 
 
+def test_spec_naming_unknown_features_fails_at_build(tiny_dataset):
+    arch = ArchSpec.from_dict({"embedding": {"dim": 4, "dropped": ["nope"]}, "sharing": SB})
+    with pytest.raises(UnirankError, match="embedding.dropped: 'nope' is not a feature"):
+        build_model(arch, tiny_dataset.features)
+
+
 def test_invalid_json_names_the_line():
     with pytest.raises(UnirankError, match=r"arch.json: line 2"):
-        ArchSpec.from_json('{"embedding_dim": 8,\n oops}')
+        ArchSpec.from_json('{"embedding": {"dim": 8},\n oops}')
 
 
 @settings(max_examples=200, deadline=None)
@@ -86,4 +131,4 @@ def test_arbitrary_json_is_accepted_or_rejected_with_one_line(data):
 
 
 def test_summary_reads_the_stack():
-    assert PRESETS["dcnv2"].summary() == "emb16 | cross×2 → mlp256-128 | shared_bottom | tower32"
+    assert PRESETS["dcnv2"].summary() == "emb16 | cross → cross → mlp256 → mlp128 | shared_bottom | tower32"

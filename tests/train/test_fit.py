@@ -34,6 +34,19 @@ def test_nan_loss_is_reported_not_hidden(tiny_dataset):
     seed_everything(0)
     model = build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features)
     with torch.no_grad():
-        model.embedding.table.weight.fill_(float("nan"))
+        model.inputs.groups[0].table.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="loss became nan"):
         fit(model, tiny_dataset, TINY_TRAIN)
+
+
+import pytest  # noqa: E402
+
+from unirank.space import PRESETS as ALL_PRESETS  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PRESETS))
+def test_every_preset_trains_below_base_rate_ne(name, tiny_dataset):
+    seed_everything(0)
+    model = build_model(ALL_PRESETS[name], tiny_dataset.features)
+    result = fit(model, tiny_dataset, TINY_TRAIN)
+    assert result.val.mean_ne < 1.0, f"{name}: NE {result.val.mean_ne:.4f}"

@@ -1,34 +1,46 @@
-"""DCNv2 cross layer (Wang et al., "DCN V2", WWW 2021), full rank."""
+"""DCNv2 cross module (Wang et al., "DCN V2", WWW 2021): full rank, low rank, mixture of experts.
+
+    full rank:   o = x0 ⊙ (W h + b) + h
+    low rank:    o = x0 ⊙ (U (Vᵀ h) + b) + h                       U, V ∈ R^{W×r}
+    mixture:     o = Σ_k g_k(h) · x0 ⊙ (U_k (V_kᵀ h) + b_k) + h     g = softmax(G h), k = 1..K
+
+``x0`` is the stack's input h0 when it has the same width as ``h`` (DCNv2's stacked cross
+network), otherwise ``h`` itself (a cross placed after a width change crosses its own input).
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 
-class CrossLayer(nn.Module):
-    """x_{l+1} = x_0 ⊙ (W x_l + b) + x_l
+class CrossModule(nn.Module):
+    """Args: ``in_features`` W, ``rank`` r (None = full rank), ``experts`` K (≥ 2 needs r).
 
-    Each layer raises the polynomial degree of explicit feature crosses by one while keeping the
-    width. ``x_0`` is the representation that entered the current run of cross layers.
-
-    Args:
-        in_features: width ``F`` of both ``x_l`` and ``x_0``.
-
-    Call: ``x`` [B, F], ``x0`` [B, F] → [B, F]. FLOPs per example: 2·F² (the matmul).
-
-    Example::
-
-        layer = CrossLayer(8)
-        x0 = torch.randn(2, 8)
-        layer(x0, x0).shape  # torch.Size([2, 8])
+    Call: ``h`` [B, W], ``E`` (unused), ``x0`` [B, W0] → (o [B, W], None).
+    FLOPs per example: full 2·W²; low rank 2·2·W·r; mixture K·2·2·W·r + 2·W·K (gate).
     """
 
-    def __init__(self, in_features: int):
+    def __init__(self, in_features: int, rank: int | None = None, experts: int = 1):
         super().__init__()
-        self.linear = nn.Linear(in_features, in_features)
-        nn.init.zeros_(self.linear.bias)
         self.out_features = in_features
+        self.experts = experts
+        if rank is None:
+            self.full = nn.Linear(in_features, in_features)
+            nn.init.zeros_(self.full.bias)
+            return
+        self.full = None
+        self.v = nn.Parameter(torch.randn(experts, in_features, rank) / in_features ** 0.5)
+        self.u = nn.Parameter(torch.randn(experts, rank, in_features) / rank ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(experts, in_features))
+        self.gate = nn.Linear(in_features, experts, bias=False) if experts > 1 else None
 
-    def forward(self, x: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
-        x0 = x if x0 is None else x0
-        return x0 * self.linear(x) + x
+    def forward(self, h, E, x0):
+        x0 = x0 if x0.shape[1] == h.shape[1] else h
+        if self.full is not None:
+            return x0 * self.full(h) + h, None
+        low = torch.einsum("bw,kwr->bkr", h, self.v)
+        mixed = torch.einsum("bkr,krw->bkw", low, self.u) + self.bias  # [B, K, W]
+        if self.gate is None:
+            return x0 * mixed[:, 0] + h, None
+        gates = torch.softmax(self.gate(h), dim=-1)  # [B, K]
+        return x0 * torch.einsum("bk,bkw->bw", gates, mixed) + h, None

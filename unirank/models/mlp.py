@@ -1,18 +1,15 @@
-"""MLP block: y = ReLU(W x + b)."""
+"""MLP module: o = ReLU(W h + b)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 
-class MLPBlock(nn.Module):
-    """One fully connected layer with ReLU.
+class MLPModule(nn.Module):
+    """Args: ``in_features`` W, ``width`` W'.
 
-    Args:
-        in_features: input width ``F``.
-        width: output width ``W``.
-
-    Call: ``x`` [B, F] → [B, W]. FLOPs per example: 2·F·W (+ W for the bias, not counted).
+    Call (the common module signature): ``h`` [B, W], ``E`` [B, N, d], ``x0`` [B, W0] →
+    (o [B, W'], None). FLOPs per example: 2·W·W'.
     """
 
     def __init__(self, in_features: int, width: int):
@@ -20,5 +17,5 @@ class MLPBlock(nn.Module):
         self.linear = nn.Linear(in_features, width)
         self.out_features = width
 
-    def forward(self, x: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.relu(self.linear(x))
+    def forward(self, h, E, x0):
+        return torch.relu(self.linear(h)), None

@@ -5,7 +5,8 @@ Definitions (per example, inference forward):
   counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2), divided by
   the batch size. Element-wise ops and embedding lookups are not in it.
 - ``lookups_per_example`` / ``embedding_bytes_per_example``: the embedding-row work that the FLOP
-  counter does not see — one row of ``embedding_dim`` floats read per sparse feature.
+  counter does not see — one table row (of its group's dim, fp32) read per kept sparse feature,
+  plus the domain row when enabled.
 - ``dense_params``: parameters outside embedding tables; ``embedding_params``: rows × dim.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from unirank.data.features import FeatureSpec
-from unirank.models.embedding import FeatureEmbedding
+from unirank.models.embedding import InputLayer
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
 
@@ -64,16 +65,21 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
     model.eval()
     flops = count_flops(model, example_inputs(features, batch_size))
     model.train(was_training)
-    embedding_params, dim = 0, 0
+    embedding_params = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    lookups, lookup_bytes = 0, 0
     for module in model.modules():
-        if isinstance(module, FeatureEmbedding):
-            embedding_params += module.table.weight.numel()
-            dim = module.table.embedding_dim
+        if isinstance(module, InputLayer):
+            for g, group in enumerate(module.groups):
+                count = len(getattr(module, f"group_index_{g}"))
+                lookups += count
+                lookup_bytes += count * group.table.embedding_dim * 4
+            if module.domain_table is not None:
+                lookups += 1
+                lookup_bytes += module.domain_table.embedding_dim * 4
     total = sum(p.numel() for p in model.parameters())
-    lookups = len(features.sparse)
     return Cost(flops_per_example=flops / batch_size, dense_params=total - embedding_params,
                 embedding_params=embedding_params, lookups_per_example=lookups,
-                embedding_bytes_per_example=lookups * dim * 4)
+                embedding_bytes_per_example=lookup_bytes)
 
 
 def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64) -> Cost:

@@ -7,6 +7,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from unirank.search.pareto import pareto_front
@@ -42,7 +43,7 @@ class SearchProgress:
         self.progress.update(self.task, completed=self._searched() - self.start_count,
                              status=f"best NE {best:.4f} · front {front}")
         if self.enabled:
-            self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+            self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
 
     def __enter__(self) -> "SearchProgress":
         self.progress.__enter__()

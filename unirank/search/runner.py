@@ -66,7 +66,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
                        train=cfg.train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=cfg.budget.trials, enabled=show_progress) as progress:
-        searcher = OptunaArchSearcher(study, SearchSpace(cfg.space), features, cfg.budget, presets,
+        searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       on_change=progress.update)
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(run_trial, setup=setup),

@@ -20,6 +20,7 @@ from ray.tune.search import Searcher
 
 from unirank.config import BudgetConfig
 from unirank.data.features import FeatureSpec
+from unirank.errors import UnirankError
 from unirank.proxies.cost import Cost, measure_cost
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
@@ -58,8 +59,14 @@ class OptunaArchSearcher(Searcher):
                 return Searcher.FINISHED
             trial = self.study.ask()
             arch = self.space.suggest(trial)
-            cost = measure_cost(arch, self.features)
             trial.set_user_attr("arch", arch.to_dict())
+            try:
+                cost = measure_cost(arch, self.features)
+            except UnirankError as err:  # e.g. a dot module left with a single feature row
+                trial.set_user_attr("fail_reason", f"cannot be built: {err}")
+                self.study.tell(trial, state=TrialState.FAIL)
+                self.on_change(f"trial {trial.number} rejected: {err}")
+                continue
             trial.set_user_attr("cost", cost.to_dict())
             reason = self._over_budget(cost)
             if reason:

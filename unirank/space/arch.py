@@ -2,15 +2,21 @@
 
 Search, proxies, models, dashboard and export all speak ArchSpec. It is frozen (hashable), JSON
 round-trips losslessly (``ArchSpec.from_json(a.to_json()) == a``), carries ``schema_version`` and
-validates itself with errors that name the field::
+validates itself with errors that name the field. A model is built in three stages::
 
-    {"schema_version": 1,
-     "embedding_dim": 16,
-     "layers": [{"block": "cross"}, {"block": "mlp", "width": 256}],
+    inputs      embedding: per-group dims, hashing of large vocabularies, dropped features
+                (Lattice "Filter"), optional domain embedding      → E0 [B, N, d], h0 [B, W0]
+    stack       layers; each runs one or more modules in parallel on (h, E) (DHEN-style),
+                concatenates their outputs and applies a skip        → h [B, W]
+    sharing     shared_bottom | mmoe | ple | star, then towers per portfolio/domain/objective
+
+Example (DCNv2 with a low-rank mixture cross layer, then an MLP, on MMoE)::
+
+    {"schema_version": 2,
+     "embedding": {"dim": 16},
+     "layers": [{"modules": [{"kind": "cross", "rank": 32, "experts": 4}]},
+                {"modules": [{"kind": "mlp", "width": 256}]}],
      "sharing": {"pattern": "mmoe", "num_experts": 4, "expert_width": 64, "tower_width": 32}}
-
-``layers`` is the interaction stack applied to [dense ‖ flattened embeddings], in order. A run of
-consecutive ``cross`` layers uses the representation entering the run as its x0 (DCNv2 stacked).
 """
 from __future__ import annotations
 
@@ -22,55 +28,135 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from unirank.errors import UnirankError, describe_validation_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MODULE_KINDS = ("mlp", "cross", "dot", "fm", "attention")
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LayerSpec(_Spec):
-    """One interaction layer: ``mlp`` (Linear+ReLU to ``width``) or ``cross`` (DCNv2, keeps width)."""
+class EmbeddingSpec(_Spec):
+    """How features enter the model.
 
-    block: Literal["mlp", "cross"]
-    width: int | None = Field(None, ge=1)
+    ``dim``: the common embedding dimension d (every row of E has it).
+    ``group_dims``: per feature group (see ``FeatureSpec``) a table dimension; a group whose dim
+    differs from ``dim`` is projected to ``dim`` (one Linear per group) so that mixed dims compose.
+    ``hash_buckets``: tables are capped at this many rows; larger vocabularies share rows
+    (id → 1 + (id-1) mod (buckets-1), ids sorted by frequency so frequent ids keep their own row).
+    ``domain_embedding``: add a learned row for the example's domain to E.
+    ``dropped``: feature names left out entirely (Lattice "Filter"); the cost reflects it.
+    """
+
+    dim: int = Field(ge=1, le=1024)
+    group_dims: dict[str, int] = Field(default_factory=dict)
+    hash_buckets: int | None = Field(None, ge=2)
+    domain_embedding: bool = False
+    dropped: tuple[str, ...] = ()
 
     @model_validator(mode="after")
-    def _width_matches_block(self) -> "LayerSpec":
-        if self.block == "mlp" and self.width is None:
-            raise ValueError("an mlp layer needs width (an integer >= 1)")
-        if self.block == "cross" and self.width is not None:
-            raise ValueError("a cross layer keeps its input width; remove width")
+    def _positive_dims(self) -> "EmbeddingSpec":
+        for group, dim in self.group_dims.items():
+            if dim < 1:
+                raise ValueError(f"group_dims.{group}: got {dim}, expected an integer >= 1")
+        return self
+
+    def __hash__(self) -> int:  # dict fields are not hashable by default
+        return hash((self.dim, tuple(sorted(self.group_dims.items())), self.hash_buckets,
+                     self.domain_embedding, self.dropped))
+
+
+class ModuleSpec(_Spec):
+    """One interaction module. Parameters by kind (others must be absent):
+
+    - ``mlp``: ``width`` — ReLU(W h + b)
+    - ``cross``: ``rank`` (None = full rank), ``experts`` (mixture of low-rank experts, needs rank)
+    - ``dot``: — pairwise dot products of the rows of E (DLRM)
+    - ``fm``: — second-order factorization-machine vector of E
+    - ``attention``: ``heads`` — multi-head self-attention over the rows of E (AutoInt)
+    """
+
+    kind: Literal["mlp", "cross", "dot", "fm", "attention"]
+    width: int | None = Field(None, ge=1)
+    rank: int | None = Field(None, ge=1)
+    experts: int | None = Field(None, ge=1)
+    heads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _params_match_kind(self) -> "ModuleSpec":
+        allowed = {"mlp": {"width"}, "cross": {"rank", "experts"}, "dot": set(), "fm": set(),
+                   "attention": {"heads"}}[self.kind]
+        for name in ("width", "rank", "experts", "heads"):
+            if getattr(self, name) is not None and name not in allowed:
+                raise ValueError(f"a {self.kind} module takes no {name}")
+        if self.kind == "mlp" and self.width is None:
+            raise ValueError("an mlp module needs width (an integer >= 1)")
+        if self.kind == "cross" and (self.experts or 1) > 1 and self.rank is None:
+            raise ValueError("a cross module with experts > 1 needs rank (mixture of low-rank experts)")
         return self
 
 
-class SharingSpec(_Spec):
-    """How the portfolios share the representation.
+class LayerSpec(_Spec):
+    """One layer of the stack: its modules run in parallel on the same input; outputs are
+    concatenated. ``skip``: ``none``; ``concat`` (append the layer's input, DenseNet-style);
+    ``residual`` (add the input, through a Linear when widths differ)."""
 
-    ``shared_bottom``: every portfolio tower reads the same representation.
-    ``mmoe``: ``num_experts`` expert MLPs (width ``expert_width``), mixed per portfolio by a gate.
-    Each portfolio (domain × objective) has its own tower: Linear(→tower_width)+ReLU+Linear(→1).
+    modules: tuple[ModuleSpec, ...] = Field(min_length=1)
+    skip: Literal["none", "concat", "residual"] = "none"
+
+
+class SharingSpec(_Spec):
+    """How portfolios (domain × objective) share the representation.
+
+    - ``shared_bottom``: all towers read the stack output.
+    - ``mmoe``: ``num_experts`` shared experts (width ``expert_width``), one softmax gate per
+      portfolio (Ma et al., KDD 2018).
+    - ``ple``: CGC/PLE (Tang et al., RecSys 2020): ``num_experts`` shared experts plus
+      ``num_specific_experts`` per group (``specific_to`` objective or domain), ``levels`` levels.
+    - ``star``: STAR (Sheng et al., CIKM 2021): an MLP of ``star_widths`` whose weights are the
+      element-wise product of shared and domain-specific weights.
+
+    ``towers``: one tower per ``portfolio``, per ``domain`` (T outputs) or per ``objective``
+    (shared across domains); hidden width ``tower_width``.
     """
 
-    pattern: Literal["shared_bottom", "mmoe"]
+    pattern: Literal["shared_bottom", "mmoe", "ple", "star"]
     num_experts: int | None = Field(None, ge=1)
+    num_specific_experts: int | None = Field(None, ge=1)
     expert_width: int | None = Field(None, ge=1)
+    levels: int | None = Field(None, ge=1, le=4)
+    specific_to: Literal["objective", "domain"] | None = None
+    star_widths: tuple[int, ...] | None = None
+    towers: Literal["portfolio", "domain", "objective"] = "portfolio"
     tower_width: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _experts_match_pattern(self) -> "SharingSpec":
-        if self.pattern == "mmoe" and (self.num_experts is None or self.expert_width is None):
-            raise ValueError("mmoe needs num_experts and expert_width (integers >= 1)")
-        if self.pattern == "shared_bottom" and (self.num_experts or self.expert_width):
-            raise ValueError("shared_bottom has no experts; remove num_experts/expert_width")
+    def _fields_match_pattern(self) -> "SharingSpec":
+        needs = {"shared_bottom": set(), "mmoe": {"num_experts", "expert_width"},
+                 "ple": {"num_experts", "num_specific_experts", "expert_width", "levels", "specific_to"},
+                 "star": {"star_widths"}}[self.pattern]
+        for name in ("num_experts", "num_specific_experts", "expert_width", "levels", "specific_to",
+                     "star_widths"):
+            given = getattr(self, name) is not None
+            if name in needs and not given:
+                raise ValueError(f"{self.pattern} needs {name}")
+            if name not in needs and given:
+                raise ValueError(f"{self.pattern} takes no {name}")
+        if self.pattern == "ple" and self.towers != "portfolio" and self.towers != self.specific_to:
+            raise ValueError(f"ple with towers per {self.towers} needs specific_to {self.towers}")
+        if self.star_widths is not None and (not self.star_widths or min(self.star_widths) < 1):
+            raise ValueError("star_widths: expected one or more integers >= 1")
         return self
 
 
 class ArchSpec(_Spec):
-    schema_version: Literal[1] = SCHEMA_VERSION
-    embedding_dim: int = Field(ge=1, le=1024)
+    schema_version: Literal[2] = SCHEMA_VERSION
+    embedding: EmbeddingSpec
     layers: tuple[LayerSpec, ...] = ()
     sharing: SharingSpec
+
+    def __hash__(self) -> int:
+        return hash(self.to_json(indent=None))
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent, exclude_none=True)
@@ -101,25 +187,35 @@ class ArchSpec(_Spec):
         return cls.from_json(path.read_text(), source=str(path))
 
     def summary(self) -> str:
-        """One line for plots and tables, e.g. ``emb16 | cross×2 → mlp256-128 | mmoe4×64 | tower32``."""
-        parts, crosses, widths = [], 0, []
+        """One line for plots and tables, e.g. ``emb16 | cross(r32×4) → mlp256 | mmoe4×64 | tower32``."""
+        e = self.embedding
+        parts = [f"emb{e.dim}" + "".join(f" {g}:{d}" for g, d in sorted(e.group_dims.items()))
+                 + (f" hash{e.hash_buckets}" if e.hash_buckets else "")
+                 + (" +dom" if e.domain_embedding else "")
+                 + (f" -{len(e.dropped)}f" if e.dropped else "")]
+        layers = []
         for layer in self.layers:
-            if layer.block == "cross":
-                if widths:
-                    parts.append("mlp" + "-".join(map(str, widths)))
-                    widths = []
-                crosses += 1
-            else:
-                if crosses:
-                    parts.append(f"cross×{crosses}")
-                    crosses = 0
-                widths.append(layer.width)
-        if crosses:
-            parts.append(f"cross×{crosses}")
-        if widths:
-            parts.append("mlp" + "-".join(map(str, widths)))
-        sharing = self.sharing.pattern
-        if self.sharing.pattern == "mmoe":
-            sharing = f"mmoe{self.sharing.num_experts}×{self.sharing.expert_width}"
-        stack = " → ".join(parts) or "no layers"
-        return f"emb{self.embedding_dim} | {stack} | {sharing} | tower{self.sharing.tower_width}"
+            text = "+".join(_module_summary(m) for m in layer.modules)
+            text = f"[{text}]" if len(layer.modules) > 1 else text
+            layers.append(text + {"none": "", "concat": "⧺", "residual": "↺"}[layer.skip])
+        parts.append(" → ".join(layers) or "no layers")
+        s = self.sharing
+        parts.append({
+            "shared_bottom": "shared_bottom",
+            "mmoe": f"mmoe{s.num_experts}×{s.expert_width}",
+            "ple": f"ple{s.levels}L {s.num_experts}s+{s.num_specific_experts}/{s.specific_to}×{s.expert_width}",
+            "star": "star" + "-".join(map(str, s.star_widths or ())),
+        }[s.pattern])
+        parts.append(f"tower{s.tower_width}" + ("" if s.towers == "portfolio" else f"/{s.towers}"))
+        return " | ".join(parts)
+
+
+def _module_summary(m: ModuleSpec) -> str:
+    if m.kind == "mlp":
+        return f"mlp{m.width}"
+    if m.kind == "cross":
+        inner = ",".join(x for x in (f"r{m.rank}" if m.rank else "", f"×{m.experts}" if (m.experts or 1) > 1 else "") if x)
+        return f"cross({inner})" if inner else "cross"
+    if m.kind == "attention":
+        return f"attn{m.heads or 1}h"
+    return m.kind
