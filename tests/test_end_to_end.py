@@ -71,9 +71,10 @@ def test_rerun_resumes_the_same_study(finished_study):
     before = {t.number: t.values for t in _trials(out) if t.state.name == "COMPLETE"}
     again = run_cli("search", str(config), "--quiet", "--set", "budget.trials=2")
     assert again.returncode == 0, again.stderr[-3000:]
-    after = {t.number: t.values for t in _trials(out) if t.state.name == "COMPLETE"}
-    assert len(after) == len(before) + 2  # no preset retrained, two new trials
-    assert all(after[n] == v for n, v in before.items())  # earlier trials untouched
+    after = {t.number: t for t in _trials(out) if t.state.name == "COMPLETE"}
+    trained = [t for n, t in after.items() if n not in before and "same_as_trial" not in t.user_attrs]
+    assert len(trained) == 2 and not any("preset" in t.user_attrs for t in trained)  # budget: 2 new
+    assert all(after[n].values == v for n, v in before.items())  # earlier trials untouched
 
 
 def test_report_is_self_contained_with_front_and_history(finished_study):

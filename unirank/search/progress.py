@@ -24,13 +24,8 @@ class SearchProgress:
             TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
             console=self.console, disable=not enabled, transient=False,
         )
-        self.start_count = self._searched()
         self.task = self.progress.add_task("search", total=total, status="starting")
         self.enabled = enabled
-
-    def _searched(self) -> int:
-        return sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if "preset" not in t.user_attrs and t.state != TrialState.RUNNING)
 
     def status(self) -> tuple[float, int]:
         points = [t.values for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -38,9 +33,10 @@ class SearchProgress:
         best = min((p[0] for p in points), default=math.nan)
         return best, len(pareto_front(points))
 
-    def update(self, message: str) -> None:
+    def update(self, message: str, finished: int) -> None:
+        """``finished``: trained candidates of this run that have ended (the bar's count)."""
         best, front = self.status()
-        self.progress.update(self.task, completed=self._searched() - self.start_count,
+        self.progress.update(self.task, completed=finished,
                              status=f"best NE {best:.4f} · front {front}")
         if self.enabled:
             self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")

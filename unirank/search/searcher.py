@@ -39,14 +39,15 @@ class _Running:
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec],
-                 on_change: Callable[[str], None] | None = None):
+                 on_change: Callable[[str, int], None] | None = None):
         super().__init__(metric="mean_ne", mode="min")
         self.study, self.space, self.features, self.budget = study, space, features, budget
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
         self.running: dict[str, _Running] = {}
-        self.launched = 0
-        self.on_change = on_change or (lambda message: None)
+        self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
+        self.finished = 0   # of those, how many have ended (completed or failed)
+        self._notify = on_change or (lambda message, finished: None)
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -54,7 +55,7 @@ class OptunaArchSearcher(Searcher):
             name, arch = self.pending_presets.pop(0)
             self.running[trial_id] = _Running(arch, measure_cost(arch, self.features), preset=name)
             return {"arch": arch.to_dict(), "key": f"preset-{name}"}
-        for _ in range(_MAX_REJECTED_IN_A_ROW):
+        for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.budget.trials:
                 return Searcher.FINISHED
             trial = self.study.ask()
@@ -74,9 +75,12 @@ class OptunaArchSearcher(Searcher):
                 self.study.tell(trial, state=TrialState.FAIL)
                 self.on_change(f"trial {trial.number} rejected before training: {reason}")
                 continue
-            self.launched += 1
             twin = self._evaluated_twin(arch)
-            if twin is not None:
+            if twin is None:
+                self.launched += 1
+            else:
+                # Answered from the identical architecture, free: it does not use the budget, but
+                # a sampler that keeps proposing known points ends the run (see _MAX_REJECTED...).
                 for key in ("metrics", "weights"):
                     trial.set_user_attr(key, twin.user_attrs.get(key))
                 trial.set_user_attr("same_as_trial", twin.number)
@@ -87,10 +91,15 @@ class OptunaArchSearcher(Searcher):
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}
         return Searcher.FINISHED
 
+    def on_change(self, message: str) -> None:
+        self._notify(message, self.finished)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         entry = self.running.pop(trial_id, None)
         if entry is None:
             return
+        if entry.preset is None:
+            self.finished += 1
         ok = not error and result is not None and result.get("final") and math.isfinite(result["mean_ne"])
         if not ok:
             self._fail(entry, "trial raised an error (see the Ray trial log)" if error else "no final result")
@@ -112,7 +121,7 @@ class OptunaArchSearcher(Searcher):
     # Ray Tune pickles its configuration (for its own experiment restore). The study holds a
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("study", "on_change", "running")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("study", "_notify", "running")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -120,7 +129,7 @@ class OptunaArchSearcher(Searcher):
         name, storage = state.pop("_study_ref")
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
-        self.running, self.on_change = {}, (lambda message: None)
+        self.running, self._notify = {}, (lambda message, finished: None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to checkpoint: the Optuna study is the searcher's durable state."""
@@ -132,7 +141,9 @@ class OptunaArchSearcher(Searcher):
     def fail_unfinished(self, reason: str) -> None:
         """Trials Ray stopped without a result (wall-clock budget, Ctrl-C) are recorded FAIL."""
         for trial_id in list(self.running):
-            self._fail(self.running.pop(trial_id), reason)
+            entry = self.running.pop(trial_id)
+            self.finished += entry.preset is None
+            self._fail(entry, reason)
 
     def _fail(self, entry: _Running, reason: str) -> None:
         if entry.trial is None:

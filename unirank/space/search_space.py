@@ -56,14 +56,21 @@ class SearchSpace:
             off = {g for g in groups if not trial.suggest_categorical(f"keep_group_{g}", [True, False])}
             dropped = [*(n for n in self.features.dense if "dense" in off),
                        *(f.name for f in self.features.sparse if f.group_name in off)]
-        if self.features is not None and len(dropped) == len(self.features.feature_names):
-            dropped = dropped[1:]  # never drop everything: keep the first feature
+        domain_embedding = trial.suggest_categorical("domain_embedding", list(c.domain_embedding))
+        # Keep at least two rows in E (a dot product needs a pair): give features back in order.
+        while dropped and self._rows(dropped, domain_embedding) < 2:
+            dropped.pop(0)
         return EmbeddingSpec(
             dim=dim, group_dims={g: d for g, d in group_dims.items() if d != dim},
             hash_buckets=trial.suggest_categorical("hash_buckets", list(c.hash_buckets)),
-            domain_embedding=trial.suggest_categorical("domain_embedding", list(c.domain_embedding)),
-            dropped=tuple(dropped),
+            domain_embedding=domain_embedding, dropped=tuple(dropped),
         )
+
+    def _rows(self, dropped: list[str], domain_embedding: bool) -> int:
+        """Rows of the feature matrix E that a candidate with these dropped features has."""
+        gone = set(dropped)
+        dense = any(n not in gone for n in self.features.dense)
+        return dense + sum(f.name not in gone for f in self.features.sparse) + bool(domain_embedding)
 
     def _layers(self, trial: TrialLike) -> tuple[LayerSpec, ...]:
         c = self.config
