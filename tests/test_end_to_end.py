@@ -4,6 +4,7 @@ import re
 
 import optuna
 import pytest
+import torch
 
 from tests.conftest import run_cli
 from unirank.data.dataset import build_dataset
@@ -100,6 +101,12 @@ def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study
     for name, values in exported["portfolios"].items():
         assert metrics.portfolios[name]["auc"] == pytest.approx(values["auc"], abs=1e-6)
     assert "mean NE" in (bundle_dir / "MODEL_CARD.md").read_text()
+    program = torch.export.load(str(bundle_dir / "model.pt2")).module()  # serving: no unirank needed
+    val = dataset.val
+    with torch.no_grad():
+        served = program(val.dense, val.sparse, val.domain)
+        eager = torch.sigmoid(bundle.model()(val.dense, val.sparse, val.domain))
+    assert torch.allclose(served, eager, atol=1e-6)
     assert json.loads((bundle_dir / "arch.json").read_text())["schema_version"] == 2
 
     retrained = run_cli("train", str(bundle_dir), "--device", "cpu")
@@ -107,3 +114,18 @@ def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study
     new = json.loads((bundle_dir / "retrained" / "metrics.json").read_text())["validation"]["mean_ne"]
     assert new == pytest.approx(exported["mean_ne"], rel=0.01)
     assert (bundle_dir / "retrained" / "model.safetensors").is_file()
+
+
+def test_a_diverging_trial_is_recorded_failed_and_the_study_continues(tmp_path):
+    out = tmp_path / "out"
+    config = tmp_path / "nan.yaml"
+    config.write_text(STUDY.format(out=out).replace("name: e2e", "name: nan"))
+    result = run_cli("search", str(config), "--quiet", "--set", "train.lr=1e6", "--set", "train.max_epochs=1",
+                     "--set", "search.presets=[]", "--set", "budget.trials=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(study_name="nan", storage=f"sqlite:///{out}/study.db").get_trials()
+    trained = [t for t in trials if "same_as_trial" not in t.user_attrs and "cost" in t.user_attrs]
+    assert len(trained) == 2  # the first failure did not stop the study
+    for t in trained:
+        assert t.state.name == "FAIL"
+        assert "non-finite loss" in t.user_attrs["fail_reason"]

@@ -45,6 +45,7 @@ class SyntheticDataConfig(_Section):
     """The built-in multi-domain multi-objective generator (see ``unirank.data.synthetic``)."""
 
     source: Literal["synthetic"]
+    layout: Literal["mdmo", "criteo"] = "mdmo"
     num_rows: int = Field(60_000, ge=1_000)
     num_domains: int = Field(3, ge=2, le=16)
     num_sparse: int = Field(8, ge=2, le=64)
@@ -53,6 +54,8 @@ class SyntheticDataConfig(_Section):
     seed: int = 0
     min_count: int = Field(1, ge=1)
     split: SplitConfig = SplitConfig()
+    # layout "criteo": Criteo-shaped data (13 dense, 26 pre-hashed sparse ids in [0, vocab_size),
+    # one domain, one objective) for throughput work; num_sparse/num_dense/num_domains are ignored.
 
 
 class CensusDataConfig(_Section):
@@ -158,6 +161,10 @@ class TrainConfig(_Section):
     seed: int = 0
     device: str = "cpu"
     threads: int | None = Field(None, ge=1)
+    embedding_optimizer: Literal["auto", "adamw", "sparse_adam", "rowwise_adagrad"] = "auto"
+    embedding_lr: float | None = Field(None, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: bool = False
 
 
 class SearchConfig(_Section):

@@ -113,3 +113,10 @@ def test_domain_and_objective_tower_units():
     assert domain.flops_per_example == INPUT_FLOPS + towers(W0, units=2, outputs=1)
     objective = _cost([], {"pattern": "shared_bottom", "towers": "objective", "tower_width": 3})
     assert objective.flops_per_example == INPUT_FLOPS + towers(W0, units=1)
+
+
+def test_latency_is_measured_and_grows_with_work():
+    small = _cost([])
+    big = _cost([{"modules": [{"kind": "mlp", "width": 2048}]}, {"modules": [{"kind": "mlp", "width": 2048}]}])
+    assert small.latency_ms > 0 and small.latency_batch == 256
+    assert big.latency_ms > small.latency_ms

@@ -32,6 +32,7 @@ class PreprocessState(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     dense: dict[str, DenseStats]
     vocab: dict[str, list[str]]
+    hashed: dict[str, int] = {}
     domain: str
     domains: list[str]
     objectives: list[str]
@@ -39,7 +40,8 @@ class PreprocessState(BaseModel):
     def feature_spec(self) -> FeatureSpec:
         return FeatureSpec(
             dense=tuple(self.dense),
-            sparse=tuple(SparseFeature(name=n, vocab_size=len(v) + 1) for n, v in self.vocab.items()),
+            sparse=tuple(SparseFeature(name=n, vocab_size=len(v) + 1) for n, v in self.vocab.items())
+            + tuple(SparseFeature(name=n, vocab_size=size + 1) for n, size in self.hashed.items()),
             domain=self.domain, domains=tuple(self.domains), objectives=tuple(self.objectives),
         )
 
@@ -57,13 +59,13 @@ def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -
         std = float(np.nanstd(values)) if np.isfinite(values).any() else 1.0
         dense[column] = DenseStats(mean=mean, std=std if std > 1e-12 else 1.0, signed_log=signed_log)
     vocab = {}
-    for column in table.sparse:
+    for column in (c for c in table.sparse if c not in table.hashed):
         counts = train[column].astype("string").value_counts(dropna=True)
         vocab[column] = [str(v) for v in counts[counts >= min_count].index]
     domains = sorted(str(v) for v in table.frame[table.domain].astype("string").dropna().unique())
     if len(domains) < 1:
         raise UnirankError(f"{table.source}: domain column {table.domain!r} has no values")
-    return PreprocessState(dense=dense, vocab=vocab, domain=table.domain, domains=domains,
+    return PreprocessState(dense=dense, vocab=vocab, hashed=dict(table.hashed), domain=table.domain, domains=domains,
                            objectives=list(table.objectives))
 
 
@@ -79,10 +81,13 @@ def transform(table: RawTable, rows: np.ndarray, state: PreprocessState) -> Tens
             values = np.sign(values) * np.log1p(np.abs(values))
         values = (values - stats.mean) / stats.std
         dense[:, j] = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    sparse = np.zeros((n, len(state.vocab)), dtype=np.int64)
+    sparse = np.zeros((n, len(state.vocab) + len(state.hashed)), dtype=np.int64)
     for j, (column, values) in enumerate(state.vocab.items()):
         codes = pd.Categorical(part[column].astype("string"), categories=values).codes
         sparse[:, j] = codes.astype(np.int64) + 1  # -1 (unknown/missing) becomes the OOV id 0
+    for j, (column, size) in enumerate(state.hashed.items(), start=len(state.vocab)):
+        ids = part[column].to_numpy(dtype=np.int64)
+        sparse[:, j] = np.where((ids >= 0) & (ids < size), ids + 1, 0)
     domain_codes = pd.Categorical(part[state.domain].astype("string"), categories=state.domains).codes
     labels = part[state.objectives].to_numpy(dtype=np.float32)
     mask = ~np.isnan(labels)

@@ -1,7 +1,7 @@
 """RawTable: the rows as a reader returns them, before preprocessing."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -19,3 +19,6 @@ class RawTable:
     domain: str
     objectives: list[str]
     source: str
+    # Sparse columns that already hold integer ids in [0, size): used as ids directly (no
+    # vocabulary to fit or store), e.g. hashed Criteo features.
+    hashed: dict[str, int] = field(default_factory=dict)

@@ -5,6 +5,8 @@ A bundle folder holds:
 - ``features.json``   FeatureSpec, the fitted preprocessing (vocabularies, dense statistics) and
                       the data config that produced them
 - ``model.safetensors`` trained weights (tensors only: no pickled code)
+- ``model.pt2``       the ``torch.export`` program of the inference model (probabilities), checked
+                      against the eager model when written (``metrics.json`` → ``serving_check``)
 - ``train.json``      the training protocol (TrainConfig)
 - ``metrics.json``    validation metrics per portfolio, cost, provenance
 - ``MODEL_CARD.md``   the same, for people
@@ -25,12 +27,13 @@ from unirank.config import DataConfig, TrainConfig
 from unirank.data.preprocess import PreprocessState
 from unirank.errors import UnirankError, describe_validation_error
 from unirank.export.card import model_card
+from unirank.export.serving import check_program, export_program
 from unirank.models.ranker import UnifiedRanker, build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import load_weights
 
 BUNDLE_FILES = ("arch.json", "features.json", "model.safetensors", "train.json", "metrics.json",
-                "MODEL_CARD.md")
+                "MODEL_CARD.md", "model.pt2")
 
 
 @dataclass
@@ -81,12 +84,16 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     (staging / "arch.json").write_text(chosen.arch.to_json())
+    features = PreprocessState.model_validate_json(state_text).feature_spec()
     (staging / "features.json").write_text(json.dumps({
-        "feature_spec": json.loads(PreprocessState.model_validate_json(state_text).feature_spec().model_dump_json()),
+        "feature_spec": json.loads(features.model_dump_json()),
         "preprocess": json.loads(state_text),
         "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
     }, indent=2))
     shutil.copyfile(chosen.weights, staging / "model.safetensors")
+    model = load_weights(build_model(chosen.arch, features), staging / "model.safetensors")
+    export_program(model, features, staging / "model.pt2")
+    metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": check_program(model, features, staging / "model.pt2")}
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (staging / "MODEL_CARD.md").write_text(model_card(chosen.arch, metrics))

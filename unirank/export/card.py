@@ -39,5 +39,9 @@ def model_card(arch: ArchSpec, metrics: dict) -> str:
         lines += ["", "## Pareto neighbours (other points of the front)", "",
                   "| trial | mean NE | MFLOPs |", "|---|---|---|"]
         lines += [f"| {n['label']} | {n['mean_ne']:.4f} | {n['mflops']:.4f} |" for n in neighbours]
-    lines += ["", "## Use", "```", "unirank train <this folder> --device cuda", "```", ""]
+    check = metrics.get("serving_check", {}).get("max_abs_diff_eager_vs_pt2")
+    lines += ["", "## Use",
+              "- serve: `torch.export.load('model.pt2').module()(dense, sparse, domain)` → probabilities [B, T]"
+              + (f" (checked against the eager model: max |diff| {check:.1e})" if check is not None else ""),
+              "- retrain: `unirank train <this folder> --device cuda`", ""]
     return "\n".join(lines)

@@ -8,9 +8,13 @@ Definitions (per example, inference forward):
   counter does not see — one table row (of its group's dim, fp32) read per kept sparse feature,
   plus the domain row when enabled.
 - ``dense_params``: parameters outside embedding tables; ``embedding_params``: rows × dim.
+- ``latency_ms``: median wall time of an inference forward pass on a batch of
+  ``latency_batch`` examples on the measuring device (after warm-up runs; CUDA synchronised).
 """
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -29,6 +33,8 @@ class Cost:
     embedding_params: int
     lookups_per_example: int
     embedding_bytes_per_example: int
+    latency_ms: float = float("nan")
+    latency_batch: int = 0
 
     @property
     def mflops(self) -> float:
@@ -60,10 +66,33 @@ def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> int
     return int(counter.get_total_flops())
 
 
-def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 64) -> Cost:
+@torch.no_grad()
+def measure_latency(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int = 10,
+                    warmup: int = 3) -> float:
+    """Median milliseconds of ``model(*inputs)`` over ``repeats`` runs after ``warmup`` runs."""
+    device = inputs[0].device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = []
+    for i in range(warmup + repeats):
+        sync()
+        start = time.perf_counter()
+        model(*inputs)
+        sync()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 64,
+               latency_batch: int = 256) -> Cost:
     was_training = model.training
     model.eval()
     flops = count_flops(model, example_inputs(features, batch_size))
+    device = next(model.parameters()).device
+    latency = float("nan")
+    if latency_batch:
+        inputs = tuple(t.to(device) for t in example_inputs(features, latency_batch, seed=1))
+        latency = measure_latency(model, inputs)
     model.train(was_training)
     embedding_params = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
     lookups, lookup_bytes = 0, 0
@@ -79,9 +108,10 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
     total = sum(p.numel() for p in model.parameters())
     return Cost(flops_per_example=flops / batch_size, dense_params=total - embedding_params,
                 embedding_params=embedding_params, lookups_per_example=lookups,
-                embedding_bytes_per_example=lookup_bytes)
+                embedding_bytes_per_example=lookup_bytes, latency_ms=latency, latency_batch=latency_batch)
 
 
-def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64) -> Cost:
+def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64,
+                 latency_batch: int = 256) -> Cost:
     """Build the candidate on CPU and measure it (milliseconds for the spaces we search)."""
-    return model_cost(build_model(arch, features), features, batch_size)
+    return model_cost(build_model(arch, features), features, batch_size, latency_batch)

@@ -100,9 +100,11 @@ class OptunaArchSearcher(Searcher):
             return
         if entry.preset is None:
             self.finished += 1
-        ok = not error and result is not None and result.get("final") and math.isfinite(result["mean_ne"])
-        if not ok:
+        if error or result is None or not result.get("final"):
             self._fail(entry, "trial raised an error (see the Ray trial log)" if error else "no final result")
+            return
+        if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
+            self._fail(entry, result.get("fail_reason") or "validation NE is not finite")
             return
         values = [float(result["mean_ne"]), entry.cost.mflops]
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),

@@ -17,7 +17,7 @@ from unirank.data.dataset import Dataset, load_prepared
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import save_weights
-from unirank.train.fit import fit, seed_everything
+from unirank.train.fit import TrainingDiverged, fit, seed_everything
 
 _DATASETS: dict[str, Dataset] = {}
 
@@ -46,7 +46,12 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     def report_epoch(epoch: int, val) -> None:
         tune.report({"mean_ne": val.mean_ne, "mean_auc": val.mean_auc, "epoch": epoch})
 
-    result = fit(model, dataset, train_cfg, on_epoch=report_epoch)
+    try:
+        result = fit(model, dataset, train_cfg, on_epoch=report_epoch)
+    except TrainingDiverged as err:
+        # A failed candidate, not a crash: the searcher records the reason and the study goes on.
+        tune.report({"mean_ne": float("nan"), "final": True, "fail_reason": str(err)})
+        return
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
     save_weights(model, weights)
     tune.report({

@@ -1,13 +1,19 @@
 """fit / evaluate: the training protocol every trial, preset and export shares.
 
-AdamW on all parameters, masked binary cross-entropy summed over objectives, validation NE after
-each epoch, early stopping with ``patience``, and the best epoch's weights restored at the end.
+Dense parameters: AdamW (fused on CUDA). Embedding tables: see ``unirank.train.optim`` (sparse
+row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives.
+On CUDA: the whole training split lives on the device, bf16 autocast (``precision: auto``), and
+optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
+their gradients can be sparse). Validation NE after each epoch, early stopping with ``patience``,
+best epoch's weights restored. A non-finite loss stops training with ``TrainingDiverged``; it is
+checked every ``_CHECK_EVERY`` steps so that GPU steps do not synchronise.
 """
 from __future__ import annotations
 
 import copy
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +26,9 @@ from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.train.metrics import EvalResult, portfolio_metrics
+from unirank.train.optim import make_optimizers
+
+_CHECK_EVERY = 50
 
 
 class TrainingDiverged(RuntimeError):
@@ -44,28 +53,46 @@ def seed_everything(seed: int) -> None:
 
 def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy over the labelled (mask=True) entries of [B, T]."""
-    losses = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    losses = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")
     return (losses * mask).sum() / mask.sum().clamp_min(1)
 
 
+def autocast_for(device: torch.device, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
 @torch.no_grad()
-def predict(model: nn.Module, split: TensorSplit, batch_size: int = 8192) -> np.ndarray:
+def predict(model: nn.Module, split: TensorSplit, batch_size: int = 8192, precision: str = "auto") -> np.ndarray:
     """Probabilities [N, T] for every row of the split, in order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    outputs = [
-        torch.sigmoid(model(b.dense.to(device), b.sparse.to(device), b.domain.to(device))).float().cpu()
-        for b in split.batches(batch_size)
-    ]
+    outputs = []
+    with autocast_for(device, precision):
+        for b in split.batches(batch_size):
+            logits = model(b.dense.to(device), b.sparse.to(device), b.domain.to(device))
+            outputs.append(torch.sigmoid(logits.float()).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
 
 
-def evaluate(model: nn.Module, split: TensorSplit, features: FeatureSpec) -> EvalResult:
-    probs = predict(model, split)
+def evaluate(model: nn.Module, split: TensorSplit, features: FeatureSpec, precision: str = "auto") -> EvalResult:
+    probs = predict(model, split, precision=precision)
     return portfolio_metrics(probs, split.labels.numpy(), split.mask.numpy(), split.domain.numpy(),
                              features.domains, features.objectives)
+
+
+def training_forward(model: nn.Module, compile_dense: bool) -> Callable:
+    """``forward(batch) → logits``; with ``compile_dense`` the stack and sharing are compiled."""
+    if not compile_dense or not hasattr(model, "inputs"):
+        return lambda b: model(b.dense, b.sparse, b.domain)
+    dense_part = torch.compile(lambda matrix, flat, domain: model.sharing(model.stack(matrix, flat), domain))
+
+    def forward(b):
+        matrix, flat = model.inputs(b.dense, b.sparse, b.domain)
+        return dense_part(matrix, flat, b.domain)
+    return forward
 
 
 def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
@@ -73,24 +100,37 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     device = torch.device(cfg.device)
     model.to(device)
     train = dataset.train.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
+                                 cfg.embedding_lr, fused=device.type == "cuda")
+    forward = training_forward(model, cfg.compile)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, best_epoch, history = None, None, 0, []
     seconds, examples = 0.0, 0
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
         start = time.perf_counter()
-        for batch in train.batches(cfg.batch_size, generator):
-            loss = masked_bce(model(batch.dense, batch.sparse, batch.domain), batch.labels, batch.mask)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}")
-            optimizer.zero_grad(set_to_none=True)
+        finite = torch.ones((), dtype=torch.bool, device=device)
+        for step, batch in enumerate(train.batches(cfg.batch_size, generator), start=1):
+            with autocast_for(device, cfg.precision):
+                loss = masked_bce(forward(batch), batch.labels, batch.mask)
+            finite &= torch.isfinite(loss.detach())
+            if step % _CHECK_EVERY == 0 and not finite:
+                raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-        seconds += time.perf_counter() - start
+            for optimizer in optimizers:
+                optimizer.step()
+        if not finite:
+            raise TrainingDiverged(f"non-finite loss in epoch {epoch}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_seconds = time.perf_counter() - start
+        seconds += epoch_seconds
         examples += len(train)
-        val = evaluate(model, dataset.val, dataset.features)
-        history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc})
+        val = evaluate(model, dataset.val, dataset.features, cfg.precision)
+        history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc,
+                        "seconds": epoch_seconds, "examples_per_second": len(train) / epoch_seconds})
         if on_epoch is not None:
             on_epoch(epoch, val)
         if best is None or val.mean_ne < best.mean_ne:

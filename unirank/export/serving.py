@@ -1,0 +1,45 @@
+"""The serving program: ``torch.export`` of the inference model (``model.pt2``), and its check.
+
+The program takes ``dense`` [B, D] float32, ``sparse`` [B, S] int64 and ``domain`` [B] int64 with
+a dynamic batch dimension and returns probabilities [B, T]. It is loaded with
+``torch.export.load(path).module()`` — no unirank import needed to serve it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from unirank.data.features import FeatureSpec
+from unirank.proxies.cost import example_inputs
+
+
+class Probabilities(nn.Module):
+    """Wraps a ranker so that the exported program returns sigmoid(logits)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(dense, sparse, domain))
+
+
+def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) -> Path:
+    model = Probabilities(model.eval().cpu()).eval()
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    inputs = example_inputs(features, 8)
+    with torch.no_grad():
+        program = torch.export.export(model, inputs, dynamic_shapes=({0: batch}, {0: batch}, {0: batch}))
+    torch.export.save(program, str(path))
+    return Path(path)
+
+
+@torch.no_grad()
+def check_program(model: nn.Module, features: FeatureSpec, path: str | Path, batch_size: int = 257) -> float:
+    """Max |eager − exported| over a random batch (of a size the export never saw)."""
+    program = torch.export.load(str(path)).module()
+    inputs = example_inputs(features, batch_size, seed=3)
+    eager = Probabilities(model.eval().cpu())(*inputs)
+    return float((program(*inputs) - eager).abs().max())
