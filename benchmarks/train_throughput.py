@@ -176,11 +176,11 @@ def criteo_mode(args) -> None:
             f"| unirank (`{args.embedding_optimizer}` embeddings, fused AdamW, bf16, compiled dense part) | {o:,.0f} | "
             f"{3 * forward_flops / 1e6:.1f} | {tflops(o, forward_flops):.1f} |"]
     print("\n".join(rows) + f"\nspeed-up: {o / h:.2f}x; validation NE after {result.epochs_run} epochs: {result.val.mean_ne:.4f}")
-    body = (f"## Training throughput on GPU: DCNv2 on Criteo-shaped data\n\n"
+    body = (f"## Training throughput on GPU: DCNv2 on Criteo-shaped data (`{args.embedding_optimizer}` embeddings)\n\n"
             f"13 dense + 26 sparse features, {args.vocab:,}-row hashed vocabulary per feature, batch {batch:,}, "
             f"{steps} steps per epoch; median over {args.repeats} epochs each (unirank's first epoch, "
             f"which compiles, excluded). **Speed-up unirank / hand-written: {o / h:.2f}×.**\n\n" + "\n".join(rows))
-    write_section("train_throughput_gpu", body)
+    write_section(f"train_throughput_gpu_{args.embedding_optimizer}", body)
 
 
 class _HandProxy(nn.Module):

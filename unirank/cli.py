@@ -62,14 +62,29 @@ def report(
 
 @app.command()
 def export(
-    out_dir: Path = typer.Argument(..., help="output folder of `unirank search`"),
+    out_dir: Optional[Path] = typer.Argument(None, help="output folder of `unirank search`"),
     trial: Optional[int] = typer.Option(None, help="trial number (default: the front's lowest-NE point)"),
     dest: Optional[Path] = typer.Option(None, help="bundle folder (default: <out_dir>/export/trial-<N>)"),
+    arch: Optional[str] = typer.Option(None, help="instead of a trial: an arch.json file or a preset name"),
+    config: Optional[Path] = typer.Option(None, help="with --arch: the study config whose data/train to use"),
+    set_: List[str] = typer.Option([], "--set", help="with --arch: override a config value: key.path=value"),
 ) -> None:
-    """Export a trial as a bundle: arch.json, features.json, weights, model card."""
-    from unirank.export.bundle import export_bundle
+    """Export a trial (or, with --arch, an untrained architecture) as a bundle."""
+    if arch is not None:
+        from unirank.config import load_config
+        from unirank.export.bundle import export_arch_bundle
+        from unirank.space import PRESETS, ArchSpec
 
-    path = export_bundle(out_dir, trial, dest)
+        if config is None or dest is None:
+            raise UnirankError("--arch needs --config STUDY.yaml and --dest DIR")
+        spec = PRESETS[arch] if arch in PRESETS else ArchSpec.load(arch)
+        path = export_arch_bundle(spec, load_config(config, list(set_)), dest)
+    else:
+        from unirank.export.bundle import export_bundle
+
+        if out_dir is None:
+            raise UnirankError("export needs OUT_DIR (a search output folder) or --arch")
+        path = export_bundle(out_dir, trial, dest)
     _echo(f"bundle written: {path}")
 
 
@@ -79,11 +94,19 @@ def train(
     device: str = typer.Option("cpu", help="cpu or cuda"),
     epochs: Optional[int] = typer.Option(None, help="max epochs (default: the study's)"),
     from_weights: bool = typer.Option(False, help="fine-tune from the bundle's weights instead of from scratch"),
+    set_: List[str] = typer.Option([], "--set", help="override a training option: name=value "
+                                   "(batch_size, lr, compile, precision, embedding_optimizer, ...)"),
 ) -> None:
     """Train the bundle's architecture (from scratch by default) on its data."""
+    from unirank.config import parse_override
     from unirank.export.retrain import train_bundle
 
-    result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights)
+    overrides = {}
+    for text in set_:
+        path, value = parse_override(text)
+        overrides[".".join(path).removeprefix("train.")] = value
+    result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights,
+                          overrides=overrides)
     _echo(result.describe())
 
 

@@ -97,6 +97,47 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (staging / "MODEL_CARD.md").write_text(model_card(chosen.arch, metrics))
+    _swap_in(staging, dest)
+    return dest
+
+
+def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> Path:
+    """A bundle for an architecture that no study trained (e.g. a preset or a hand-edited
+    arch.json): seeded initial weights, preprocessing fitted on the config's data, no metrics yet.
+    ``unirank train`` then trains it. Needs no optuna/ray."""
+    from unirank.data.dataset import build_dataset
+    from unirank.train.checkpoint import save_weights
+    from unirank.train.fit import seed_everything
+
+    dataset = build_dataset(cfg.data)
+    seed_everything(cfg.train.seed)
+    model = build_model(arch, dataset.features)
+    from unirank.proxies.cost import model_cost
+
+    metrics = {"validation": None, "cost": model_cost(model, dataset.features).to_dict(),
+               "provenance": {"study": None, "storage": None, "trial": None, "preset": None,
+                              "source": "architecture file (untrained)"}, "pareto_neighbours": []}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    (staging / "arch.json").write_text(arch.to_json())
+    (staging / "features.json").write_text(json.dumps({
+        "feature_spec": json.loads(dataset.features.model_dump_json()),
+        "preprocess": json.loads(dataset.state.model_dump_json()),
+        "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
+    }, indent=2))
+    save_weights(model, staging / "model.safetensors")
+    export_program(model, dataset.features, staging / "model.pt2")
+    metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": check_program(model, dataset.features, staging / "model.pt2")}
+    (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics))
+    _swap_in(staging, dest)
+    return dest
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    """Replace ``dest`` by the finished ``staging`` folder (never a half-written bundle)."""
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -105,7 +146,6 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
         shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(dest)
-    return dest
 
 
 def _state_for(data_cfg: DataConfig, out_dir: Path) -> str:

@@ -8,13 +8,16 @@ from unirank.space.arch import ArchSpec
 
 def model_card(arch: ArchSpec, metrics: dict) -> str:
     validation, cost, provenance = metrics["validation"], metrics["cost"], metrics["provenance"]
+    title = provenance.get("preset") or (f"trial {provenance['trial']}" if provenance.get("trial") is not None
+                                          else "architecture")
     lines = [
-        f"# unirank model: {provenance.get('preset') or 'trial ' + str(provenance['trial'])}",
+        f"# unirank model: {title}",
         "",
         f"`{arch.summary()}`",
         "",
         "## Provenance",
-        f"- study `{provenance['study']}` in `{provenance['storage']}`, trial {provenance['trial']}",
+        (f"- study `{provenance['study']}` in `{provenance['storage']}`, trial {provenance['trial']}"
+         if provenance.get("study") else f"- {provenance.get('source', 'no study')}"),
         f"- exported {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         "",
         "## Cost (per example, inference)",
@@ -22,18 +25,23 @@ def model_card(arch: ArchSpec, metrics: dict) -> str:
         f"- {cost['dense_params']:,} dense parameters, {cost['embedding_params']:,} embedding parameters",
         f"- {cost['lookups_per_example']} embedding lookups ({cost['embedding_bytes_per_example']} bytes read)",
         "",
-        "## Validation metrics",
-        f"mean NE **{validation['mean_ne']:.4f}**, mean AUC **{validation['mean_auc']:.4f}** "
-        "(weighted by labelled examples per portfolio)",
-        "",
-        *(f"- {name}: NE {m['ne']:.4f}, AUC {m['auc']:.4f}" for name, m in validation.get("objectives", {}).items()),
-        "",
-        "| portfolio | NE | AUC | log loss | examples | base rate |",
-        "|---|---|---|---|---|---|",
     ]
-    for name, m in validation["portfolios"].items():
-        lines.append(f"| {name} | {m['ne']:.4f} | {m['auc']:.4f} | {m['logloss']:.4f} | "
-                     f"{m['count']} | {m['base_rate']:.3f} |")
+    if validation is None:
+        lines += ["## Validation metrics", "not trained yet: run `unirank train` on this bundle"]
+    else:
+        lines += [
+            "## Validation metrics",
+            f"mean NE **{validation['mean_ne']:.4f}**, mean AUC **{validation['mean_auc']:.4f}** "
+            "(weighted by labelled examples per portfolio)",
+            "",
+            *(f"- {name}: NE {m['ne']:.4f}, AUC {m['auc']:.4f}" for name, m in validation.get("objectives", {}).items()),
+            "",
+            "| portfolio | NE | AUC | log loss | examples | base rate |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, m in validation["portfolios"].items():
+            lines.append(f"| {name} | {m['ne']:.4f} | {m['auc']:.4f} | {m['logloss']:.4f} | "
+                         f"{m['count']} | {m['base_rate']:.3f} |")
     neighbours = metrics.get("pareto_neighbours") or []
     if neighbours:
         lines += ["", "## Pareto neighbours (other points of the front)", "",

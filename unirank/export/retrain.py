@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
+
+from unirank.config import TrainConfig
 
 from unirank.data.dataset import build_dataset
-from unirank.errors import UnirankError
+from unirank.errors import UnirankError, describe_validation_error
 from unirank.export.bundle import load_bundle
 from unirank.models.ranker import build_model
+from unirank.proxies.cost import model_cost
 from unirank.train.checkpoint import save_weights
 from unirank.train.fit import fit, seed_everything
 
@@ -21,35 +26,48 @@ class RetrainResult:
     output: Path
     mean_ne: float
     mean_auc: float
-    exported_mean_ne: float
+    exported_mean_ne: float | None
     epochs_run: int
     examples_per_second: float
     device: str
+    train_tflops: float
 
     def describe(self) -> str:
+        exported = f"{self.exported_mean_ne:.4f}" if self.exported_mean_ne is not None else "untrained bundle"
         return (f"trained {self.bundle} on {self.device}: validation mean NE {self.mean_ne:.4f} "
-                f"(exported trial: {self.exported_mean_ne:.4f}), mean AUC {self.mean_auc:.4f}, "
-                f"{self.epochs_run} epochs, {self.examples_per_second:,.0f} examples/s; "
+                f"(exported: {exported}), mean AUC {self.mean_auc:.4f}, {self.epochs_run} epochs, "
+                f"{self.examples_per_second:,.0f} examples/s (median epoch), "
+                f"{self.train_tflops:.1f} TFLOP/s achieved (3 × forward FLOPs); "
                 f"weights: {self.output / 'model.safetensors'}")
 
 
 def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None = None,
-                 from_weights: bool = False) -> RetrainResult:
+                 from_weights: bool = False, overrides: dict | None = None) -> RetrainResult:
+    """``overrides``: TrainConfig fields to change (batch_size, compile, embedding_optimizer, …)."""
     bundle = load_bundle(path)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UnirankError(f"--device {device}: CUDA is not available on this machine")
     dataset = build_dataset(bundle.data, state=bundle.state)
-    train_cfg = bundle.train.model_copy(update={"device": device, **({"max_epochs": max_epochs} if max_epochs else {})})
+    update = {"device": device, **({"max_epochs": max_epochs} if max_epochs else {}), **(overrides or {})}
+    try:
+        train_cfg = TrainConfig.model_validate({**bundle.train.model_dump(), **update})
+    except ValidationError as err:
+        raise UnirankError(describe_validation_error(err, "train option")) from None
     seed_everything(train_cfg.seed)
     model = bundle.model() if from_weights else build_model(bundle.arch, dataset.features)
+    forward_flops = model_cost(model, dataset.features, latency_batch=0).flops_per_example
     result = fit(model, dataset, train_cfg)
+    speeds = [h["examples_per_second"] for h in result.history]
+    speed = statistics.median(speeds[1:] if train_cfg.compile and len(speeds) > 1 else speeds)
     output = bundle.path / "retrained"
     save_weights(model, output / "model.safetensors")
     (output / "metrics.json").write_text(json.dumps(
         {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
-         "examples_per_second": result.examples_per_second, "history": result.history}, indent=2))
+         "examples_per_second": speed, "train_tflops": speed * 3 * forward_flops / 1e12,
+         "train": train_cfg.model_dump(mode="json"), "history": result.history}, indent=2))
+    exported = bundle.metrics.get("validation")
     return RetrainResult(bundle=bundle.path, output=output, mean_ne=result.val.mean_ne,
                          mean_auc=result.val.mean_auc,
-                         exported_mean_ne=bundle.metrics["validation"]["mean_ne"],
-                         epochs_run=result.epochs_run, examples_per_second=result.examples_per_second,
-                         device=device)
+                         exported_mean_ne=exported["mean_ne"] if exported else None,
+                         epochs_run=result.epochs_run, examples_per_second=speed, device=device,
+                         train_tflops=speed * 3 * forward_flops / 1e12)

@@ -87,8 +87,8 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
                latency_batch: int = 256) -> Cost:
     was_training = model.training
     model.eval()
-    flops = count_flops(model, example_inputs(features, batch_size))
     device = next(model.parameters()).device
+    flops = count_flops(model, tuple(t.to(device) for t in example_inputs(features, batch_size)))
     latency = float("nan")
     if latency_batch:
         inputs = tuple(t.to(device) for t in example_inputs(features, latency_batch, seed=1))
