@@ -4,6 +4,7 @@ from tests.conftest import TINY_TRAIN
 from unirank.models import build_model
 from unirank.space import PRESETS
 from unirank.train import evaluate, fit, seed_everything
+from unirank.train.fit import masked_bce
 
 
 def _train(dataset, name="shared_bottom_mlp"):
@@ -50,3 +51,34 @@ def test_every_preset_trains_below_base_rate_ne(name, tiny_dataset):
     model = build_model(ALL_PRESETS[name], tiny_dataset.features)
     result = fit(model, tiny_dataset, TINY_TRAIN)
     assert result.val.mean_ne < 1.0, f"{name}: NE {result.val.mean_ne:.4f}"
+
+
+def test_sparse_embedding_optimizers_touch_only_looked_up_rows(tiny_dataset):
+    from unirank.train.optim import make_optimizers
+
+    for choice in ("sparse_adam", "rowwise_adagrad"):
+        seed_everything(0)
+        model = build_model(ALL_PRESETS["shared_bottom_mlp"], tiny_dataset.features)
+        optimizers = make_optimizers(model, 1e-2, 0.0, choice)
+        table = model.inputs.groups[0].table.weight
+        before = table.detach().clone()
+        batch = next(tiny_dataset.train.batches(8))
+        loss = masked_bce(model(batch.dense, batch.sparse, batch.domain), batch.labels, batch.mask)
+        loss.backward()
+        assert table.grad.is_sparse
+        for optimizer in optimizers:
+            optimizer.step()
+        changed = (table.detach() != before).any(dim=1).nonzero().flatten()
+        looked_up = set((batch.sparse.index_select(1, model.inputs.group_index_0) + model.inputs.groups[0].offsets).flatten().tolist())
+        assert 0 < len(changed) and set(changed.tolist()) <= looked_up, choice
+
+
+def test_compiled_training_matches_eager_loss(tiny_dataset):
+    from unirank.train.fit import training_loss
+
+    seed_everything(0)
+    model = build_model(ALL_PRESETS["dcnv2"], tiny_dataset.features)
+    batch = next(tiny_dataset.train.batches(64))
+    eager = training_loss(model, compile_dense=False)(batch)
+    compiled = training_loss(model, compile_dense=True)(batch)
+    assert torch.allclose(eager, compiled, atol=1e-5)

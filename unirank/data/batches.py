@@ -32,16 +32,20 @@ class TensorSplit:
     def to(self, device: torch.device | str) -> "TensorSplit":
         return TensorSplit(**{k: v.to(device) for k, v in self.tensors().items()})
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
-        """Shuffled when a generator is given, in order otherwise; the last batch may be short."""
+    def batches(self, batch_size: int, generator: torch.Generator | None = None,
+                drop_last: bool = False) -> Iterator[Batch]:
+        """Shuffled when a generator is given, in order otherwise; the last batch may be short
+        unless ``drop_last`` (compiled training: one static shape, no recompilation)."""
         n = len(self)
+        if drop_last and n >= batch_size:
+            n -= n % batch_size
         if generator is None:
             for start in range(0, n, batch_size):
                 end = start + batch_size
                 yield Batch(self.dense[start:end], self.sparse[start:end], self.domain[start:end],
                             self.labels[start:end], self.mask[start:end])
             return
-        order = torch.randperm(n, generator=generator).to(self.domain.device)
+        order = torch.randperm(len(self), generator=generator)[:n].to(self.domain.device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
             yield Batch(self.dense[index], self.sparse[index], self.domain[index],

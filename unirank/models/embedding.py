@@ -40,9 +40,15 @@ class GroupEmbedding(nn.Module):
         nn.init.normal_(self.table.weight, std=0.01)
         self.projection = nn.Linear(table_dim, dim, bias=False) if table_dim != dim else None
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        vectors = self.table(hashed_ids(ids, self.rows) + self.offsets)
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` [B, S_g] → table rows [B, S_g, table_dim] (the only sparse-gradient op)."""
+        return self.table(hashed_ids(ids, self.rows) + self.offsets)
+
+    def project(self, vectors: torch.Tensor) -> torch.Tensor:
         return self.projection(vectors) if self.projection is not None else vectors
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.project(self.lookup(ids))
 
 
 class InputLayer(nn.Module):
@@ -84,14 +90,26 @@ class InputLayer(nn.Module):
             raise UnirankError("embedding.dropped: every feature is dropped; keep at least one")
         self.out_features = len(dense_keep) + self.num_rows * spec.dim
 
-    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor):
+    def lookup(self, sparse: torch.Tensor, domain: torch.Tensor) -> list[torch.Tensor]:
+        """The embedding-table reads: per group [B, S_g, table_dim], then the domain row [B, d]
+        if enabled. Kept apart so that training can compile everything else (see train.fit)."""
+        vectors = [group.lookup(sparse.index_select(1, getattr(self, f"group_index_{g}")))
+                   for g, group in enumerate(self.groups)]
+        if self.domain_table is not None:
+            vectors.append(self.domain_table(domain))
+        return vectors
+
+    def assemble(self, dense: torch.Tensor, vectors: list[torch.Tensor]):
+        """Dense features and looked-up vectors → (E0 [B, N, d], h0 [B, W0])."""
         dense = dense.index_select(1, self.dense_index)
         rows = []
         if self.dense_projection is not None:
             rows.append(self.dense_projection(dense).unsqueeze(1))
-        for g, group in enumerate(self.groups):
-            rows.append(group(sparse.index_select(1, getattr(self, f"group_index_{g}"))))
+        rows += [group.project(v) for group, v in zip(self.groups, vectors)]
         if self.domain_table is not None:
-            rows.append(self.domain_table(domain).unsqueeze(1))
+            rows.append(vectors[-1].unsqueeze(1))
         matrix = torch.cat(rows, dim=1)
         return matrix, torch.cat([dense, matrix.flatten(1)], dim=1)
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor):
+        return self.assemble(dense, self.lookup(sparse, domain))

@@ -83,16 +83,17 @@ def evaluate(model: nn.Module, split: TensorSplit, features: FeatureSpec, precis
                              features.domains, features.objectives)
 
 
-def training_forward(model: nn.Module, compile_dense: bool) -> Callable:
-    """``forward(batch) → logits``; with ``compile_dense`` the stack and sharing are compiled."""
+def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
+    """``loss(batch) → scalar``. With ``compile_dense`` everything but the embedding-table reads
+    (whose gradients may be sparse) is one compiled graph: projections, stack, sharing, loss."""
     if not compile_dense or not hasattr(model, "inputs"):
-        return lambda b: model(b.dense, b.sparse, b.domain)
-    dense_part = torch.compile(lambda matrix, flat, domain: model.sharing(model.stack(matrix, flat), domain))
+        return lambda b: masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
 
-    def forward(b):
-        matrix, flat = model.inputs(b.dense, b.sparse, b.domain)
-        return dense_part(matrix, flat, b.domain)
-    return forward
+    def dense_part(dense, vectors, domain, labels, mask):
+        matrix, flat = model.inputs.assemble(dense, vectors)
+        return masked_bce(model.sharing(model.stack(matrix, flat), domain), labels, mask)
+    compiled = torch.compile(dense_part)
+    return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain), b.domain, b.labels, b.mask)
 
 
 def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
@@ -102,7 +103,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     train = dataset.train.to(device)
     optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
                                  cfg.embedding_lr, fused=device.type == "cuda")
-    forward = training_forward(model, cfg.compile)
+    compute_loss = training_loss(model, cfg.compile)
     generator = torch.Generator().manual_seed(cfg.seed)
     best, best_state, best_epoch, history = None, None, 0, []
     seconds, examples = 0.0, 0
@@ -110,9 +111,11 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     for epoch in range(1, cfg.max_epochs + 1):
         start = time.perf_counter()
         finite = torch.ones((), dtype=torch.bool, device=device)
-        for step, batch in enumerate(train.batches(cfg.batch_size, generator), start=1):
+        seen = 0
+        for step, batch in enumerate(train.batches(cfg.batch_size, generator, drop_last=cfg.compile), start=1):
+            seen += len(batch.domain)
             with autocast_for(device, cfg.precision):
-                loss = masked_bce(forward(batch), batch.labels, batch.mask)
+                loss = compute_loss(batch)
             finite &= torch.isfinite(loss.detach())
             if step % _CHECK_EVERY == 0 and not finite:
                 raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
@@ -127,10 +130,10 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             torch.cuda.synchronize()
         epoch_seconds = time.perf_counter() - start
         seconds += epoch_seconds
-        examples += len(train)
+        examples += seen
         val = evaluate(model, dataset.val, dataset.features, cfg.precision)
         history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc,
-                        "seconds": epoch_seconds, "examples_per_second": len(train) / epoch_seconds})
+                        "seconds": epoch_seconds, "examples_per_second": seen / epoch_seconds})
         if on_epoch is not None:
             on_epoch(epoch, val)
         if best is None or val.mean_ne < best.mean_ne:

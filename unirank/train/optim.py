@@ -5,8 +5,8 @@
   moments of untouched rows decay too). Fine for small vocabularies.
 - ``sparse_adam``: tables produce sparse gradients and ``torch.optim.SparseAdam`` ("lazy Adam")
   updates only the rows looked up in the batch.
-- ``rowwise_adagrad``: sparse gradients and row-wise Adagrad (one accumulator per row, as in
-  fbgemm/torchrec's EXACT_ROWWISE_ADAGRAD): s_r += mean(g_r²); w_r -= lr · g_r / (√s_r + ε).
+- ``rowwise_adagrad``: sparse gradients and row-wise Adagrad (one accumulator per row, after
+  fbgemm/torchrec's row-wise Adagrad; see ``RowWiseAdagrad`` for the per-occurrence detail).
   The cheapest in memory (one float of state per row) and time.
 - ``auto``: ``sparse_adam`` when the model has more than 100k embedding rows, else ``adamw``.
 """
@@ -19,7 +19,14 @@ AUTO_SPARSE_ROWS = 100_000
 
 
 class RowWiseAdagrad(torch.optim.Optimizer):
-    """Row-wise Adagrad for sparse embedding gradients (touches only the rows in the batch)."""
+    """Row-wise Adagrad for sparse embedding gradients, touching only the rows in the batch.
+
+    Per occurrence o of row r in the batch (gradient g_o):  s_r += mean(g_o²);  then
+    w_r -= lr · Σ_o g_o / (√s_r + ε). Working on the uncoalesced gradient (no sort of the ids)
+    is what makes it cheap; for a row seen once per batch it equals exact row-wise Adagrad, for a
+    row seen k times its accumulator grows by the k squares instead of the square of the sum
+    (a more conservative step on hot rows).
+    """
 
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-8):
         super().__init__(params, {"lr": lr, "eps": eps})
@@ -30,8 +37,8 @@ class RowWiseAdagrad(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.coalesce() if p.grad.is_sparse else p.grad.to_sparse(1).coalesce()
-                rows, values = grad.indices()[0], grad.values()
+                grad = p.grad if p.grad.is_sparse else p.grad.to_sparse(1)
+                rows, values = grad._indices()[0], grad._values()
                 state = self.state[p]
                 if "sum" not in state:
                     state["sum"] = torch.zeros(p.shape[0], device=p.device, dtype=torch.float32)
