@@ -96,6 +96,8 @@ def train(
     from_weights: bool = typer.Option(False, help="fine-tune from the bundle's weights instead of from scratch"),
     set_: List[str] = typer.Option([], "--set", help="override a training option: name=value "
                                    "(batch_size, lr, compile, precision, embedding_optimizer, ...)"),
+    checkpoint_every: int = typer.Option(1000, min=1, help="steps between checkpoints"),
+    restart: bool = typer.Option(False, help="ignore an existing checkpoint and start over"),
 ) -> None:
     """Train the bundle's architecture (from scratch by default) on its data."""
     from unirank.config import parse_override
@@ -106,8 +108,9 @@ def train(
         path, value = parse_override(text)
         overrides[".".join(path).removeprefix("train.")] = value
     result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights,
-                          overrides=overrides)
-    _echo(result.describe())
+                          overrides=overrides, checkpoint_every=checkpoint_every, restart=restart)
+    if result.is_main:
+        _echo(result.describe())
 
 
 @app.command()

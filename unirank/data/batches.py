@@ -33,9 +33,10 @@ class TensorSplit:
         return TensorSplit(**{k: v.to(device) for k, v in self.tensors().items()})
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None,
-                drop_last: bool = False) -> Iterator[Batch]:
+                drop_last: bool = False, skip: int = 0) -> Iterator[Batch]:
         """Shuffled when a generator is given, in order otherwise; the last batch may be short
-        unless ``drop_last`` (compiled training: one static shape, no recompilation)."""
+        unless ``drop_last`` (compiled training: one static shape, no recompilation). ``skip``
+        leaves out the first batches of the same order (resuming mid-epoch)."""
         n = len(self)
         if drop_last and n >= batch_size:
             n -= n % batch_size
@@ -46,7 +47,7 @@ class TensorSplit:
                             self.labels[start:end], self.mask[start:end])
             return
         order = torch.randperm(len(self), generator=generator)[:n].to(self.domain.device)
-        for start in range(0, n, batch_size):
+        for start in range(skip * batch_size, n, batch_size):
             index = order[start:start + batch_size]
             yield Batch(self.dense[index], self.sparse[index], self.domain[index],
                         self.labels[index], self.mask[index])

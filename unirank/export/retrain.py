@@ -17,7 +17,8 @@ from unirank.export.bundle import load_bundle
 from unirank.models.ranker import build_model
 from unirank.proxies.cost import model_cost
 from unirank.train.checkpoint import save_weights
-from unirank.train.fit import fit, seed_everything
+from unirank.train.distributed import init_from_env
+from unirank.train.fit import Checkpointing, fit, seed_everything
 
 
 @dataclass
@@ -31,10 +32,15 @@ class RetrainResult:
     examples_per_second: float
     device: str
     train_tflops: float
+    resumed: bool = False
+    world_size: int = 1
+    is_main: bool = True
 
     def describe(self) -> str:
         exported = f"{self.exported_mean_ne:.4f}" if self.exported_mean_ne is not None else "untrained bundle"
-        return (f"trained {self.bundle} on {self.device}: validation mean NE {self.mean_ne:.4f} "
+        where = self.device + (f" × {self.world_size} processes" if self.world_size > 1 else "")
+        resumed = " (resumed from checkpoint)" if self.resumed else ""
+        return (f"trained {self.bundle} on {where}{resumed}: validation mean NE {self.mean_ne:.4f} "
                 f"(exported: {exported}), mean AUC {self.mean_auc:.4f}, {self.epochs_run} epochs, "
                 f"{self.examples_per_second:,.0f} examples/s (median epoch), "
                 f"{self.train_tflops:.1f} TFLOP/s achieved (3 × forward FLOPs); "
@@ -42,8 +48,15 @@ class RetrainResult:
 
 
 def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None = None,
-                 from_weights: bool = False, overrides: dict | None = None) -> RetrainResult:
-    """``overrides``: TrainConfig fields to change (batch_size, compile, embedding_optimizer, …)."""
+                 from_weights: bool = False, overrides: dict | None = None,
+                 checkpoint_every: int = 1000, restart: bool = False) -> RetrainResult:
+    """``overrides``: TrainConfig fields to change (batch_size, compile, embedding_optimizer, …).
+
+    Checkpoints go to ``<bundle>/retrained/checkpoint.pt`` every ``checkpoint_every`` steps and
+    at each epoch end; a rerun resumes from there (unless ``restart``), and the checkpoint is
+    removed once training has finished. Under ``torchrun`` (WORLD_SIZE > 1) training is
+    data-parallel (``unirank.train.distributed``); rank 0 writes the outputs.
+    """
     bundle = load_bundle(path)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UnirankError(f"--device {device}: CUDA is not available on this machine")
@@ -53,21 +66,34 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
         train_cfg = TrainConfig.model_validate({**bundle.train.model_dump(), **update})
     except ValidationError as err:
         raise UnirankError(describe_validation_error(err, "train option")) from None
+    world = init_from_env(device)
     seed_everything(train_cfg.seed)
     model = bundle.model() if from_weights else build_model(bundle.arch, dataset.features)
     forward_flops = model_cost(model, dataset.features, latency_batch=0).flops_per_example
-    result = fit(model, dataset, train_cfg)
+    output = bundle.path / "retrained"
+    checkpointing = Checkpointing(output / "checkpoint.pt", checkpoint_every)
+    if restart and checkpointing.path.is_file():
+        checkpointing.path.unlink()
+    resumed = checkpointing.path.is_file()
+    result = fit(model, dataset, train_cfg, checkpointing=checkpointing, world=world)
     speeds = [h["examples_per_second"] for h in result.history]
     speed = statistics.median(speeds[1:] if train_cfg.compile and len(speeds) > 1 else speeds)
-    output = bundle.path / "retrained"
-    save_weights(model, output / "model.safetensors")
-    (output / "metrics.json").write_text(json.dumps(
-        {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
-         "examples_per_second": speed, "train_tflops": speed * 3 * forward_flops / 1e12,
-         "train": train_cfg.model_dump(mode="json"), "history": result.history}, indent=2))
+    if world is None or world.is_main:
+        save_weights(model, output / "model.safetensors")
+        checkpointing.path.unlink(missing_ok=True)
+        _write_metrics(output, result, device, speed, forward_flops, train_cfg, world, resumed)
     exported = bundle.metrics.get("validation")
     return RetrainResult(bundle=bundle.path, output=output, mean_ne=result.val.mean_ne,
                          mean_auc=result.val.mean_auc,
                          exported_mean_ne=exported["mean_ne"] if exported else None,
                          epochs_run=result.epochs_run, examples_per_second=speed, device=device,
-                         train_tflops=speed * 3 * forward_flops / 1e12)
+                         train_tflops=speed * 3 * forward_flops / 1e12, resumed=resumed,
+                         world_size=world.size if world else 1, is_main=world is None or world.is_main)
+
+
+def _write_metrics(output, result, device, speed, forward_flops, train_cfg, world, resumed) -> None:
+    (output / "metrics.json").write_text(json.dumps(
+        {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
+         "examples_per_second": speed, "train_tflops": speed * 3 * forward_flops / 1e12,
+         "train": train_cfg.model_dump(mode="json"), "world_size": world.size if world else 1,
+         "resumed_from_checkpoint": resumed, "history": result.history}, indent=2))

@@ -11,10 +11,12 @@ checked every ``_CHECK_EVERY`` steps so that GPU steps do not synchronise.
 from __future__ import annotations
 
 import copy
+import os
 import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,6 +28,7 @@ from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.train.metrics import EvalResult, portfolio_metrics
+from unirank.train.distributed import World
 from unirank.train.optim import make_optimizers
 
 _CHECK_EVERY = 50
@@ -96,23 +99,65 @@ def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
     return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain), b.domain, b.labels, b.mask)
 
 
+@dataclass
+class Checkpointing:
+    """Write ``path`` every ``every_steps`` steps and at each epoch end; resume from it if present."""
+
+    path: Path
+    every_steps: int = 1000
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, str(path) + ".tmp")
+    os.replace(str(path) + ".tmp", path)
+
+
 def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
-        on_epoch: Callable[[int, EvalResult], None] | None = None) -> FitResult:
-    device = torch.device(cfg.device)
+        on_epoch: Callable[[int, EvalResult], None] | None = None,
+        checkpointing: Checkpointing | None = None, world: World | None = None) -> FitResult:
+    """Train with the protocol above. With ``checkpointing`` an interrupted run resumes from its
+    last checkpoint (same data order, same optimizer state). With ``world`` (torchrun) each rank
+    trains on its shard and gradients are synchronised (see ``unirank.train.distributed``)."""
+    device = world.device if world else torch.device(cfg.device)
     model.to(device)
-    train = dataset.train.to(device)
+    train = (world.shard(dataset.train) if world else dataset.train).to(device)
     optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
                                  cfg.embedding_lr, fused=device.type == "cuda")
     compute_loss = training_loss(model, cfg.compile)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed + (world.rank if world else 0))
     best, best_state, best_epoch, history = None, None, 0, []
-    seconds, examples = 0.0, 0
+    seconds, examples, first_epoch, skip = 0.0, 0, 1, 0
+    epoch_order = generator.get_state()
+    if checkpointing and checkpointing.path.is_file():
+        saved = torch.load(checkpointing.path, weights_only=True, map_location=device)
+        model.load_state_dict(saved["model"])
+        for optimizer, state in zip(optimizers, saved["optimizers"]):
+            optimizer.load_state_dict(state)
+        first_epoch, skip, epoch_order = saved["epoch"], saved["step"], saved["generator"]
+        best = EvalResult(**saved["best"]) if saved["best"] else None
+        best_state, best_epoch, history = saved["best_state"], saved["best_epoch"], saved["history"]
+        seconds, examples = saved["seconds"], saved["examples"]
+        generator.set_state(epoch_order)
+
+    def checkpoint(epoch: int, step: int) -> None:
+        if checkpointing and (world is None or world.is_main):
+            _save_checkpoint(checkpointing.path, {
+                "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
+                "epoch": epoch, "step": step, "generator": epoch_order,
+                "best": best.to_dict() if best else None, "best_state": best_state,
+                "best_epoch": best_epoch, "history": history, "seconds": seconds, "examples": examples})
+
     model.train()
-    for epoch in range(1, cfg.max_epochs + 1):
+    for epoch in range(first_epoch, cfg.max_epochs + 1):
+        if best is not None and epoch - best_epoch > cfg.patience:
+            break  # resumed after the early stop had already been decided
         start = time.perf_counter()
         finite = torch.ones((), dtype=torch.bool, device=device)
         seen = 0
-        for step, batch in enumerate(train.batches(cfg.batch_size, generator, drop_last=cfg.compile), start=1):
+        epoch_order = generator.get_state()
+        batches = train.batches(cfg.batch_size, generator, drop_last=cfg.compile, skip=skip)
+        for step, batch in enumerate(batches, start=skip + 1):
             seen += len(batch.domain)
             with autocast_for(device, cfg.precision):
                 loss = compute_loss(batch)
@@ -122,24 +167,35 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if world is not None:
+                world.sync_gradients(model)
             for optimizer in optimizers:
                 optimizer.step()
+            if checkpointing and step % checkpointing.every_steps == 0:
+                checkpoint(epoch, step)
+        skip = 0
         if not finite:
             raise TrainingDiverged(f"non-finite loss in epoch {epoch}")
         if device.type == "cuda":
             torch.cuda.synchronize()
         epoch_seconds = time.perf_counter() - start
         seconds += epoch_seconds
-        examples += seen
+        examples += seen * (world.size if world else 1)
         val = evaluate(model, dataset.val, dataset.features, cfg.precision)
         history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc,
-                        "seconds": epoch_seconds, "examples_per_second": seen / epoch_seconds})
+                        "seconds": epoch_seconds,
+                        "examples_per_second": seen * (world.size if world else 1) / epoch_seconds})
         if on_epoch is not None:
             on_epoch(epoch, val)
+        stop = False
         if best is None or val.mean_ne < best.mean_ne:
             best, best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:
+            stop = True
+        epoch_order = generator.get_state()
+        checkpoint(epoch + 1, 0)
+        if stop:
             break
     model.load_state_dict(best_state)
     return FitResult(val=best, best_epoch=best_epoch, epochs_run=len(history),
