@@ -60,7 +60,7 @@ def test_data_missing_a_declared_column(tmp_path):
 def test_invalid_arch_json_in_bundle(tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    for name in ("features.json", "model.safetensors", "train.json", "metrics.json", "MODEL_CARD.md"):
+    for name in ("features.json", "model.safetensors", "train.json", "metrics.json", "MODEL_CARD.md", "model.pt2"):
         (bundle / name).write_text("{}")
     (bundle / "arch.json").write_text(json.dumps({"embedding": {"dim": -3}, "sharing": {"pattern": "shared_bottom",
                                                                                          "tower_width": 8}}))
