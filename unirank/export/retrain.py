@@ -82,6 +82,8 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
         save_weights(model, output / "model.safetensors")
         checkpointing.path.unlink(missing_ok=True)
         _write_metrics(output, result, device, speed, forward_flops, train_cfg, world, resumed)
+    if world is not None:
+        torch.distributed.destroy_process_group()
     exported = bundle.metrics.get("validation")
     return RetrainResult(bundle=bundle.path, output=output, mean_ne=result.val.mean_ne,
                          mean_auc=result.val.mean_auc,
