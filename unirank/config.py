@@ -170,8 +170,16 @@ class TrainConfig(_Section):
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
-    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor"] = "tpe"
     seed: int = 0
+    # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
+    objective: Literal["pareto", "scalarized"] = "pareto"
+    penalty_lambda: float = Field(0.02, ge=0)
+    target_mflops: float | None = Field(None, gt=0)
+    # fifo: every trial trains to the end; asha: Ray Tune's ASHA stops weak trials at epoch rungs
+    scheduler: Literal["fifo", "asha"] = "fifo"
+    asha_grace_epochs: int = Field(1, ge=1)
+    asha_reduction_factor: int = Field(3, ge=2)
     presets: tuple[str, ...] = ("shared_bottom_mlp", "mmoe")
     study_name: str | None = None
     storage: str | None = None
@@ -181,12 +189,19 @@ class SearchConfig(_Section):
 
 
 class BudgetConfig(_Section):
-    """What one ``unirank search`` invocation may spend, and hard limits on candidates."""
+    """What a search may spend and hard limits on candidates.
+
+    ``trials``: trained candidates per ``unirank search`` invocation. ``total_trials``: a cap for
+    the whole study, so that a killed and rerun search ends with exactly that many. The
+    ``max_*`` limits are hard constraints checked before training (latency on the driver's CPU).
+    """
 
     trials: int = Field(12, ge=0)
+    total_trials: int | None = Field(None, ge=0)
     max_wall_minutes: float | None = Field(None, gt=0)
     max_mflops: float | None = Field(None, gt=0)
     max_params: int | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
 
 
 class OutputConfig(_Section):

@@ -17,8 +17,9 @@ def front_indices(records: list[TrialRecord]) -> list[int]:
     return pareto_front([(r.mflops, r.mean_ne) for r in records])
 
 
-def pareto_figure(records: list[TrialRecord]) -> go.Figure:
-    """Mean validation NE vs MFLOPs: searched trials, the front as a step line, presets named."""
+def pareto_figure(records: list[TrialRecord], infeasible: list[TrialRecord] | None = None) -> go.Figure:
+    """Mean validation NE vs MFLOPs: searched trials, the front as a step line, presets named,
+    and infeasible candidates (over a hard budget, never trained) as grey crosses on the top edge."""
     searched = [r for r in records if r.preset is None]
     presets = [r for r in records if r.preset is not None]
     front = [records[i] for i in front_indices(records)]
@@ -46,6 +47,15 @@ def pareto_figure(records: list[TrialRecord]) -> go.Figure:
         marker=dict(size=14, symbol="diamond", color="darkorange", line=dict(width=1, color="black")),
         hovertext=[_hover(r) for r in presets], hoverinfo="text",
     ))
+    if infeasible:
+        top = max((r.mean_ne for r in records), default=1.0)
+        fig.add_trace(go.Scatter(
+            name="infeasible (not trained)", mode="markers", x=[r.mflops for r in infeasible],
+            y=[top] * len(infeasible), customdata=[r.number for r in infeasible],
+            marker=dict(size=9, symbol="x", color="grey"),
+            hovertext=[f"<b>trial {r.number}: infeasible</b><br>{r.fail_reason}<br>{r.arch.summary()}"
+                       for r in infeasible], hoverinfo="text",
+        ))
     fig.update_layout(title="Pareto front: quality vs cost", xaxis_title="MFLOPs per example",
                       yaxis_title="mean validation NE (lower is better)", template="plotly_white",
                       height=520, legend=dict(orientation="h", y=-0.15))

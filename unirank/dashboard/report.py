@@ -23,12 +23,13 @@ def trials_table(records, front_numbers: set[int]) -> str:
             "<th>params</th><th>architecture</th><th>note</th></tr>")
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "COMPLETE", r.mean_ne if r.mean_ne == r.mean_ne else 9)):
+        ne = "" if r.mean_ne != r.mean_ne else f"{r.mean_ne:.4f}"
         note = "Pareto front" if r.number in front_numbers else (r.fail_reason or "")
         auc = r.metrics.get("mean_auc")
         rows.append(
             f"<tr class='{'front' if r.number in front_numbers else ''}'>"
             f"<td>{html.escape(r.label)} <span class='muted'>#{r.number}</span></td><td>{r.state}</td>"
-            f"<td>{r.mean_ne:.4f}</td><td>{'' if auc is None else f'{auc:.4f}'}</td>"
+            f"<td>{ne}</td><td>{'' if auc is None else f'{auc:.4f}'}</td>"
             f"<td>{r.mflops:.4f}</td><td>{r.cost.get('params', 0):,}</td>"
             f"<td><code>{html.escape(r.arch.summary())}</code></td><td>{html.escape(note)}</td></tr>"
         )
@@ -43,7 +44,8 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None) -> Path:
         raise UnirankError(f"{out_dir}: the study has no finished trials yet")
     everything = trial_records(study, include_failed=True)
     front_numbers = {records[i].number for i in front_indices(records)}
-    pareto = pareto_figure(records).to_html(full_html=False, include_plotlyjs=True, div_id="pareto")
+    infeasible = [r for r in everything if r.state == "INFEASIBLE"]
+    pareto = pareto_figure(records, infeasible).to_html(full_html=False, include_plotlyjs=True, div_id="pareto")
     history = history_figure(records).to_html(full_html=False, include_plotlyjs=False, div_id="history")
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>unirank report: {html.escape(study.study_name)}</title>

@@ -5,12 +5,12 @@ import math
 import time
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from unirank.search.pareto import pareto_front
+from unirank.search.study import trial_records
 
 
 class SearchProgress:
@@ -28,9 +28,8 @@ class SearchProgress:
         self.enabled = enabled
 
     def status(self) -> tuple[float, int]:
-        points = [t.values for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.values and all(math.isfinite(v) for v in t.values)]
-        best = min((p[0] for p in points), default=math.nan)
+        points = [(r.mflops, r.mean_ne) for r in trial_records(self.study) if math.isfinite(r.mean_ne)]
+        best = min((p[1] for p in points), default=math.nan)
         return best, len(pareto_front(points))
 
     def update(self, message: str, finished: int) -> None:

@@ -37,6 +37,14 @@ class SearchSummary:
     seconds: float
 
 
+def _allowed(cfg: StudyConfig, study) -> int:
+    from unirank.search.searcher import trained_count
+
+    if cfg.budget.total_trials is None:
+        return cfg.budget.trials
+    return min(cfg.budget.trials, max(0, cfg.budget.total_trials - trained_count(study)))
+
+
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
     started = time.perf_counter()
     out = cfg.output_dir
@@ -65,14 +73,21 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
                        train=cfg.train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
-    with SearchProgress(study, total=cfg.budget.trials, enabled=show_progress) as progress:
+    with SearchProgress(study, total=_allowed(cfg, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
-                                      on_change=progress.update)
+                                      cfg.search, on_change=progress.update)
+        scheduler = None
+        if cfg.search.scheduler == "asha":
+            from ray.tune.schedulers import ASHAScheduler
+
+            scheduler = ASHAScheduler(time_attr="epoch", metric="mean_ne", mode="min",
+                                      max_t=cfg.train.max_epochs, grace_period=cfg.search.asha_grace_epochs,
+                                      reduction_factor=cfg.search.asha_reduction_factor)
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                 {"cpu": cfg.search.cpus_per_trial}),
             tune_config=tune.TuneConfig(
-                search_alg=searcher, num_samples=-1, max_concurrent_trials=concurrency,
+                search_alg=searcher, scheduler=scheduler, num_samples=-1, max_concurrent_trials=concurrency,
                 time_budget_s=cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None,
             ),
             run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",

@@ -1,11 +1,14 @@
 """OptunaArchSearcher: a Ray Tune searcher whose decisions and memory are an Optuna study.
 
 Ray Tune asks ``suggest`` for the next trial's config; the searcher asks the Optuna study for a
-trial, lets the SearchSpace turn it into an ArchSpec, measures its cost and either rejects it
-(over a hard budget: recorded FAIL with the reason, never trained), answers it from an identical
-architecture already evaluated, or hands it to Ray. Results come back through
-``on_trial_complete`` and are told to the study: objectives (mean validation NE, MFLOPs).
+trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then one of:
+- over a hard budget: told to the study as infeasible (constraint values > 0, placeholder NE),
+  never trained;
+- identical to an architecture already evaluated: answered from it, free;
+- otherwise handed to Ray. Per-epoch results are kept as the trial's learning curve; a trial a
+  scheduler (ASHA) stops is recorded PRUNED; a final result is told with the objectives.
 Presets are trained first, with the same protocol, and added to the study as marked trials.
+The budget counts trained candidates: ``budget.trials`` per run, ``budget.total_trials`` per study.
 """
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from unirank.config import BudgetConfig
+from unirank.config import BudgetConfig, SearchConfig
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
 from unirank.proxies.cost import Cost, measure_cost
+from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
+                                       objective_values)
+from unirank.search.predictor import PredictorProposer
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
@@ -34,30 +40,47 @@ class _Running:
     cost: Cost
     trial: optuna.Trial | None = None
     preset: str | None = None
+    curve: list | None = None
+
+
+def trained_count(study: optuna.Study) -> int:
+    """Searched candidates that were trained and ended (complete or pruned) in this study."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+               if "preset" not in t.user_attrs and "same_as_trial" not in t.user_attrs
+               and not t.user_attrs.get("infeasible"))
 
 
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
-                 budget: BudgetConfig, presets: dict[str, ArchSpec],
+                 budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
                  on_change: Callable[[str, int], None] | None = None):
         super().__init__(metric="mean_ne", mode="min")
-        self.study, self.space, self.features, self.budget = study, space, features, budget
+        self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
         self.running: dict[str, _Running] = {}
+        self.allowed = budget.trials
+        if budget.total_trials is not None:
+            self.allowed = min(self.allowed, max(0, budget.total_trials - trained_count(study)))
         self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
-        self.finished = 0   # of those, how many have ended (completed or failed)
+        self.finished = 0   # of those, how many have ended (completed, pruned or failed)
+        self.proposer = (PredictorProposer(space, features, search.seed)
+                         if search.sampler == "predictor" else None)
         self._notify = on_change or (lambda message, finished: None)
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.pending_presets:
             name, arch = self.pending_presets.pop(0)
-            self.running[trial_id] = _Running(arch, measure_cost(arch, self.features), preset=name)
+            self.running[trial_id] = _Running(arch, measure_cost(arch, self.features), preset=name, curve=[])
             return {"arch": arch.to_dict(), "key": f"preset-{name}"}
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
-            if self.launched >= self.budget.trials:
+            if self.launched >= self.allowed:
                 return Searcher.FINISHED
+            if self.proposer is not None:
+                params = self.proposer.propose(self.study)
+                if params is not None:
+                    self.study.enqueue_trial(params)
             trial = self.study.ask()
             arch = self.space.suggest(trial)
             trial.set_user_attr("arch", arch.to_dict())
@@ -69,27 +92,31 @@ class OptunaArchSearcher(Searcher):
                 self.on_change(f"trial {trial.number} rejected: {err}")
                 continue
             trial.set_user_attr("cost", cost.to_dict())
-            reason = self._over_budget(cost)
-            if reason:
-                trial.set_user_attr("fail_reason", reason)
-                self.study.tell(trial, state=TrialState.FAIL)
-                self.on_change(f"trial {trial.number} rejected before training: {reason}")
+            for name, value in constraint_values(self.budget, cost).items():
+                trial.set_constraint(name, value)
+            violation = describe_violation(self.budget, cost)
+            if violation:
+                trial.set_user_attr("infeasible", violation)
+                self.study.tell(trial, objective_values(self.search, INFEASIBLE_NE, cost))
+                self.on_change(f"trial {trial.number} infeasible, not trained: {violation}")
                 continue
             twin = self._evaluated_twin(arch)
-            if twin is None:
-                self.launched += 1
-            else:
-                # Answered from the identical architecture, free: it does not use the budget, but
-                # a sampler that keeps proposing known points ends the run (see _MAX_REJECTED...).
+            if twin is not None:
                 for key in ("metrics", "weights"):
                     trial.set_user_attr(key, twin.user_attrs.get(key))
                 trial.set_user_attr("same_as_trial", twin.number)
                 self.study.tell(trial, twin.values)
-                self.on_change(f"trial {trial.number} = trial {twin.number} (same architecture)")
+                self.on_change(f"trial {trial.number} = trial {twin.number} (same architecture, not retrained)")
                 continue
-            self.running[trial_id] = _Running(arch, cost, trial=trial)
+            self.launched += 1
+            self.running[trial_id] = _Running(arch, cost, trial=trial, curve=[])
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}
         return Searcher.FINISHED
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        entry = self.running.get(trial_id)
+        if entry is not None and "epoch" in result and not result.get("final"):
+            entry.curve.append([result["epoch"], result["mean_ne"]])
 
     def on_change(self, message: str) -> None:
         self._notify(message, self.finished)
@@ -100,30 +127,39 @@ class OptunaArchSearcher(Searcher):
             return
         if entry.preset is None:
             self.finished += 1
-        if error or result is None or not result.get("final"):
-            self._fail(entry, "trial raised an error (see the Ray trial log)" if error else "no final result")
+        if error or result is None:
+            self._end(entry, TrialState.FAIL, "trial raised an error (see the Ray trial log)" if error else "no result")
+            return
+        if not result.get("final"):
+            # Ray does not pass the result that made the scheduler stop a trial to on_trial_result.
+            if "epoch" in result and (not entry.curve or entry.curve[-1][0] != result["epoch"]):
+                entry.curve.append([result["epoch"], result["mean_ne"]])
+            self._end(entry, TrialState.PRUNED, f"stopped early by the scheduler after epoch {result.get('epoch')}")
             return
         if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
-            self._fail(entry, result.get("fail_reason") or "validation NE is not finite")
+            self._end(entry, TrialState.FAIL, result.get("fail_reason") or "validation NE is not finite")
             return
-        values = [float(result["mean_ne"]), entry.cost.mflops]
+        values = objective_values(self.search, float(result["mean_ne"]), entry.cost)
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
-                 "best_epoch": result.get("best_epoch"), "train_seconds": result.get("train_seconds")}
+                 "curve": entry.curve, "best_epoch": result.get("best_epoch"),
+                 "train_seconds": result.get("train_seconds")}
+        label = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
             self.study.add_trial(optuna.trial.create_trial(
-                values=values, user_attrs={**attrs, "preset": entry.preset}))
-            self.on_change(f"preset {entry.preset}: NE {values[0]:.4f}, {values[1]:.3f} MFLOPs")
+                values=values, user_attrs={**attrs, "preset": entry.preset},
+                constraints=constraint_values(self.budget, entry.cost) or None))
+            self.on_change(f"preset {entry.preset}: {label}")
             return
         for key, value in attrs.items():
             entry.trial.set_user_attr(key, value)
         self.study.tell(entry.trial, values)
-        self.on_change(f"trial {entry.trial.number}: NE {values[0]:.4f}, {values[1]:.3f} MFLOPs")
+        self.on_change(f"trial {entry.trial.number}: {label}")
 
     # Ray Tune pickles its configuration (for its own experiment restore). The study holds a
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("study", "_notify", "running")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("study", "_notify", "running", "proposer")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -131,7 +167,7 @@ class OptunaArchSearcher(Searcher):
         name, storage = state.pop("_study_ref")
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
-        self.running, self._notify = {}, (lambda message, finished: None)
+        self.running, self.proposer, self._notify = {}, None, (lambda message, finished: None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to checkpoint: the Optuna study is the searcher's durable state."""
@@ -145,26 +181,20 @@ class OptunaArchSearcher(Searcher):
         for trial_id in list(self.running):
             entry = self.running.pop(trial_id)
             self.finished += entry.preset is None
-            self._fail(entry, reason)
+            self._end(entry, TrialState.FAIL, reason)
 
-    def _fail(self, entry: _Running, reason: str) -> None:
+    def _end(self, entry: _Running, state: TrialState, reason: str) -> None:
         if entry.trial is None:
-            self.on_change(f"preset {entry.preset} failed: {reason}")
+            self.on_change(f"preset {entry.preset} did not finish: {reason}")
             return
         entry.trial.set_user_attr("fail_reason", reason)
-        self.study.tell(entry.trial, state=TrialState.FAIL)
-        self.on_change(f"trial {entry.trial.number} failed: {reason}")
-
-    def _over_budget(self, cost: Cost) -> str | None:
-        if self.budget.max_mflops is not None and cost.mflops > self.budget.max_mflops:
-            return f"{cost.mflops:.3f} MFLOPs > budget.max_mflops {self.budget.max_mflops}"
-        if self.budget.max_params is not None and cost.params > self.budget.max_params:
-            return f"{cost.params} params > budget.max_params {self.budget.max_params}"
-        return None
+        entry.trial.set_user_attr("curve", entry.curve)
+        self.study.tell(entry.trial, state=state)
+        self.on_change(f"trial {entry.trial.number} {state.name.lower()}: {reason}")
 
     def _evaluated_twin(self, arch: ArchSpec) -> optuna.trial.FrozenTrial | None:
         wanted = arch.to_dict()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if trial.user_attrs.get("arch") == wanted:
+            if trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible"):
                 return trial
         return None

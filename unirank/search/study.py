@@ -19,9 +19,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from unirank.config import StudyConfig
 from unirank.errors import UnirankError
+from unirank.search.objectives import metric_names
 from unirank.space.arch import ArchSpec
 
-OBJECTIVES = ("mean_ne", "mflops")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 STUDY_FILE = "study.json"
 
@@ -31,11 +31,16 @@ def storage_url(cfg: StudyConfig) -> str:
 
 
 def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
+    """The configured sampler, seeded (constraints come from ``Trial.set_constraint``)."""
     seed = cfg.search.seed
     if cfg.search.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
     if cfg.search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    if cfg.search.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=6,
+                                         warn_independent_sampling=False)
+    # random, and the predictor mode's sampler for its start-up and non-enqueued parameters
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -46,13 +51,13 @@ def open_study_for_search(cfg: StudyConfig) -> optuna.Study:
     try:
         study = optuna.create_study(
             storage=url, study_name=cfg.study_name, sampler=make_sampler(cfg),
-            directions=["minimize", "minimize"], load_if_exists=True,
+            directions=["minimize"] * len(metric_names(cfg.search)), load_if_exists=True,
         )
     except ValueError as err:
         raise UnirankError(f"search.storage {url}: {err}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(list(OBJECTIVES))
+        study.set_metric_names(metric_names(cfg.search))
     meta = {"storage": url, "study_name": cfg.study_name, "config": cfg.model_dump(mode="json")}
     tmp = cfg.output_dir / (STUDY_FILE + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2))
@@ -88,7 +93,7 @@ class TrialRecord:
     """A finished trial as the report, export and dashboard see it."""
 
     number: int
-    state: str
+    state: str  # COMPLETE, INFEASIBLE (over a hard budget, never trained), PRUNED, FAIL
     arch: ArchSpec
     mean_ne: float
     mflops: float
@@ -104,22 +109,27 @@ class TrialRecord:
 
 
 def trial_records(study: optuna.Study, include_failed: bool = False) -> list[TrialRecord]:
+    """Trained, finished trials (COMPLETE and feasible); with ``include_failed`` also the
+    infeasible, pruned and failed ones (for tables and the infeasible markers)."""
     records = []
     for trial in study.get_trials(deepcopy=False):
         if "arch" not in trial.user_attrs:
             continue
-        if trial.state != TrialState.COMPLETE and not include_failed:
+        record = _record(trial)
+        if record.state != "COMPLETE" and not include_failed:
             continue
-        records.append(_record(trial))
+        records.append(record)
     return records
 
 
 def _record(trial: FrozenTrial) -> TrialRecord:
     attrs = trial.user_attrs
-    values = trial.values or [math.nan, attrs.get("cost", {}).get("mflops", math.nan)]
+    state = "INFEASIBLE" if attrs.get("infeasible") else trial.state.name
+    metrics = attrs.get("metrics") or {}
     return TrialRecord(
-        number=trial.number, state=trial.state.name, arch=ArchSpec.model_validate(attrs["arch"]),
-        mean_ne=float(values[0]), mflops=float(values[1]), metrics=attrs.get("metrics", {}),
+        number=trial.number, state=state, arch=ArchSpec.model_validate(attrs["arch"]),
+        mean_ne=float(metrics.get("mean_ne", math.nan)),
+        mflops=float(attrs.get("cost", {}).get("mflops", math.nan)), metrics=metrics,
         cost=attrs.get("cost", {}), weights=attrs.get("weights"), preset=attrs.get("preset"),
-        fail_reason=attrs.get("fail_reason"),
+        fail_reason=attrs.get("fail_reason") or attrs.get("infeasible"),
     )

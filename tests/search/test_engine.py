@@ -1,0 +1,93 @@
+"""The search engine end to end: hard budgets, kill-and-resume, ASHA (real Ray, real storage)."""
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+
+from tests.conftest import REPO, run_cli
+from tests.test_end_to_end import STUDY
+
+
+def _study(tmp_path, name, **_):
+    out = tmp_path / "out"
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(STUDY.format(out=out).replace("name: e2e", f"name: {name}"))
+    return config, out
+
+
+def _trials(out, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out}/study.db").get_trials()
+
+
+def _trained(trials):
+    return [t for t in trials if t.state.name in ("COMPLETE", "PRUNED") and "preset" not in t.user_attrs
+            and "same_as_trial" not in t.user_attrs and not t.user_attrs.get("infeasible")]
+
+
+def test_over_budget_candidates_are_never_trained_and_reported_infeasible(tmp_path):
+    config, out = _study(tmp_path, "budget")
+    result = run_cli("search", str(config), "--quiet", "--set", "budget.max_mflops=0.012",
+                     "--set", "search.sampler=random", "--set", "budget.trials=3", "--set", "search.presets=[]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = _trials(out, "budget")
+    infeasible = [t for t in trials if t.user_attrs.get("infeasible")]
+    assert infeasible, "the budget should have rejected some candidates"
+    trained_dirs = {p.name for p in (out / "trials").iterdir()}
+    for t in infeasible:
+        assert t.user_attrs["cost"]["mflops"] > 0.012 and t.constraints["max_mflops"] > 0
+        assert "metrics" not in t.user_attrs and "weights" not in t.user_attrs
+        assert f"{t.number:05d}" not in trained_dirs  # no training ever started for it
+    for t in _trained(trials):
+        assert t.user_attrs["cost"]["mflops"] <= 0.012
+    assert run_cli("report", str(out)).returncode == 0
+    html = (out / "report.html").read_text()
+    assert "INFEASIBLE" in html and "infeasible (not trained)" in html
+
+
+def test_sigkill_mid_trial_then_rerun_ends_with_the_total_budget(tmp_path):
+    config, out = _study(tmp_path, "resume")
+    args = [sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--set", "budget.total_trials=4",
+            "--set", "budget.trials=100", "--set", "train.max_epochs=4", "--set", "search.presets=[]"]
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        if (out / "study.db").is_file():
+            try:
+                trials = _trials(out, "resume")
+            except Exception:  # the study may not exist yet
+                continue
+            if len(_trained(trials)) >= 1 and any(t.state.name == "RUNNING" for t in trials):
+                break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    before = {t.number: t.values for t in _trained(_trials(out, "resume"))}
+    assert 1 <= len(before) < 4
+
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = _trials(out, "resume")
+    after = {t.number: t.values for t in _trained(trials)}
+    assert len(after) == 4  # exactly the configured budget
+    assert all(after[n] == v for n, v in before.items())  # completed trials unchanged
+    interrupted = [t for t in trials if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert interrupted and all(t.state.name == "FAIL" for t in interrupted)
+    assert not any(t.state.name == "RUNNING" for t in trials)
+
+
+def test_asha_stops_weak_trials_and_the_study_records_them_pruned(tmp_path):
+    config, out = _study(tmp_path, "asha")
+    result = run_cli("search", str(config), "--quiet", "--set", "search.scheduler=asha",
+                     "--set", "search.asha_reduction_factor=2", "--set", "train.max_epochs=4",
+                     "--set", "train.patience=10", "--set", "budget.trials=6", "--set", "search.presets=[]",
+                     "--set", "search.sampler=random")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = _trained(_trials(out, "asha"))
+    assert len(trained) == 6
+    pruned = [t for t in trained if t.state.name == "PRUNED"]
+    assert pruned, "ASHA with reduction factor 2 should stop some of 6 trials"
+    for t in pruned:
+        assert "stopped early" in t.user_attrs["fail_reason"] and t.user_attrs["curve"]

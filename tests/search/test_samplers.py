@@ -1,0 +1,70 @@
+"""Samplers from the config are seeded: the same config and seed give the same first candidates."""
+import optuna
+import pytest
+
+from unirank.config import config_from_dict
+from unirank.search.objectives import constraint_values, objective_values
+from unirank.search.predictor import PredictorProposer
+from unirank.search.study import make_sampler
+from unirank.space import SearchSpace
+
+
+def _config(sampler, seed=0, **extra):
+    return config_from_dict({"name": "t", "data": {"source": "synthetic"},
+                             "search": {"sampler": sampler, "seed": seed, **extra}})
+
+
+def _first(sampler, seed, n=10):
+    cfg = _config(sampler, seed)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(cfg))
+    space, archs = SearchSpace(cfg.space), []
+    for i in range(n):
+        trial = study.ask()
+        arch = space.suggest(trial)
+        archs.append(arch)
+        trial.set_constraint("max_mflops", -0.5 if i % 3 else 0.5)
+        study.tell(trial, [1.0 / (i + 2), float(len(arch.layers))])
+    return archs
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "gp"])
+def test_same_config_and_seed_same_first_candidates(sampler):
+    assert _first(sampler, 0) == _first(sampler, 0)
+    assert _first(sampler, 0) != _first(sampler, 1)
+
+
+def test_predictor_proposals_are_seeded_and_follow_the_model(tiny_dataset):
+    cfg = _config("predictor")
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+
+    def proposals(seed):
+        study = optuna.create_study(directions=["minimize", "minimize"],
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(30):
+            trial = study.ask()
+            arch = space.suggest(trial)
+            ne = 0.5 + 0.05 * len(arch.layers)  # the truth the forest must learn: fewer layers win
+            trial.set_user_attr("metrics", {"mean_ne": ne})
+            study.tell(trial, [ne, 1.0])
+        proposer = PredictorProposer(space, tiny_dataset.features, seed)
+        return [proposer.propose(study) for _ in range(5)]
+
+    first = proposals(7)
+    assert first == proposals(7)
+    assert sum(p["num_layers"] for p in first) / len(first) <= 2.0  # prior mean over 1..4 is 2.5
+
+
+def test_scalarized_objective_penalises_cost_above_target():
+    from unirank.proxies.cost import Cost
+
+    cfg = _config("tpe", objective="scalarized", penalty_lambda=0.1, target_mflops=1.0)
+    cheap = Cost(flops_per_example=0.5e6, dense_params=1, embedding_params=1, lookups_per_example=1,
+                 embedding_bytes_per_example=4)
+    costly = Cost(flops_per_example=4e6, dense_params=1, embedding_params=1, lookups_per_example=1,
+                  embedding_bytes_per_example=4)
+    assert objective_values(cfg.search, 0.8, cheap) == [0.8]
+    assert objective_values(cfg.search, 0.8, costly) == [pytest.approx(0.8 + 0.1 * 1.3862943611)]
+    budget = config_from_dict({"name": "t", "data": {"source": "synthetic"},
+                               "budget": {"max_mflops": 2.0}}).budget
+    assert constraint_values(budget, costly) == {"max_mflops": pytest.approx(1.0)}
+    assert constraint_values(budget, cheap) == {"max_mflops": pytest.approx(-0.75)}

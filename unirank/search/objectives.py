@@ -1,0 +1,49 @@
+"""Objectives and constraints of a study: what Optuna minimises and what makes a candidate infeasible.
+
+- ``pareto``: two objectives, (mean validation NE, MFLOPs per example).
+- ``scalarized``: one objective, NE + λ·max(0, log(MFLOPs / target)) — DistDNAS-style cost penalty
+  (λ = ``search.penalty_lambda``, target = ``search.target_mflops``).
+Hard budgets (``budget.max_mflops``, ``max_params``, ``max_latency_ms``) become Optuna constraints
+(``Trial.set_constraint``; value ≤ 0 means satisfied), which TPE, NSGA-II and GP take into account;
+candidates that violate one are never trained.
+"""
+from __future__ import annotations
+
+import math
+
+from unirank.config import BudgetConfig, SearchConfig
+from unirank.proxies.cost import Cost
+
+# NE given to candidates that were never trained (over budget): the base-rate predictor's NE.
+INFEASIBLE_NE = 1.0
+
+
+def metric_names(search: SearchConfig) -> list[str]:
+    return ["mean_ne", "mflops"] if search.objective == "pareto" else ["penalized_ne"]
+
+
+def objective_values(search: SearchConfig, mean_ne: float, cost: Cost) -> list[float]:
+    if search.objective == "pareto":
+        return [mean_ne, cost.mflops]
+    target = search.target_mflops or cost.mflops
+    return [mean_ne + search.penalty_lambda * max(0.0, math.log(cost.mflops / target))]
+
+
+def constraint_values(budget: BudgetConfig, cost: Cost) -> dict[str, float]:
+    """One Optuna constraint per hard budget, relative: > 0 means over budget by that fraction."""
+    values = {}
+    for name, limit, used in (("max_mflops", budget.max_mflops, cost.mflops),
+                              ("max_params", budget.max_params, cost.params),
+                              ("max_latency_ms", budget.max_latency_ms, cost.latency_ms)):
+        if limit is not None:
+            values[name] = used / limit - 1.0
+    return values
+
+
+def describe_violation(budget: BudgetConfig, cost: Cost) -> str | None:
+    for name, limit, used in (("max_mflops", budget.max_mflops, cost.mflops),
+                              ("max_params", budget.max_params, cost.params),
+                              ("max_latency_ms", budget.max_latency_ms, cost.latency_ms)):
+        if limit is not None and used > limit:
+            return f"over budget.{name}: {used:.4g} > {limit:.4g}"
+    return None
