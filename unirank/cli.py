@@ -41,8 +41,8 @@ def search(
     from unirank.search.runner import run_study
 
     summary = run_study(cfg, show_progress=not quiet)
-    _echo(f"study {summary.study_name}: {summary.completed_this_run} trials completed in this run, "
-          f"{summary.trials_in_study} in the study ({summary.storage}), {summary.seconds:.0f} s")
+    _echo(f"study {summary.study_name}: {summary.completed_this_run} trained trials completed in this run, "
+          f"{summary.trials_in_study} trials in the study ({summary.storage}), {summary.seconds:.0f} s")
     if summary.interrupted_marked_failed:
         _echo(f"{summary.interrupted_marked_failed} trial(s) interrupted earlier were marked failed")
     _echo(f"next: unirank report {summary.output_dir}   |   unirank export {summary.output_dir}")

@@ -13,14 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from optuna.trial import TrialState
-
 from unirank.config import StudyConfig
 from unirank.data.dataset import prepare_dataset
 from unirank.data.preprocess import PreprocessState
 from unirank.search.progress import SearchProgress
 from unirank.search.searcher import OptunaArchSearcher
-from unirank.search.study import fail_interrupted_trials, open_study_for_search, storage_url
+from unirank.search.study import fail_interrupted_trials, open_study_for_search, storage_url, trial_records
 from unirank.search.trainable import TrialSetup, run_trial
 from unirank.space.presets import get_preset
 from unirank.space.search_space import SearchSpace
@@ -54,7 +52,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
     study = open_study_for_search(cfg)
     interrupted = fail_interrupted_trials(study)
-    before = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    before = len(trial_records(study))
 
     import ray
     from ray import tune
@@ -99,6 +97,6 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
             searcher.fail_unfinished("stopped before finishing (budget or interrupt)")
     if started_ray:
         ray.shutdown()
-    after = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    after = len(trial_records(study))
     return SearchSummary(out, storage_url(cfg), cfg.study_name, len(study.get_trials(deepcopy=False)),
                          after - before, interrupted, time.perf_counter() - started)

@@ -28,6 +28,7 @@ from unirank.proxies.cost import Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values)
 from unirank.search.predictor import PredictorProposer
+from unirank.search.progress import TrialEvent
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
@@ -53,7 +54,7 @@ def trained_count(study: optuna.Study) -> int:
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
-                 on_change: Callable[[str, int], None] | None = None):
+                 on_change: Callable[[TrialEvent, int], None] | None = None):
         super().__init__(metric="mean_ne", mode="min")
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
@@ -66,13 +67,15 @@ class OptunaArchSearcher(Searcher):
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed)
                          if search.sampler == "predictor" else None)
-        self._notify = on_change or (lambda message, finished: None)
+        self._notify = on_change or (lambda event, finished: None)
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.pending_presets:
             name, arch = self.pending_presets.pop(0)
-            self.running[trial_id] = _Running(arch, measure_cost(arch, self.features), preset=name, curve=[])
+            cost = measure_cost(arch, self.features)
+            self.running[trial_id] = _Running(arch, cost, preset=name, curve=[])
+            self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}"}
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.allowed:
@@ -89,7 +92,7 @@ class OptunaArchSearcher(Searcher):
             except UnirankError as err:  # e.g. a dot module left with a single feature row
                 trial.set_user_attr("fail_reason", f"cannot be built: {err}")
                 self.study.tell(trial, state=TrialState.FAIL)
-                self.on_change(f"trial {trial.number} rejected: {err}")
+                self._event(f"trial {trial.number}", "failed", f"trial {trial.number} rejected: {err}", arch=arch)
                 continue
             trial.set_user_attr("cost", cost.to_dict())
             for name, value in constraint_values(self.budget, cost).items():
@@ -98,7 +101,8 @@ class OptunaArchSearcher(Searcher):
             if violation:
                 trial.set_user_attr("infeasible", violation)
                 self.study.tell(trial, objective_values(self.search, INFEASIBLE_NE, cost))
-                self.on_change(f"trial {trial.number} infeasible, not trained: {violation}")
+                self._event(f"trial {trial.number}", "infeasible",
+                            f"trial {trial.number} infeasible, not trained: {violation}", arch=arch, mflops=cost.mflops)
                 continue
             twin = self._evaluated_twin(arch)
             if twin is not None:
@@ -106,10 +110,14 @@ class OptunaArchSearcher(Searcher):
                     trial.set_user_attr(key, twin.user_attrs.get(key))
                 trial.set_user_attr("same_as_trial", twin.number)
                 self.study.tell(trial, twin.values)
-                self.on_change(f"trial {trial.number} = trial {twin.number} (same architecture, not retrained)")
+                self._event(f"trial {trial.number}", "twin",
+                            f"trial {trial.number} = trial {twin.number} (same architecture, not retrained)",
+                            arch=arch, mflops=cost.mflops)
                 continue
             self.launched += 1
             self.running[trial_id] = _Running(arch, cost, trial=trial, curve=[])
+            self._event(f"trial {trial.number}", "running", f"trial {trial.number} started", arch=arch,
+                        mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}
         return Searcher.FINISHED
 
@@ -118,8 +126,10 @@ class OptunaArchSearcher(Searcher):
         if entry is not None and "epoch" in result and not result.get("final"):
             entry.curve.append([result["epoch"], result["mean_ne"]])
 
-    def on_change(self, message: str) -> None:
-        self._notify(message, self.finished)
+    def _event(self, label: str, state: str, message: str, arch: ArchSpec | None = None,
+               mean_ne: float | None = None, mflops: float | None = None) -> None:
+        self._notify(TrialEvent(label, state, message, mean_ne, mflops, arch.summary() if arch else ""),
+                     self.finished)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         entry = self.running.pop(trial_id, None)
@@ -142,19 +152,20 @@ class OptunaArchSearcher(Searcher):
         values = objective_values(self.search, float(result["mean_ne"]), entry.cost)
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
-                 "curve": entry.curve, "best_epoch": result.get("best_epoch"),
+                 "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
                  "train_seconds": result.get("train_seconds")}
-        label = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
+        text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
             self.study.add_trial(optuna.trial.create_trial(
                 values=values, user_attrs={**attrs, "preset": entry.preset},
                 constraints=constraint_values(self.budget, entry.cost) or None))
-            self.on_change(f"preset {entry.preset}: {label}")
-            return
-        for key, value in attrs.items():
-            entry.trial.set_user_attr(key, value)
-        self.study.tell(entry.trial, values)
-        self.on_change(f"trial {entry.trial.number}: {label}")
+            label = entry.preset
+        else:
+            for key, value in attrs.items():
+                entry.trial.set_user_attr(key, value)
+            self.study.tell(entry.trial, values)
+            label = f"trial {entry.trial.number}"
+        self._event(label, "complete", f"{label}: {text}", entry.arch, float(result["mean_ne"]), entry.cost.mflops)
 
     # Ray Tune pickles its configuration (for its own experiment restore). The study holds a
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
@@ -167,7 +178,7 @@ class OptunaArchSearcher(Searcher):
         name, storage = state.pop("_study_ref")
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
-        self.running, self.proposer, self._notify = {}, None, (lambda message, finished: None)
+        self.running, self.proposer, self._notify = {}, None, (lambda event, finished: None)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to checkpoint: the Optuna study is the searcher's durable state."""
@@ -184,13 +195,15 @@ class OptunaArchSearcher(Searcher):
             self._end(entry, TrialState.FAIL, reason)
 
     def _end(self, entry: _Running, state: TrialState, reason: str) -> None:
+        name = "pruned" if state == TrialState.PRUNED else "failed"
         if entry.trial is None:
-            self.on_change(f"preset {entry.preset} did not finish: {reason}")
+            self._event(entry.preset, name, f"preset {entry.preset} did not finish: {reason}", entry.arch)
             return
         entry.trial.set_user_attr("fail_reason", reason)
         entry.trial.set_user_attr("curve", entry.curve)
         self.study.tell(entry.trial, state=state)
-        self.on_change(f"trial {entry.trial.number} {state.name.lower()}: {reason}")
+        label = f"trial {entry.trial.number}"
+        self._event(label, name, f"{label} {name}: {reason}", entry.arch, mflops=entry.cost.mflops)
 
     def _evaluated_twin(self, arch: ArchSpec) -> optuna.trial.FrozenTrial | None:
         wanted = arch.to_dict()

@@ -32,6 +32,7 @@ class TrialSetup:
 
 
 def run_trial(config: dict, setup: TrialSetup) -> None:
+    import ray
     from ray import tune
 
     torch.set_num_threads(setup.threads)
@@ -59,4 +60,5 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
+        "node": ray.get_runtime_context().get_node_id(),
     })
