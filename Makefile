@@ -13,7 +13,7 @@ TORCH_PIP_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.unirank-installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean test-services
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ demo: $(STAMP)
 	$(BIN)/unirank report runs/quickstart
 	$(BIN)/unirank export runs/quickstart
 
-test: $(STAMP)
+# Services some tests use (PostgreSQL for the concurrent-storage test), installed from Debian's
+# packages when we can (root with apt-get); otherwise those tests skip and say why.
+test-services:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  apt-get install -y -q postgresql >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1) \
+	  || echo "note: could not install postgresql; its tests will skip"; fi
+
+test: $(STAMP) test-services
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -12,7 +12,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import time
 import warnings
+
+import sqlalchemy.exc
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -48,13 +51,20 @@ def open_study_for_search(cfg: StudyConfig) -> optuna.Study:
     """Create the study or load it to resume; write ``study.json`` beside it."""
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(cfg)
-    try:
-        study = optuna.create_study(
-            storage=url, study_name=cfg.study_name, sampler=make_sampler(cfg),
-            directions=["minimize"] * len(metric_names(cfg.search)), load_if_exists=True,
-        )
-    except ValueError as err:
-        raise UnirankError(f"search.storage {url}: {err}") from None
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(
+                storage=url, study_name=cfg.study_name, sampler=make_sampler(cfg),
+                directions=["minimize"] * len(metric_names(cfg.search)), load_if_exists=True,
+            )
+            break
+        except ValueError as err:
+            raise UnirankError(f"search.storage {url}: {err}") from None
+        except sqlalchemy.exc.IntegrityError:
+            # Two workers creating the same schema or study at once: the loser retries and loads it.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(metric_names(cfg.search))
