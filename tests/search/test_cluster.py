@@ -1,4 +1,5 @@
 """`unirank search --address`: the same study on an existing Ray cluster of two nodes (loopback)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -6,10 +7,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO
 from tests.test_end_to_end import STUDY
 
 RAY = Path(sys.executable).with_name("ray")
+# A throwaway two-node cluster on loopback: token authentication off for it (a real cluster keeps
+# Ray's token auth on and gives every node and driver the token).
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 
 @pytest.fixture
@@ -19,24 +23,26 @@ def two_node_cluster(tmp_path):
     port = "6391"
     head = subprocess.run([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1",
                            "--include-dashboard=false", "--disable-usage-stats"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=ENV)
     assert head.returncode == 0, head.stderr[-2000:]
     worker = subprocess.run([str(RAY), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
-                             "--disable-usage-stats"], capture_output=True, text=True, timeout=120)
+                             "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=ENV)
     try:
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield f"127.0.0.1:{port}"
     finally:
         # `ray stop` ends every Ray process of this user on the machine: tests run one at a time.
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, env=ENV)
 
 
 def test_a_study_runs_on_both_nodes_of_a_cluster(two_node_cluster, tmp_path):
     out = tmp_path / "out"
     config = tmp_path / "cluster.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: cluster"))
-    result = run_cli("search", str(config), "--quiet", "--address", two_node_cluster,
-                     "--set", "budget.trials=6", "--set", "search.presets=[]", "--set", "train.max_epochs=2")
+    result = subprocess.run([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
+                             two_node_cluster, "--set", "budget.trials=6", "--set", "search.presets=[]",
+                             "--set", "train.max_epochs=2"], cwd=REPO, capture_output=True, text=True,
+                            timeout=600, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="cluster", storage=f"sqlite:///{out}/study.db").get_trials()
     nodes = {t.user_attrs.get("node") for t in trials if t.state.name == "COMPLETE" and "node" in t.user_attrs}

@@ -83,22 +83,28 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     # Build the bundle in a temporary sibling folder, then swap it in: never half-written.
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    (staging / "arch.json").write_text(chosen.arch.to_json())
-    features = PreprocessState.model_validate_json(state_text).feature_spec()
+    state = PreprocessState.model_validate_json(state_text)
+    shutil.copyfile(chosen.weights, staging / "model.safetensors")
+    model = load_weights(build_model(chosen.arch, state.feature_spec()), staging / "model.safetensors")
+    _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
+    _swap_in(staging, dest)
+    return dest
+
+
+def _write_bundle(staging: Path, arch: ArchSpec, model, state: PreprocessState, cfg, metrics: dict) -> None:
+    """Everything but the weights file: arch, features, serving program, train config, card."""
+    features = state.feature_spec()
+    (staging / "arch.json").write_text(arch.to_json())
     (staging / "features.json").write_text(json.dumps({
         "feature_spec": json.loads(features.model_dump_json()),
-        "preprocess": json.loads(state_text),
+        "preprocess": json.loads(state.model_dump_json()),
         "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
     }, indent=2))
-    shutil.copyfile(chosen.weights, staging / "model.safetensors")
-    model = load_weights(build_model(chosen.arch, features), staging / "model.safetensors")
     export_program(model, features, staging / "model.pt2")
     metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": check_program(model, features, staging / "model.pt2")}
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (staging / "MODEL_CARD.md").write_text(model_card(chosen.arch, metrics))
-    _swap_in(staging, dest)
-    return dest
+    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics))
 
 
 def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> Path:
@@ -120,18 +126,8 @@ def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    (staging / "arch.json").write_text(arch.to_json())
-    (staging / "features.json").write_text(json.dumps({
-        "feature_spec": json.loads(dataset.features.model_dump_json()),
-        "preprocess": json.loads(dataset.state.model_dump_json()),
-        "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
-    }, indent=2))
     save_weights(model, staging / "model.safetensors")
-    export_program(model, dataset.features, staging / "model.pt2")
-    metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": check_program(model, dataset.features, staging / "model.pt2")}
-    (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics))
+    _write_bundle(staging, arch, model, dataset.state, cfg, metrics)
     _swap_in(staging, dest)
     return dest
 
