@@ -86,6 +86,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
                                 {"cpu": cfg.search.cpus_per_trial}),
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=-1, max_concurrent_trials=concurrency,
+                reuse_actors=True,  # keep trial workers (imports, cached tensors) between trials
                 time_budget_s=cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None,
             ),
             run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
