@@ -3,7 +3,8 @@
 Data are prepared (and cached) once in the driver; Ray Tune runs each candidate as a trial on a
 local Ray runtime (or an existing cluster with ``search.address``); the Optuna study decides and
 remembers. Rerunning the same config resumes the same study: finished trials stay, trials left
-RUNNING by a killed process are marked FAIL, and ``budget.trials`` more are run.
+RUNNING by a killed process are marked FAIL, and ``budget.trials`` more are run (capped by
+``budget.total_trials``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from unirank.config import StudyConfig
 from unirank.data.dataset import prepare_dataset
 from unirank.data.preprocess import PreprocessState
 from unirank.search.progress import SearchProgress
-from unirank.search.searcher import OptunaArchSearcher
+from unirank.search.searcher import OptunaArchSearcher, allowed_trials
 from unirank.search.study import fail_interrupted_trials, open_study_for_search, storage_url, trial_records
 from unirank.search.trainable import TrialSetup, run_trial
 from unirank.space.presets import get_preset
@@ -33,14 +34,6 @@ class SearchSummary:
     completed_this_run: int
     interrupted_marked_failed: int
     seconds: float
-
-
-def _allowed(cfg: StudyConfig, study) -> int:
-    from unirank.search.searcher import trained_count
-
-    if cfg.budget.total_trials is None:
-        return cfg.budget.trials
-    return min(cfg.budget.trials, max(0, cfg.budget.total_trials - trained_count(study)))
 
 
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
@@ -71,7 +64,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
                        train=cfg.train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
-    with SearchProgress(study, total=_allowed(cfg, study), enabled=show_progress) as progress:
+    with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       cfg.search, on_change=progress.update)
         scheduler = None

@@ -51,6 +51,14 @@ def trained_count(study: optuna.Study) -> int:
                and not t.user_attrs.get("infeasible"))
 
 
+def allowed_trials(budget: BudgetConfig, study: optuna.Study) -> int:
+    """How many candidates this run may train: ``budget.trials``, capped by what is left of
+    ``budget.total_trials`` in the study."""
+    if budget.total_trials is None:
+        return budget.trials
+    return min(budget.trials, max(0, budget.total_trials - trained_count(study)))
+
+
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
@@ -60,9 +68,7 @@ class OptunaArchSearcher(Searcher):
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
         self.running: dict[str, _Running] = {}
-        self.allowed = budget.trials
-        if budget.total_trials is not None:
-            self.allowed = min(self.allowed, max(0, budget.total_trials - trained_count(study)))
+        self.allowed = allowed_trials(budget, study)
         self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed)
