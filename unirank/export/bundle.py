@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from pydantic import TypeAdapter, ValidationError
 
 from unirank.config import DataConfig, TrainConfig
@@ -31,6 +33,9 @@ from unirank.export.serving import check_program, export_program
 from unirank.models.ranker import UnifiedRanker, build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import load_weights
+
+if TYPE_CHECKING:
+    from unirank.config import StudyConfig
 
 BUNDLE_FILES = ("arch.json", "features.json", "model.safetensors", "train.json", "metrics.json",
                 "MODEL_CARD.md", "model.pt2")

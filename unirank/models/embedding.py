@@ -72,7 +72,6 @@ class InputLayer(nn.Module):
         self.register_buffer("dense_index", torch.tensor(dense_keep, dtype=torch.int64), persistent=False)
         self.dim = spec.dim
         self.groups = nn.ModuleList()
-        self.group_index: list[torch.Tensor] = []
         for group in features.groups:
             members = [i for i, f in enumerate(features.sparse)
                        if f.group_name == group and f.name not in dropped]
