@@ -64,7 +64,7 @@ def test_search_runs_trials_through_ray_into_optuna_storage(finished_study):
         assert 0 < t.values[0] < 1.0 and t.values[1] > 0  # NE beats base rate; FLOPs measured
         assert set(t.user_attrs) >= {"arch", "cost", "metrics", "weights"}
     assert list((out / "ray_results").iterdir())  # Ray Tune ran them
-    assert "4 trained trials completed in this run" in first.stdout
+    assert "4 trials finished in this run" in first.stdout
 
 
 def test_rerun_resumes_the_same_study(finished_study):

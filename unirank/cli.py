@@ -41,8 +41,9 @@ def search(
     from unirank.search.runner import run_study
 
     summary = run_study(cfg, show_progress=not quiet)
-    _echo(f"study {summary.study_name}: {summary.completed_this_run} trained trials completed in this run, "
-          f"{summary.trials_in_study} trials in the study ({summary.storage}), {summary.seconds:.0f} s")
+    _echo(f"study {summary.study_name}: {summary.completed_this_run} trials finished in this run (presets and "
+          f"repeats of known architectures included), {summary.trials_in_study} trials in the study "
+          f"({summary.storage}), {summary.seconds:.0f} s")
     if summary.interrupted_marked_failed:
         _echo(f"{summary.interrupted_marked_failed} trial(s) interrupted earlier were marked failed")
     _echo(f"next: unirank report {summary.output_dir}   |   unirank export {summary.output_dir}")
