@@ -39,10 +39,10 @@ def trials_table(records, front_numbers: set[int]) -> str:
 def write_report(out_dir: str | Path, dest: str | Path | None = None) -> Path:
     out_dir = Path(out_dir)
     study, cfg = open_study_from_dir(out_dir)
-    records = trial_records(study)
+    everything = trial_records(study, include_failed=True)
+    records = [r for r in everything if r.state == "COMPLETE"]
     if not records:
         raise UnirankError(f"{out_dir}: the study has no finished trials yet")
-    everything = trial_records(study, include_failed=True)
     front_numbers = {records[i].number for i in front_indices(records)}
     infeasible = [r for r in everything if r.state == "INFEASIBLE"]
     pareto = pareto_figure(records, infeasible).to_html(full_html=False, include_plotlyjs=True, div_id="pareto")
