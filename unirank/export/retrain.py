@@ -78,10 +78,16 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
     result = fit(model, dataset, train_cfg, checkpointing=checkpointing, world=world)
     speeds = [h["examples_per_second"] for h in result.history]
     speed = statistics.median(speeds[1:] if train_cfg.compile and len(speeds) > 1 else speeds)
-    if world is None or world.is_main:
+    tflops = speed * 3 * forward_flops / 1e12
+    ranks = world.size if world else 1
+    is_main = world is None or world.is_main
+    if is_main:
         save_weights(model, output / "model.safetensors")
         checkpointing.path.unlink(missing_ok=True)
-        _write_metrics(output, result, device, speed, forward_flops, train_cfg, world, resumed)
+        (output / "metrics.json").write_text(json.dumps(
+            {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
+             "examples_per_second": speed, "train_tflops": tflops, "train": train_cfg.model_dump(mode="json"),
+             "world_size": ranks, "resumed_from_checkpoint": resumed, "history": result.history}, indent=2))
     if world is not None:
         torch.distributed.destroy_process_group()
     exported = bundle.metrics.get("validation")
@@ -89,13 +95,5 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
                          mean_auc=result.val.mean_auc,
                          exported_mean_ne=exported["mean_ne"] if exported else None,
                          epochs_run=result.epochs_run, examples_per_second=speed, device=device,
-                         train_tflops=speed * 3 * forward_flops / 1e12, resumed=resumed,
-                         world_size=world.size if world else 1, is_main=world is None or world.is_main)
+                         train_tflops=tflops, resumed=resumed, world_size=ranks, is_main=is_main)
 
-
-def _write_metrics(output, result, device, speed, forward_flops, train_cfg, world, resumed) -> None:
-    (output / "metrics.json").write_text(json.dumps(
-        {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
-         "examples_per_second": speed, "train_tflops": speed * 3 * forward_flops / 1e12,
-         "train": train_cfg.model_dump(mode="json"), "world_size": world.size if world else 1,
-         "resumed_from_checkpoint": resumed, "history": result.history}, indent=2))

@@ -29,21 +29,22 @@ def objective_values(search: SearchConfig, mean_ne: float, cost: Cost) -> list[f
     return [mean_ne + search.penalty_lambda * max(0.0, math.log(cost.mflops / target))]
 
 
-def constraint_values(budget: BudgetConfig, cost: Cost) -> dict[str, float]:
-    """One Optuna constraint per hard budget, relative: > 0 means over budget by that fraction."""
-    values = {}
+def _budget_usage(budget: BudgetConfig, cost: Cost):
+    """(name, limit, used) for every hard budget that is set."""
     for name, limit, used in (("max_mflops", budget.max_mflops, cost.mflops),
                               ("max_params", budget.max_params, cost.params),
                               ("max_latency_ms", budget.max_latency_ms, cost.latency_ms)):
         if limit is not None:
-            values[name] = used / limit - 1.0
-    return values
+            yield name, limit, used
+
+
+def constraint_values(budget: BudgetConfig, cost: Cost) -> dict[str, float]:
+    """One Optuna constraint per hard budget, relative: > 0 means over budget by that fraction."""
+    return {name: used / limit - 1.0 for name, limit, used in _budget_usage(budget, cost)}
 
 
 def describe_violation(budget: BudgetConfig, cost: Cost) -> str | None:
-    for name, limit, used in (("max_mflops", budget.max_mflops, cost.mflops),
-                              ("max_params", budget.max_params, cost.params),
-                              ("max_latency_ms", budget.max_latency_ms, cost.latency_ms)):
-        if limit is not None and used > limit:
+    for name, limit, used in _budget_usage(budget, cost):
+        if used > limit:
             return f"over budget.{name}: {used:.4g} > {limit:.4g}"
     return None

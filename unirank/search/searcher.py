@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import optuna
@@ -41,7 +41,7 @@ class _Running:
     cost: Cost
     trial: optuna.Trial | None = None
     preset: str | None = None
-    curve: list | None = None
+    curve: list = field(default_factory=list)  # [epoch, validation NE] as reported
 
 
 def trained_count(study: optuna.Study) -> int:
@@ -80,7 +80,7 @@ class OptunaArchSearcher(Searcher):
         if self.pending_presets:
             name, arch = self.pending_presets.pop(0)
             cost = measure_cost(arch, self.features)
-            self.running[trial_id] = _Running(arch, cost, preset=name, curve=[])
+            self.running[trial_id] = _Running(arch, cost, preset=name)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}"}
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
@@ -121,7 +121,7 @@ class OptunaArchSearcher(Searcher):
                             arch=arch, mflops=cost.mflops)
                 continue
             self.launched += 1
-            self.running[trial_id] = _Running(arch, cost, trial=trial, curve=[])
+            self.running[trial_id] = _Running(arch, cost, trial=trial)
             self._event(f"trial {trial.number}", "running", f"trial {trial.number} started", arch=arch,
                         mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}

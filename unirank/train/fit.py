@@ -126,6 +126,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                                  cfg.embedding_lr, fused=device.type == "cuda")
     compute_loss = training_loss(model, cfg.compile)
     generator = torch.Generator().manual_seed(cfg.seed + (world.rank if world else 0))
+    ranks = world.size if world else 1
     best, best_state, best_epoch, history = None, None, 0, []
     seconds, examples, first_epoch, skip = 0.0, 0, 1, 0
     epoch_order = generator.get_state()
@@ -180,11 +181,11 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             torch.cuda.synchronize()
         epoch_seconds = time.perf_counter() - start
         seconds += epoch_seconds
-        examples += seen * (world.size if world else 1)
+        examples += seen * ranks
         val = evaluate(model, dataset.val, dataset.features, cfg.precision)
         history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc,
                         "seconds": epoch_seconds,
-                        "examples_per_second": seen * (world.size if world else 1) / epoch_seconds})
+                        "examples_per_second": seen * ranks / epoch_seconds})
         if on_epoch is not None:
             on_epoch(epoch, val)
         stop = False
