@@ -28,12 +28,14 @@ demo: $(STAMP)
 	$(BIN)/unirank report runs/quickstart
 	$(BIN)/unirank export runs/quickstart
 
-# Services some tests use (PostgreSQL for the concurrent-storage test), installed from Debian's
-# packages when we can (root with apt-get); otherwise those tests skip and say why.
+# Services some tests use (PostgreSQL for the concurrent-storage test, Chromium for the dashboard's
+# browser test), installed from Debian's packages when we can (root with apt-get); otherwise those
+# tests skip and say why.
+DEBIAN_TEST_PACKAGES := $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) $(if $(wildcard /usr/bin/chromium),,chromium)
 test-services:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  apt-get install -y -q postgresql >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1) \
-	  || echo "note: could not install postgresql; its tests will skip"; fi
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -n "$(strip $(DEBIAN_TEST_PACKAGES))" ]; then \
+	  apt-get install -y -q $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1) \
+	  || echo "note: could not install $(DEBIAN_TEST_PACKAGES); their tests will skip"; fi
 
 test: $(STAMP) test-services
 	$(BIN)/python -m pytest -q

@@ -30,3 +30,14 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
     """The real `unirank` command in a subprocess (as a user runs it)."""
     return subprocess.run([sys.executable, "-m", "unirank", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, timeout=timeout)
+
+
+def search_fresh(root: Path, study_text: str, *args: str) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """Write ``study_text`` (with ``{out}`` for the output folder) under ``root`` and run
+    `unirank search` on it; returns (config, out, result) after asserting it succeeded."""
+    out = root / "out"
+    config = root / "study.yaml"
+    config.write_text(study_text.format(out=out))
+    result = run_cli("search", str(config), "--quiet", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config, out, result

@@ -6,7 +6,7 @@ import optuna
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, search_fresh
 from unirank.data.dataset import build_dataset
 from unirank.export.bundle import load_bundle
 from unirank.train import evaluate
@@ -41,13 +41,7 @@ output:
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    out = root / "out"
-    config = root / "e2e.yaml"
-    config.write_text(STUDY.format(out=out))
-    first = run_cli("search", str(config), "--quiet")
-    assert first.returncode == 0, first.stderr[-3000:]
-    return config, out, first
+    return search_fresh(tmp_path_factory.mktemp("e2e"), STUDY)
 
 
 def _trials(out):

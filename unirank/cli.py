@@ -53,12 +53,43 @@ def search(
 def report(
     out_dir: Path = typer.Argument(..., help="output folder of `unirank search`"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: <out_dir>/report.html)"),
+    png: bool = typer.Option(True, help="also save the front as PNG (needs a headless Chromium/Chrome)"),
 ) -> None:
-    """Write the self-contained HTML report (Pareto front, history, trials)."""
+    """Write the self-contained HTML report (front, history, hypervolume, importances, trials)."""
     from unirank.dashboard.report import write_report
 
-    path = write_report(out_dir, output)
-    _echo(f"report written: {path}")
+    result = write_report(out_dir, output, png=png)
+    _echo(f"report written: {result.html} ({', '.join(result.figures)})")
+    if result.png:
+        _echo(f"front as PNG: {result.png}")
+    elif png:
+        _echo("no PNG of the front: no headless Chromium/Chrome found (set UNIRANK_BROWSER or install chromium)")
+
+
+@app.command()
+def dashboard(
+    source: str = typer.Argument(..., help="output folder of `unirank search`, or an Optuna storage URL"),
+    study: Optional[str] = typer.Option(None, help="study name (needed when the storage holds several)"),
+    host: str = typer.Option("127.0.0.1", help="address to bind (loopback by default)"),
+    port: int = typer.Option(8050, min=1, max=65535),
+    refresh: float = typer.Option(5.0, min=0.5, help="seconds between refreshes of the live views"),
+    allow_remote: bool = typer.Option(False, "--allow-remote",
+                                      help="allow a non-loopback --host (anyone who can reach it sees the study)"),
+) -> None:
+    """Serve the live dashboard (read-only on the study): Pareto front, trials, history, importances."""
+    from unirank.dashboard.app import build_app
+    from unirank.dashboard.source import open_source
+
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not allow_remote:
+        raise UnirankError(f"--host {host} is not a loopback address; add --allow-remote to serve the "
+                           "study to other machines")
+    app_ = build_app(open_source(source, study), refresh_seconds=refresh)
+    if not loopback:
+        typer.echo(f"warning: serving on {host}:{port}: anyone who can reach this address can read the study "
+                   "(no authentication)", err=True)
+    _echo(f"unirank dashboard on http://{host}:{port}/  (read-only; Ctrl-C to stop)")
+    app_.run(host=host, port=port, debug=False)
 
 
 @app.command()
@@ -141,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnirankError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever the message
         return 2
     except Exception as err:  # noqa: BLE001 - the CLI's promise: one line, never a traceback
         if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # typer's usage errors

@@ -167,6 +167,19 @@ class TrainConfig(_Section):
     compile: bool = False
 
 
+class ScreenConfig(_Section):
+    """Warm-up proxy screening (sub-one-shot, see ``unirank.proxies.warmup``): before training,
+    sample ``pool`` candidates, warm a supernet over them up on ``warmup_fraction`` of the training
+    rows, score each, and queue the best ``keep`` fraction (best first) for full training; the
+    others are recorded PRUNED with their proxy score."""
+
+    pool: int = Field(256, ge=2, le=100_000)
+    keep: float = Field(0.1, gt=0, le=1)
+    warmup_fraction: float = Field(0.2, gt=0, le=1)
+    warmup_epochs: int = Field(2, ge=1)
+    rule: Literal["sandwich", "uniform"] = "sandwich"
+
+
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
@@ -181,11 +194,12 @@ class SearchConfig(_Section):
     asha_grace_epochs: int = Field(1, ge=1)
     asha_reduction_factor: int = Field(3, ge=2)
     presets: tuple[str, ...] = ("shared_bottom_mlp", "mmoe")
-    study_name: str | None = None
+    study_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100)
     storage: str | None = None
     address: str | None = None
     cpus_per_trial: float = Field(1.0, gt=0)
     max_concurrent: int | None = Field(None, ge=1)
+    screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
 
 
 class BudgetConfig(_Section):
@@ -209,7 +223,7 @@ class OutputConfig(_Section):
 
 
 class StudyConfig(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100)  # a file name: no "..", no "/"
     data: DataConfig
     space: SpaceConfig = SpaceConfig()
     train: TrainConfig = TrainConfig()
@@ -266,7 +280,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UnirankError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+        problem = " ".join(str(getattr(err, "problem", None) or getattr(err, "reason", None) or err).split())
+        raise UnirankError(f"{path}:{where} not valid YAML ({problem})") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -1,14 +1,23 @@
-"""`unirank report`: one self-contained HTML file (plotly.js inlined, works offline)."""
+"""`unirank report`: one self-contained HTML file (plotly.js inlined, works offline) and, where a
+headless browser is installed, a PNG of the Pareto front beside it.
+
+Figures (each a plotly div with its data inline): ``pareto`` (front over MFLOPs × mean NE),
+``history``, ``hypervolume``, ``importances`` and, when the study used the warm-up proxy, ``proxy``.
+"""
 from __future__ import annotations
 
 import html
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from unirank.dashboard.figures import front_indices, history_figure, pareto_figure
+from unirank.dashboard.figures import (front_indices, history_figure, hypervolume_figure,
+                                       importance_figure, pareto_figure, proxy_figure)
+from unirank.dashboard.importance import importances
+from unirank.dashboard.png import write_png
+from unirank.dashboard.source import open_source
 from unirank.errors import UnirankError
-from unirank.search.study import open_study_from_dir, trial_records
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -36,31 +45,49 @@ def trials_table(records, front_numbers: set[int]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def write_report(out_dir: str | Path, dest: str | Path | None = None) -> Path:
+@dataclass
+class Report:
+    html: Path
+    png: Path | None
+    figures: list[str]
+
+
+def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool = True) -> Report:
     out_dir = Path(out_dir)
-    study, cfg = open_study_from_dir(out_dir)
-    everything = trial_records(study, include_failed=True)
-    records = [r for r in everything if r.state == "COMPLETE"]
+    source = open_source(str(out_dir))
+    snap = source.snapshot()
+    records, everything = snap.records, snap.records + snap.others
     if not records:
         raise UnirankError(f"{out_dir}: the study has no finished trials yet")
     front_numbers = {records[i].number for i in front_indices(records)}
-    infeasible = [r for r in everything if r.state == "INFEASIBLE"]
-    pareto = pareto_figure(records, infeasible).to_html(full_html=False, include_plotlyjs=True, div_id="pareto")
-    history = history_figure(records).to_html(full_html=False, include_plotlyjs=False, div_id="history")
+    figures = {"pareto": pareto_figure(records, snap.others), "history": history_figure(records),
+               "hypervolume": hypervolume_figure(records),
+               "importances": importance_figure(importances(source.study, records))}
+    proxy = proxy_figure(records)
+    if proxy is not None:
+        figures["proxy"] = proxy
+    divs = "\n".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=name)
+                     for i, (name, fig) in enumerate(figures.items()))
+    cfg = source.config
+    screened = [r for r in snap.others if r.state == "PRUNED" and not r.curve and r.proxy_score is not None]
+    screened_note = (f"<p class='muted'>{len(screened)} candidates were screened out by the warm-up proxy "
+                     "(scored, never trained; listed in the study as PRUNED with their proxy score).</p>"
+                     if screened else "")
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>unirank report: {html.escape(study.study_name)}</title>
+<html><head><meta charset="utf-8"><title>unirank report: {html.escape(source.label)}</title>
 <style>{_STYLE}</style></head><body>
-<h1>unirank study <code>{html.escape(study.study_name)}</code></h1>
+<h1>unirank study <code>{html.escape(source.label)}</code></h1>
 <p class="muted">{len(records)} finished trials ({sum(r.preset is not None for r in records)} presets),
-{len(everything) - len(records)} failed or rejected · data: {html.escape(cfg.data.source)} ·
+{len(snap.others)} pruned, failed or rejected · data: {html.escape(cfg.data.source if cfg else "?")} ·
 objectives: mean validation NE, MFLOPs per example · generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>
-{pareto}
-{history}
+{divs}
 <h2>Trials</h2>
-{trials_table(everything, front_numbers)}
+{screened_note}
+{trials_table([r for r in everything if r.number not in {x.number for x in screened}], front_numbers)}
 </body></html>"""
     dest = Path(dest) if dest else out_dir / "report.html"
     tmp = dest.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, dest)
-    return dest
+    picture = write_png(figures["pareto"], dest.with_name(dest.stem + "-pareto.png")) if png else None
+    return Report(dest, picture, list(figures))

@@ -32,6 +32,9 @@ def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) ->
     inputs = example_inputs(features, 8)
     with torch.no_grad():
         program = torch.export.export(model, inputs, dynamic_shapes=({0: batch}, {0: batch}, {0: batch}))
+    # The archive would otherwise carry the sample inputs as a torch.save pickle; without them it
+    # holds JSON (graph, configs) and raw tensor bytes only — nothing that unpickles.
+    program.example_inputs = None
     torch.export.save(program, str(path))
     return Path(path)
 

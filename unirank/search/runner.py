@@ -3,8 +3,8 @@
 Data are prepared (and cached) once in the driver; Ray Tune runs each candidate as a trial on a
 local Ray runtime (or an existing cluster with ``search.address``); the Optuna study decides and
 remembers. Rerunning the same config resumes the same study: finished trials stay, trials left
-RUNNING by a killed process are marked FAIL, and ``budget.trials`` more are run (capped by
-``budget.total_trials``).
+RUNNING by a killed process are marked FAIL and retried once, and ``budget.trials`` more are run
+(capped by ``budget.total_trials``).
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from unirank.data.dataset import prepare_dataset
 from unirank.data.preprocess import PreprocessState
 from unirank.search.progress import SearchProgress
 from unirank.search.searcher import OptunaArchSearcher, allowed_trials
-from unirank.search.study import fail_interrupted_trials, open_study_for_search, storage_url, trial_records
+from unirank.search.lock import search_lock
+from unirank.search.study import (open_study_for_search, recover_interrupted_trials, storage_url,
+                                  trial_records)
 from unirank.search.trainable import TrialSetup, run_trial
 from unirank.space.presets import get_preset
 from unirank.space.search_space import SearchSpace
@@ -37,14 +39,26 @@ class SearchSummary:
 
 
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
+    """Run one search invocation; on SQLite under the study's lock (one process at a time)."""
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    with search_lock(storage_url(cfg)):
+        return _run_study(cfg, show_progress)
+
+
+def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     started = time.perf_counter()
     out = cfg.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     presets = {name: get_preset(name) for name in cfg.search.presets}
     cache_dir = prepare_dataset(cfg.data, out / "cache")
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
     study = open_study_for_search(cfg)
-    interrupted = fail_interrupted_trials(study)
+    interrupted = recover_interrupted_trials(study)
+    if cfg.search.screen is not None:
+        from unirank.data.dataset import load_prepared
+        from unirank.search.screening import screen_candidates
+
+        screen_candidates(study, cfg, SearchSpace(cfg.space, features), load_prepared(cache_dir),
+                          log=lambda line: print(line, flush=True))
     before = len(trial_records(study))
 
     import ray
@@ -80,7 +94,9 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=-1, max_concurrent_trials=concurrency,
                 reuse_actors=True,  # keep trial workers (imports, cached tensors) between trials
-                time_budget_s=cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None,
+                # the wall-clock budget covers the whole invocation (preprocessing, screening, trials)
+                time_budget_s=(max(1.0, cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started))
+                               if cfg.budget.max_wall_minutes else None),
             ),
             run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=str(out / "ray_results"), verbose=0),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -48,7 +49,7 @@ def trained_count(study: optuna.Study) -> int:
     """Searched candidates that were trained and ended (complete or pruned) in this study."""
     return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                if "preset" not in t.user_attrs and "same_as_trial" not in t.user_attrs
-               and not t.user_attrs.get("infeasible"))
+               and not t.user_attrs.get("infeasible") and not t.user_attrs.get("screened_out"))
 
 
 def allowed_trials(budget: BudgetConfig, study: optuna.Study) -> int:
@@ -74,6 +75,7 @@ class OptunaArchSearcher(Searcher):
         self.proposer = (PredictorProposer(space, features, search.seed)
                          if search.sampler == "predictor" else None)
         self._notify = on_change or (lambda event, finished: None)
+        self._heartbeat_stop = self._start_heartbeat()
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -91,11 +93,13 @@ class OptunaArchSearcher(Searcher):
                 if params is not None:
                     self.study.enqueue_trial(params)
             trial = self.study.ask()
+            self._beat(trial)
             arch = self.space.suggest(trial)
             trial.set_user_attr("arch", arch.to_dict())
             try:
                 cost = measure_cost(arch, self.features)
-            except UnirankError as err:  # e.g. a dot module left with a single feature row
+            except Exception as err:  # noqa: BLE001 - e.g. a dot module left with one row, or no memory
+                err = err if isinstance(err, UnirankError) else f"{type(err).__name__}: {err}".splitlines()[0]
                 trial.set_user_attr("fail_reason", f"cannot be built: {err}")
                 self.study.tell(trial, state=TrialState.FAIL)
                 self._event(f"trial {trial.number}", "failed", f"trial {trial.number} rejected: {err}", arch=arch)
@@ -176,7 +180,8 @@ class OptunaArchSearcher(Searcher):
     # Ray Tune pickles its configuration (for its own experiment restore). The study holds a
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("study", "_notify", "running", "proposer")}
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("study", "_notify", "running", "proposer", "_heartbeat_stop")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -185,6 +190,7 @@ class OptunaArchSearcher(Searcher):
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
         self.running, self.proposer, self._notify = {}, None, (lambda event, finished: None)
+        self._heartbeat_stop = None
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to checkpoint: the Optuna study is the searcher's durable state."""
@@ -193,8 +199,34 @@ class OptunaArchSearcher(Searcher):
         """See ``save``: resuming reopens the study instead."""
 
     # -- bookkeeping -------------------------------------------------------------------------
+    def _start_heartbeat(self) -> threading.Event | None:
+        """On a storage with heartbeats (PostgreSQL), keep this worker's running trials alive so
+        that another worker's ``recover_interrupted_trials`` leaves them alone."""
+        interval = getattr(self.study._storage, "get_heartbeat_interval", lambda: None)()
+        if not interval:
+            return None
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                for entry in list(self.running.values()):
+                    if entry.trial is not None:
+                        self._beat(entry.trial)
+
+        threading.Thread(target=beat, daemon=True, name="unirank-heartbeat").start()
+        return stop
+
+    def _beat(self, trial: optuna.Trial) -> None:
+        if getattr(self.study._storage, "get_heartbeat_interval", lambda: None)():
+            try:
+                self.study._storage.record_heartbeat(trial._trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next interval
+                pass
+
     def fail_unfinished(self, reason: str) -> None:
         """Trials Ray stopped without a result (wall-clock budget, Ctrl-C) are recorded FAIL."""
+        if self._heartbeat_stop is not None:
+            self._heartbeat_stop.set()
         for trial_id in list(self.running):
             entry = self.running.pop(trial_id)
             self.finished += entry.preset is None

@@ -54,7 +54,7 @@ def open_study_for_search(cfg: StudyConfig) -> optuna.Study:
     for attempt in range(5):
         try:
             study = optuna.create_study(
-                storage=url, study_name=cfg.study_name, sampler=make_sampler(cfg),
+                storage=make_storage(url), study_name=cfg.study_name, sampler=make_sampler(cfg),
                 directions=["minimize"] * len(metric_names(cfg.search)), load_if_exists=True,
             )
             break
@@ -75,13 +75,44 @@ def open_study_for_search(cfg: StudyConfig) -> optuna.Study:
     return study
 
 
-def fail_interrupted_trials(study: optuna.Study) -> int:
-    """Trials left RUNNING by a killed process are marked FAIL (they will not be counted)."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    return len(stale)
+# Server storages (PostgreSQL, MySQL): each running trial's heartbeat is recorded every
+# HEARTBEAT_SECONDS by the searcher; one silent for GRACE_SECONDS belongs to a dead worker.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+
+
+def make_storage(url: str) -> str | optuna.storages.RDBStorage:
+    """SQLite: the URL (one process at a time, see ``lock``); others: RDB storage with heartbeats."""
+    if url.startswith("sqlite:"):
+        return url
+    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+
+
+def recover_interrupted_trials(study: optuna.Study) -> int:
+    """Trials a dead process left RUNNING → FAIL with ``fail_reason: interrupted``, and each
+    searched one is retried once: its parameters are enqueued (``retry_of`` = its number), so the
+    same architecture is trained next — what Optuna's ``RetryFailedTrialCallback`` does.
+
+    On SQLite (one search process at a time, under the lock) every RUNNING trial is stale; on a
+    server storage only those whose heartbeat stopped more than ``GRACE_SECONDS`` ago."""
+    storage = study._storage
+    if getattr(storage, "get_heartbeat_interval", lambda: None)():
+        stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    else:
+        stale_ids = None
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if stale_ids is not None and trial._trial_id not in stale_ids:
+            continue  # alive in another worker
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        count += 1
+        if trial.params and "retry_of" not in trial.user_attrs:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    return count
 
 
 def open_study_from_dir(out_dir: str | Path) -> tuple[optuna.Study, StudyConfig]:
@@ -112,6 +143,12 @@ class TrialRecord:
     weights: str | None
     preset: str | None
     fail_reason: str | None = None
+    curve: list = None  # [[epoch, validation NE], ...] as reported during training
+    proxy_score: float | None = None  # warm-up proxy score, when the study screened by proxy
+    same_as_trial: int | None = None  # a repeat answered from this earlier trial
+
+    def __post_init__(self) -> None:
+        self.curve = self.curve or []
 
     @property
     def label(self) -> str:
@@ -142,4 +179,6 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         mflops=float(attrs.get("cost", {}).get("mflops", math.nan)), metrics=metrics,
         cost=attrs.get("cost", {}), weights=attrs.get("weights"), preset=attrs.get("preset"),
         fail_reason=attrs.get("fail_reason") or attrs.get("infeasible"),
+        curve=attrs.get("curve") or [], proxy_score=attrs.get("proxy_score"),
+        same_as_trial=attrs.get("same_as_trial"),
     )

@@ -17,6 +17,7 @@ from unirank.data.dataset import Dataset, load_prepared
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import save_weights
+from unirank.train.faults import install_faults
 from unirank.train.fit import TrainingDiverged, fit, seed_everything
 
 _DATASETS: dict[str, Dataset] = {}
@@ -29,6 +30,19 @@ class TrialSetup:
     train: dict
     threads: int
 
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line for the study and the dashboard: what failed, in words a user can act on."""
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    if isinstance(err, TrainingDiverged):
+        return f"diverged: {first}"
+    if isinstance(err, torch.OutOfMemoryError) or "out of memory" in first.lower() \
+            or "can't allocate memory" in first.lower():
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return f"out of memory: {first} (try a smaller train.batch_size or a budget.max_params)"
+    return f"{type(err).__name__} during training: {first}"
 
 
 def run_trial(config: dict, setup: TrialSetup) -> None:
@@ -47,11 +61,13 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     def report_epoch(epoch: int, val) -> None:
         tune.report({"mean_ne": val.mean_ne, "mean_auc": val.mean_auc, "epoch": epoch})
 
+    install_faults(model, config["key"])
     try:
         result = fit(model, dataset, train_cfg, on_epoch=report_epoch)
-    except TrainingDiverged as err:
+    except Exception as err:  # noqa: BLE001
         # A failed candidate, not a crash: the searcher records the reason and the study goes on.
-        tune.report({"mean_ne": float("nan"), "final": True, "fail_reason": str(err)})
+        del model
+        tune.report({"mean_ne": float("nan"), "final": True, "fail_reason": failure_reason(err)})
         return
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
     save_weights(model, weights)

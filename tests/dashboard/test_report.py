@@ -1,0 +1,43 @@
+"""The static report of a 30-trial study: self-contained (no network), with its figures' data."""
+import json
+import re
+
+import optuna
+
+from unirank.dashboard.png import find_browser
+from tests.conftest import run_cli
+
+
+def plotly_figures(page: str) -> dict[str, list[dict]]:
+    """div id → the traces passed to Plotly.newPlot in the page."""
+    figures, decoder = {}, json.JSONDecoder()
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"([\w-]+)",\s*', page):
+        figures[match.group(1)], _ = decoder.raw_decode(page, match.end())
+    return figures
+
+
+def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30):
+    result = run_cli("report", str(finished_30))
+    assert result.returncode == 0, result.stderr
+    page = (finished_30 / "report.html").read_text()
+    assert not re.search(r'<script[^>]+src=', page), "the report must not load scripts from anywhere"
+    assert not re.search(r'<link[^>]+href="https?:', page)
+    figures = plotly_figures(page)
+    assert {"pareto", "history", "hypervolume", "importances"} <= set(figures)
+
+    study = optuna.load_study(study_name="dash", storage=f"sqlite:///{finished_30}/study.db")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 30
+    traces = {t["name"]: t for t in figures["pareto"]}
+    assert len(traces["searched trials"]["x"]) == 27
+    assert sorted(traces["presets"]["text"]) == ["dcnv2", "mmoe", "shared_bottom_mlp"]
+    by_number = {t.number: t for t in complete}
+    for number, x, y in zip(traces["searched trials"]["customdata"], traces["searched trials"]["x"],
+                            traces["searched trials"]["y"]):
+        assert abs(by_number[number].values[0] - y) < 1e-9 and abs(by_number[number].values[1] - x) < 1e-9
+    assert len(figures["history"][0]["x"]) == 27
+    importances = figures["importances"][0]
+    assert importances["y"] and abs(sum(importances["x"]) - 1.0) < 1e-6  # Optuna normalises to 1
+    assert set(importances["y"]) <= set().union(*(t.params for t in complete))
+    if find_browser():
+        assert (finished_30 / "report-pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,42 @@
+"""Multi-fidelity search: the warm-up proxy screens a pool, the best are trained first, every
+candidate's proxy score is in the study, and a resumed search does not screen again."""
+import optuna
+
+from tests.conftest import run_cli
+from tests.dashboard.test_report import plotly_figures
+from tests.search.test_engine import _study
+
+
+def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
+    config, out = _study(tmp_path, "screen")
+    args = ["search", str(config), "--quiet", "--set", "search.presets=[]", "--set", "budget.trials=4",
+            "--set", "search.screen.pool=24", "--set", "search.screen.keep=0.25",
+            "--set", "search.screen.warmup_fraction=0.3"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "screening: scored 24 candidates" in first.stdout
+    study = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db")
+    trials = study.get_trials()
+    screened_out = [t for t in trials if t.user_attrs.get("screened_out")]
+    assert len(screened_out) == 18 and all(t.state.name == "PRUNED" for t in screened_out)
+    trained_dirs = {p.name for p in (out / "trials").iterdir()}
+    assert not any(f"{t.number:05d}" in trained_dirs for t in screened_out)
+    trained = [t for t in trials if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]
+    assert len(trained) == 4
+    assert sorted(t.user_attrs["proxy_rank"] for t in trained) == [1, 2, 3, 4]  # best first
+    assert all("proxy_score" in t.user_attrs for t in screened_out + trained)
+    assert study.user_attrs["screening"]["pool"] == 24 and study.user_attrs["screening"]["kept"] == 6
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "screening:" not in again.stdout
+    trials = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db").get_trials()
+    assert len([t for t in trials if t.user_attrs.get("screened_out")]) == 18
+    ranks = sorted(t.user_attrs.get("proxy_rank", 99) for t in trials if t.state.name == "COMPLETE")
+    assert ranks[:6] == [1, 2, 3, 4, 5, 6]  # the rest of the queue was trained next
+
+    assert run_cli("report", str(out), "--no-png").returncode == 0
+    page = (out / "report.html").read_text()
+    proxy = plotly_figures(page)["proxy"][0]
+    assert len(proxy["x"]) >= 6  # proxy score vs final NE of every trained candidate
+    assert "18 candidates were screened out by the warm-up proxy" in page

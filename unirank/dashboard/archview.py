@@ -1,0 +1,48 @@
+"""A readable, structured view of an ``ArchSpec`` for the dashboard's panels and comparisons.
+
+``arch_sections`` turns a spec into titled sections of (name, value) rows, in the order a model
+is built: inputs → interaction stack → sharing → towers. ``flat_rows`` joins them into one list
+for side-by-side comparison of several trials.
+"""
+from __future__ import annotations
+
+from unirank.space.arch import ArchSpec, ModuleSpec
+
+
+def describe_module(m: ModuleSpec) -> str:
+    if m.kind == "mlp":
+        return f"MLP (width {m.width})"
+    if m.kind == "cross":
+        rank = f"rank {m.rank}" if m.rank else "full rank"
+        experts = f", mixture of {m.experts} experts" if (m.experts or 1) > 1 else ""
+        return f"DCNv2 cross ({rank}{experts})"
+    if m.kind == "attention":
+        return f"self-attention ({m.heads or 1} heads)"
+    return {"dot": "dot product (DLRM)", "fm": "factorization machine"}[m.kind]
+
+
+def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
+    e, s = arch.embedding, arch.sharing
+    inputs = [("embedding dim", str(e.dim))]
+    inputs += [(f"group {group} dim", str(dim)) for group, dim in sorted(e.group_dims.items())]
+    inputs += [("hash buckets", str(e.hash_buckets) if e.hash_buckets else "none"),
+               ("domain embedding", "yes" if e.domain_embedding else "no"),
+               ("dropped features", ", ".join(e.dropped) if e.dropped else "none")]
+    stack = [(f"layer {i}", " ‖ ".join(describe_module(m) for m in layer.modules)
+              + ("" if layer.skip == "none" else f"  [skip: {layer.skip}]"))
+             for i, layer in enumerate(arch.layers)] or [("layers", "none")]
+    sharing = [("pattern", {"shared_bottom": "shared bottom", "mmoe": "MMoE", "ple": "PLE / CGC",
+                            "star": "STAR"}[s.pattern])]
+    for name, value in (("shared experts", s.num_experts), ("specific experts", s.num_specific_experts),
+                        ("specific to", s.specific_to), ("expert width", s.expert_width),
+                        ("levels", s.levels),
+                        ("STAR widths", " → ".join(map(str, s.star_widths)) if s.star_widths else None)):
+        if value is not None:
+            sharing.append((name, str(value)))
+    towers = [("one tower per", s.towers), ("tower width", str(s.tower_width))]
+    return [("Inputs", inputs), ("Interaction stack", stack), ("Sharing", sharing), ("Towers", towers)]
+
+
+def flat_rows(arch: ArchSpec) -> dict[str, str]:
+    """``{"Inputs · embedding dim": "16", ...}`` for comparison tables."""
+    return {f"{title} · {name}": value for title, rows in arch_sections(arch) for name, value in rows}
