@@ -17,6 +17,12 @@ needs_census = pytest.mark.skipif(
     not CENSUS.is_file(), reason=f"real data not present: {CENSUS} (see ../shared/data/README.md)"
 )
 
+MOVIELENS = SHARED_DATA / "movielens_100k"
+needs_movielens = pytest.mark.skipif(
+    not (MOVIELENS / "ml-100k.inter").is_file(),
+    reason=f"real data not present: {MOVIELENS} (see ../shared/data/README.md)",
+)
+
 TINY_DATA = SyntheticDataConfig(source="synthetic", num_rows=6000, vocab_size=100, seed=1)
 TINY_TRAIN = TrainConfig(batch_size=256, lr=3e-3, max_epochs=3, patience=2)
 

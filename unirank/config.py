@@ -34,8 +34,13 @@ class IntRange(_Section):
 
 
 class SplitConfig(_Section):
-    """Random split of the rows, seeded, fitted once; preprocessing sees only the train part."""
+    """How rows become train/val/test (preprocessing is fitted on train only).
 
+    ``random``: a seeded permutation. ``time``: by the reader's timestamp — the earliest rows
+    train, the next ``val_fraction`` validate, the latest ``test_fraction`` test (no future data
+    leaks into training); only for sources with a time column (movielens)."""
+
+    by: Literal["random", "time"] = "random"
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, ge=0, lt=0.5)
     seed: int = 0
@@ -69,6 +74,18 @@ class CensusDataConfig(_Section):
     split: SplitConfig = SplitConfig()
 
 
+class MovieLensDataConfig(_Section):
+    """MovieLens-100K (GroupLens, the RecBole atomic files): objectives ``like`` (rating ≥ 4) and
+    ``love`` (rating = 5); domains by user ``age_band`` (<25, 25-34, 35-44, 45+), ``gender``
+    or the movie's first ``genre``; split by time by default."""
+
+    source: Literal["movielens"]
+    path: Path = Path("../shared/data/movielens_100k")
+    domain: Literal["age_band", "gender", "genre"] = "age_band"
+    min_count: int = Field(1, ge=1)
+    split: SplitConfig = SplitConfig(by="time")
+
+
 class CsvDataConfig(_Section):
     """Any CSV/Parquet table: name the dense, sparse, domain and label columns."""
 
@@ -90,7 +107,8 @@ class CsvDataConfig(_Section):
 
 
 DataConfig = Annotated[
-    Union[SyntheticDataConfig, CensusDataConfig, CsvDataConfig], Field(discriminator="source")
+    Union[SyntheticDataConfig, CensusDataConfig, MovieLensDataConfig, CsvDataConfig],
+    Field(discriminator="source")
 ]
 
 
@@ -175,8 +193,9 @@ class ScreenConfig(_Section):
 
     pool: int = Field(256, ge=2, le=100_000)
     keep: float = Field(0.1, gt=0, le=1)
-    warmup_fraction: float = Field(0.2, gt=0, le=1)
-    warmup_epochs: int = Field(2, ge=1)
+    warmup_fraction: float = Field(0.5, gt=0, le=1)
+    warmup_epochs: int = Field(1, ge=1)
+    finetune_steps: int = Field(60, ge=0)  # per candidate, from its inherited weights, before scoring
     rule: Literal["sandwich", "uniform"] = "sandwich"
 
 

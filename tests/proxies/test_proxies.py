@@ -6,7 +6,7 @@ import torch
 from unirank.models.ranker import build_model
 from unirank.proxies.short_train import short_train_ne
 from unirank.proxies.supernet import Supernet
-from unirank.proxies.warmup import WarmupConfig, score_batches, sigeo_score, warm_up
+from unirank.proxies.warmup import WarmupConfig, combine, proxy_terms, score_batches, warm_up
 from unirank.proxies.zero_cost import ZERO_COST
 from unirank.space import PRESETS
 from unirank.train.fit import masked_bce
@@ -47,12 +47,16 @@ def test_warm_up_lowers_every_paths_loss_and_scores_have_all_terms(tiny_dataset)
     before = {a: loss(a) for a in pool}
     stats = warm_up(supernet, tiny_dataset, cfg)
     assert stats.steps > 0 and stats.paths_trained == 3 * stats.steps  # sandwich: 3 paths per step
+    terms = {}
     for arch in pool:
         assert loss(arch) < before[arch], arch.summary()
-        score = sigeo_score(supernet, arch, batches, cfg)
-        assert set(score) == {"sigeo", "loss", "zico", "fisher_rao"}
-        assert all(math.isfinite(v) for v in score.values())
-        assert abs(score["loss"] - loss(arch)) < 1e-5
+        terms[arch] = proxy_terms(supernet, arch, batches, cfg)  # no fine-tuning rows: pure inheritance
+        assert set(terms[arch]) == {"loss", "zico", "fisher_rao"}
+        assert all(math.isfinite(v) for v in terms[arch].values())
+        assert abs(terms[arch]["loss"] - loss(arch)) < 1e-5
+    scores = combine(terms, geometry_weight=0.0)
+    assert sorted(pool, key=lambda a: scores[a]["sigeo"]) == sorted(pool, key=lambda a: terms[a]["loss"])
+    assert abs(sum(s["sigeo"] for s in scores.values())) < 1e-9  # standardised over the pool
 
 
 def test_short_training_baseline_improves_on_initialisation(tiny_dataset):

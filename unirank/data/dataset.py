@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unirank.config import CensusDataConfig, CsvDataConfig, DataConfig, SyntheticDataConfig
+from unirank.config import (CensusDataConfig, CsvDataConfig, DataConfig, MovieLensDataConfig,
+                            SyntheticDataConfig)
 from unirank.data.batches import TensorSplit
 from unirank.data.features import FeatureSpec
 from unirank.data.preprocess import PreprocessState, fit_preprocessing, transform
@@ -55,11 +56,23 @@ def read_raw(cfg: DataConfig) -> RawTable:
     if isinstance(cfg, CsvDataConfig):
         from unirank.data.tabular import read_table
         return read_table(cfg)
+    if isinstance(cfg, MovieLensDataConfig):
+        from unirank.data.movielens import read_movielens
+        return read_movielens(cfg)
     raise UnirankError(f"data.source: unsupported {cfg!r}")
 
 
-def split_rows(num_rows: int, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """A seeded random permutation cut into train/val/test."""
+def split_rows(num_rows: int, cfg: DataConfig, times=None) -> dict[str, np.ndarray]:
+    """Row indices of train/val/test: a seeded permutation, or by time (earliest rows train,
+    latest test; ties keep file order)."""
+    if cfg.split.by == "time":
+        if times is None:
+            raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none")
+        order = np.argsort(np.asarray(times), kind="stable")[::-1]  # latest first: val/test cut below
+        n_val = int(round(num_rows * cfg.split.val_fraction))
+        n_test = int(round(num_rows * cfg.split.test_fraction))
+        return {"test": order[:n_test][::-1].copy(), "val": order[n_test:n_test + n_val][::-1].copy(),
+                "train": order[n_test + n_val:][::-1].copy()}
     order = np.random.default_rng(cfg.split.seed).permutation(num_rows)
     n_val = int(round(num_rows * cfg.split.val_fraction))
     n_test = int(round(num_rows * cfg.split.test_fraction))
@@ -70,7 +83,7 @@ def split_rows(num_rows: int, cfg: DataConfig) -> dict[str, np.ndarray]:
 def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:
     """Read and tensorise. With ``state`` (e.g. from an export bundle) nothing is refitted."""
     table = read_raw(cfg)
-    rows = split_rows(len(table.frame), cfg)
+    rows = split_rows(len(table.frame), cfg, table.times)
     if len(rows["train"]) == 0 or len(rows["val"]) == 0:
         raise UnirankError(f"{table.source}: too few rows ({len(table.frame)}) for the split")
     if state is None:

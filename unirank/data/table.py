@@ -22,3 +22,5 @@ class RawTable:
     # Sparse columns that already hold integer ids in [0, size): used as ids directly (no
     # vocabulary to fit or store), e.g. hashed Criteo features.
     hashed: dict[str, int] = field(default_factory=dict)
+    # Row timestamps for time-based splits (``split.by: time``); None when the source has none.
+    times: "pd.Series | None" = None

@@ -6,18 +6,23 @@ rows (a seeded sample) for ``epochs`` passes; each step trains sub-networks draw
 ``uniform`` (one random path) or ``sandwich`` (the largest and the smallest path by parameter
 count plus one random path, gradients summed; Yu & Huang, BigNAS/slimmable "sandwich rule").
 
-Scoring (``sigeo_scores``), per candidate, on ``score_batches`` training batches *not* used in the
-warm-up, with the inherited weights θ (``Supernet.extract``):
+Scoring, per candidate (``proxy_terms``): its weights are inherited from the supernet
+(``Supernet.extract``), optionally trained alone for ``finetune_steps`` mini-batches of the
+warm-up rows, then
 
-- ``loss``   L̂ = mean masked BCE (the warm-up training loss of the candidate);
-- ``zico``   Σ_layers log(Σ_θ mean_b|g| / std_b(g)) — gradient signal-to-noise (ZiCo term);
-- ``fisher_rao`` log mean_b(θ·g)² — the Fisher–Rao norm θᵀFθ with the empirical Fisher;
-- ``sigeo``  = L̂ − λ_zico·zico/|layers| − λ_fr·fisher_rao, **lower is better** (SiGeo,
-  Zheng et al. 2023: "SiGeo = −λ₃L̂ + λ₁·ZiCo + λ₂·log θᵀFθ", negated to rank like NE).
+- ``loss``: mean masked BCE on ``loss_rows`` validation rows (the same rows for every candidate;
+  forward only) — the warm-up loss term;
+- ``zico``: Σ_layers log(Σ_θ mean_b|g| / std_b(g)) over ``score_batches`` training batches —
+  gradient signal-to-noise (ZiCo, Li et al. 2023), higher is better;
+- ``fisher_rao``: log mean_b(θ·g)², the Fisher–Rao norm θᵀFθ with the empirical Fisher,
+  higher is better.
 
-The defaults λ_zico = λ_fr = 0.02 were set on the built-in synthetic data only and are kept
-fixed on real data (see ``benchmarks/proxy_fidelity.py``): the loss term carries the ranking; the
-geometry terms break ties between candidates whose warm-up losses are close.
+The combined score (``combine``) is SiGeo's "−λ₃L̂ + λ₁·ZiCo + λ₂·log θᵀFθ" (Zheng et al. 2023)
+negated to rank like NE and made scale-free over the candidate pool:
+``sigeo = z(loss) − w·z(zico) − w·z(fisher_rao)`` with z = standardised over the pool, **lower is
+better**. The geometry weight w = 0.25 was chosen on the built-in synthetic data (τ 0.349 vs 0.311
+for the loss alone) and kept for real data; ``benchmarks/proxy_fidelity.py`` reports the loss
+alone beside it.
 """
 from __future__ import annotations
 
@@ -37,15 +42,16 @@ from unirank.train.fit import masked_bce
 
 @dataclass(frozen=True)
 class WarmupConfig:
-    fraction: float = 0.1       # of the training rows used for the warm-up
+    fraction: float = 0.5       # of the training rows used for the warm-up
     epochs: int = 1
     batch_size: int = 512
     lr: float = 3e-3
     rule: str = "sandwich"      # sandwich | uniform
-    score_batches: int = 4
+    score_batches: int = 4          # training batches for the gradient terms
     score_batch_size: int = 512
-    lambda_zico: float = 0.02
-    lambda_fisher_rao: float = 0.02
+    loss_rows: int = 16384          # validation rows for the loss term (forward only)
+    finetune_steps: int = 60        # steps each candidate trains alone from its inherited weights
+    geometry_weight: float = 0.25   # w in the combined score (see the module doc)
     seed: int = 0
 
 
@@ -62,12 +68,14 @@ def _rows(split: TensorSplit, index: torch.Tensor) -> TensorSplit:
 
 
 def split_for_warmup(dataset: Dataset, cfg: WarmupConfig) -> tuple[TensorSplit, TensorSplit]:
-    """(warm-up rows, scoring rows): disjoint seeded samples of the training split."""
+    """(warm-up rows, scoring rows): seeded samples of the training split, disjoint unless the
+    warm-up takes (nearly) all of it."""
     train = dataset.splits["train"]
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
     n_warm = max(cfg.batch_size, int(cfg.fraction * len(train)))
     n_score = cfg.score_batches * cfg.score_batch_size
-    return _rows(train, order[:n_warm]), _rows(train, order[n_warm:n_warm + n_score])
+    scoring = order[n_warm:n_warm + n_score] if len(train) - n_warm >= n_score else order[:n_score]
+    return _rows(train, order[:n_warm]), _rows(train, scoring)
 
 
 def _size(supernet: Supernet, arch: ArchSpec) -> int:
@@ -104,15 +112,43 @@ def score_batches(dataset: Dataset, cfg: WarmupConfig) -> list[Batch]:
     return list(scoring.batches(cfg.score_batch_size))[: cfg.score_batches]
 
 
-def sigeo_score(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: WarmupConfig) -> dict[str, float]:
-    """The SiGeo components and the combined score of one candidate (see the module doc)."""
+def _finetune(model: torch.nn.Module, rows: TensorSplit, cfg: WarmupConfig) -> None:
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    for step, b in enumerate(rows.batches(cfg.batch_size, generator)):
+        if step >= cfg.finetune_steps:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask).backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def held_out_loss(model: torch.nn.Module, rows: TensorSplit) -> float:
+    """Mean masked BCE over ``rows`` (every candidate is scored on the same rows)."""
+    total, count = 0.0, 0.0
+    for b in rows.batches(8192):
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(
+            model(b.dense, b.sparse, b.domain).float(), b.labels, reduction="none")
+        total += float((losses * b.mask).sum())
+        count += float(b.mask.sum())
+    return total / max(count, 1.0)
+
+
+def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: WarmupConfig,
+                loss_rows: TensorSplit | None = None, warm_rows: TensorSplit | None = None) -> dict[str, float]:
+    """The SiGeo terms of one candidate: ``loss``, ``zico``, ``fisher_rao`` (see the module doc).
+    ``loss_rows``: where the loss term is measured (default: the gradient batches);
+    ``warm_rows``: where the optional per-candidate fine-tuning draws its batches."""
     model = supernet.extract(arch)
+    if cfg.finetune_steps and warm_rows is not None:
+        _finetune(model, warm_rows, cfg)
     losses, grads, fr = [], [], []
     for b in batches:
         model.zero_grad(set_to_none=True)
         loss = masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         named = [(n, p.detach(), p.grad.detach().clone()) for n, p in model.named_parameters() if p.grad is not None]
         grads.append(named)
         fr.append(sum(float((p * g).sum()) for _, p, g in named) ** 2)
@@ -125,9 +161,20 @@ def sigeo_score(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
         layers[layer] = layers.get(layer, 0.0) + float((mean[keep] / std[keep]).sum())
     zico = sum(math.log(v) for v in layers.values() if v > 0)
     fisher_rao = math.log(max(sum(fr) / len(fr), 1e-30))
-    loss = sum(losses) / len(losses)
-    score = loss - cfg.lambda_zico * zico / max(1, len(layers)) - cfg.lambda_fisher_rao * fisher_rao
-    return {"sigeo": score, "loss": loss, "zico": zico, "fisher_rao": fisher_rao}
+    loss = held_out_loss(model, loss_rows) if loss_rows is not None else sum(losses) / len(losses)
+    return {"loss": loss, "zico": zico, "fisher_rao": fisher_rao}
+
+
+def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:
+    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better)."""
+    def z(name: str) -> dict[ArchSpec, float]:
+        values = [t[name] for t in terms.values()]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+        return {a: (t[name] - mean) / std for a, t in terms.items()}
+
+    loss, zico, fisher_rao = z("loss"), z("zico"), z("fisher_rao")
+    return {a: {**t, "sigeo": loss[a] - geometry_weight * (zico[a] + fisher_rao[a])} for a, t in terms.items()}
 
 
 def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig()
@@ -139,5 +186,9 @@ def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = War
     stats = warm_up(supernet, dataset, cfg)
     started = time.perf_counter()
     batches = score_batches(dataset, cfg)
-    scores = {arch: sigeo_score(supernet, arch, batches, cfg) for arch in pool}
+    warm_rows, _ = split_for_warmup(dataset, cfg)
+    val = dataset.splits["val"]
+    loss_rows = _rows(val, torch.arange(min(len(val), cfg.loss_rows)))
+    scores = combine({arch: proxy_terms(supernet, arch, batches, cfg, loss_rows, warm_rows) for arch in pool},
+                     cfg.geometry_weight)
     return scores, stats, time.perf_counter() - started

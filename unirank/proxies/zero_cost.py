@@ -11,8 +11,8 @@ objectives (the training loss); ``g = ∂L/∂θ``.
 - ``synflow``   — −Σ θ ⊙ ∂R/∂θ with R = Σ f(1) on |θ|, all-ones dense input and id 1 for every
                   sparse feature, in float64 (Tanaka et al., SynFlow, 2020).
 - ``naswot``    — −log|K| with K_ij = #units where examples i and j are both active or both
-                  inactive, over the pre-activations of every Linear (≈ ReLU codes) (Mellor et al.,
-                  "NAS without training", 2021).
+                  inactive, over the pre-activations of every Linear (≈ ReLU codes), plus I so that
+                  duplicate rows keep K invertible (Mellor et al., "NAS without training", 2021).
 - ``zico``      — −Σ_layers log(Σ_θ∈layer mean_b|g| / std_b(g)) over ≥ 2 batches (Li et al., ZiCo,
                   ICLR 2023).
 - ``fisher``    — −Σ_θ mean_b(g²): the empirical Fisher information trace (the Fisher proxy of
@@ -85,7 +85,9 @@ def naswot(model: nn.Module, batches: list[Batch]) -> float:
     if not codes:
         return 0.0
     c = torch.cat(codes, dim=1)
-    kernel = c @ c.T + (1 - c) @ (1 - c).T
+    # + I: identical rows (common in tabular batches) would make K singular; the ridge keeps
+    # the ranking of distinct-code kernels and a finite score.
+    kernel = c @ c.T + (1 - c) @ (1 - c).T + torch.eye(len(c), dtype=c.dtype)
     sign, logdet = torch.linalg.slogdet(kernel)
     return -float(logdet) if sign > 0 else float("inf")
 

@@ -75,7 +75,8 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     pool = sample_pool(cfg, space, screen.pool)
     archs = [arch for arch, _ in pool]
     warm = WarmupConfig(fraction=screen.warmup_fraction, epochs=screen.warmup_epochs, rule=screen.rule,
-                        batch_size=cfg.train.batch_size, seed=cfg.search.seed)
+                        finetune_steps=screen.finetune_steps, batch_size=cfg.train.batch_size,
+                        seed=cfg.search.seed)
     scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm)
     ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
     kept = max(1, math.ceil(screen.keep * len(ranked)))
