@@ -195,7 +195,8 @@ class ScreenConfig(_Section):
     keep: float = Field(0.1, gt=0, le=1)
     warmup_fraction: float = Field(0.5, gt=0, le=1)
     warmup_epochs: int = Field(1, ge=1)
-    finetune_steps: int = Field(60, ge=0)  # per candidate, from its inherited weights, before scoring
+    # per candidate, from its inherited weights, before scoring; null = 4% of train.max_epochs' steps
+    finetune_steps: int | None = Field(None, ge=0)
     rule: Literal["sandwich", "uniform"] = "sandwich"
 
 

@@ -5,8 +5,9 @@ Once per study, before any candidate is trained:
 1. sample ``pool`` distinct candidates from the search space (Optuna RandomSampler, seeded by
    ``search.seed``), dropping those over a hard budget;
 2. build a supernet over them, warm it up, score every one (``unirank.proxies.warmup``);
-3. queue the best ``keep`` fraction in the study, best first (``enqueue_trial`` with their
-   parameters and ``proxy_score``), so that the searcher trains them next; record every other
+3. queue the best ``keep`` fraction in the study (``enqueue_trial`` with their parameters and
+   ``proxy_score``; in Pareto studies by non-dominated fronts of (proxy score, MFLOPs), see
+   ``queue_order``), so that the searcher trains them next; record every other
    candidate as a PRUNED trial (``screened_out``, its ``proxy_score``, never trained) so the study
    keeps every proxy score and the sampler learns from the rejections.
 
@@ -26,6 +27,7 @@ from unirank.data.dataset import Dataset
 from unirank.proxies.cost import measure_cost
 from unirank.proxies.warmup import WarmupConfig, warmup_proxy
 from unirank.search.objectives import describe_violation
+from unirank.search.pareto import pareto_front
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
@@ -64,6 +66,22 @@ def sample_pool(cfg: StudyConfig, space: SearchSpace, size: int) -> list[tuple[A
     return list(pool.items())
 
 
+def queue_order(pool, scores, cfg: StudyConfig, space: SearchSpace) -> list:
+    """Scalarised studies: by proxy score. Pareto studies: by non-dominated fronts of (proxy
+    score, MFLOPs) — front 1 first, each front from the best score — so the queue spends its
+    training time along the predicted quality/cost front instead of only on the largest models."""
+    if cfg.search.objective != "pareto":
+        return sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
+    mflops = {arch: measure_cost(arch, space.features, latency_batch=0).mflops for arch, _ in pool}
+    remaining, order = list(pool), []
+    while remaining:
+        points = [(scores[a]["sigeo"], mflops[a]) for a, _ in remaining]
+        front = set(pareto_front(points))
+        order += sorted((remaining[i] for i in front), key=lambda item: scores[item[0]]["sigeo"])
+        remaining = [item for i, item in enumerate(remaining) if i not in front]
+    return order
+
+
 def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace, dataset: Dataset,
                       log=print) -> ScreenSummary | None:
     """Run the screening stage once per study (see the module doc)."""
@@ -75,10 +93,10 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     pool = sample_pool(cfg, space, screen.pool)
     archs = [arch for arch, _ in pool]
     warm = WarmupConfig(fraction=screen.warmup_fraction, epochs=screen.warmup_epochs, rule=screen.rule,
-                        finetune_steps=screen.finetune_steps, batch_size=cfg.train.batch_size,
-                        seed=cfg.search.seed)
+                        finetune_steps=screen.finetune_steps, max_epochs=cfg.train.max_epochs,
+                        batch_size=cfg.train.batch_size, seed=cfg.search.seed)
     scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm)
-    ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
+    ranked = queue_order(pool, scores, cfg, space)
     kept = max(1, math.ceil(screen.keep * len(ranked)))
     for rank, (arch, trial) in enumerate(ranked, start=1):
         score = scores[arch]
