@@ -74,9 +74,9 @@ def pareto_figure(records: list[TrialRecord], others: list[TrialRecord] | None =
     """Quality vs cost: searched trials (coloured by trial number), the front as a step line,
     presets as named diamonds; pruned trials at their last reported NE (hollow triangles), failed
     and infeasible candidates (over a hard budget, never trained) as crosses on the top edge."""
-    axes = axis_options(records)
-    x = x or axes["mflops"]
-    y = y or axes["mean_ne"]
+    if x is None or y is None:
+        axes = axis_options(records)
+        x, y = x or axes["mflops"], y or axes["mean_ne"]
     searched = [r for r in records if r.preset is None]
     presets = [r for r in records if r.preset is not None]
     front = sorted((records[i] for i in front_indices(records, x, y)), key=x.value)

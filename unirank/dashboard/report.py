@@ -69,7 +69,7 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool 
     divs = "\n".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=name)
                      for i, (name, fig) in enumerate(figures.items()))
     cfg = source.config
-    screened = [r for r in snap.others if r.state == "PRUNED" and not r.curve and r.proxy_score is not None]
+    screened = {r.number for r in snap.others if r.state == "PRUNED" and not r.curve and r.proxy_score is not None}
     screened_note = (f"<p class='muted'>{len(screened)} candidates were screened out by the warm-up proxy "
                      "(scored, never trained; listed in the study as PRUNED with their proxy score).</p>"
                      if screened else "")
@@ -83,7 +83,7 @@ objectives: mean validation NE, MFLOPs per example · generated {time.strftime('
 {divs}
 <h2>Trials</h2>
 {screened_note}
-{trials_table([r for r in everything if r.number not in {x.number for x in screened}], front_numbers)}
+{trials_table([r for r in everything if r.number not in screened], front_numbers)}
 </body></html>"""
     dest = Path(dest) if dest else out_dir / "report.html"
     tmp = dest.with_suffix(".html.tmp")

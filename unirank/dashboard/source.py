@@ -6,7 +6,6 @@ SQLite is opened with ``mode=ro``: the dashboard cannot write to the study even 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,18 +13,8 @@ import optuna
 
 from unirank.config import StudyConfig
 from unirank.errors import UnirankError
-from unirank.search.study import STUDY_FILE, TrialRecord, trial_records
-
-
-def read_only_url(url: str) -> str:
-    """A SQLite URL opened read-only (other storages are only ever read by the dashboard)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url.startswith(prefix + "file:"):
-        return url
-    path = Path(url[len(prefix):]).resolve()
-    if not path.is_file():
-        raise UnirankError(f"{url}: no such SQLite file")
-    return f"{prefix}file:{path}?mode=ro&uri=true"
+from unirank.search.study import (TrialRecord, load_named_study, open_study_from_dir, read_only_url,
+                                  trial_records)
 
 
 @dataclass
@@ -57,13 +46,8 @@ class Snapshot:
 def open_source(where: str, study_name: str | None = None) -> StudySource:
     """Open ``where`` (an output folder or a storage URL) read-only."""
     if "://" not in where:
-        meta_path = Path(where) / STUDY_FILE
-        if not meta_path.is_file():
-            raise UnirankError(f"{where}: no {STUDY_FILE} here; give a `unirank search` output folder "
-                               "or an Optuna storage URL")
-        meta = json.loads(meta_path.read_text())
-        study = _load(read_only_url(meta["storage"]), study_name or meta["study_name"], meta["storage"])
-        return StudySource(study, StudyConfig.model_validate(meta["config"]), Path(where), study.study_name)
+        study, cfg = open_study_from_dir(where, study_name, read_only=True)
+        return StudySource(study, cfg, Path(where), study.study_name)
     url = read_only_url(where)
     try:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage=url)]
@@ -74,13 +58,4 @@ def open_source(where: str, study_name: str | None = None) -> StudySource:
             raise UnirankError(f"{where}: holds {len(names)} studies ({', '.join(names) or 'none'}); "
                                "name one with --study")
         study_name = names[0]
-    return StudySource(_load(url, study_name, where), None, None, study_name)
-
-
-def _load(url: str, name: str, shown: str) -> optuna.Study:
-    try:
-        return optuna.load_study(study_name=name, storage=url)
-    except KeyError:
-        raise UnirankError(f"{shown}: no study named {name!r}") from None
-    except Exception as err:  # noqa: BLE001
-        raise UnirankError(f"{shown}: cannot open the study ({type(err).__name__}: {err})") from None
+    return StudySource(load_named_study(url, study_name, where), None, None, study_name)

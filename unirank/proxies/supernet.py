@@ -53,6 +53,11 @@ class _Binding:
     tables: list[tuple[str, int]] | None = None  # group table: (feature key, rows) concatenated
 
 
+def _slot(key: str) -> str:
+    """``ParameterDict`` names cannot contain dots."""
+    return key.replace(".", ":")
+
+
 def _slice(tensor: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return tensor[tuple(slice(0, s) for s in shape)]
 
@@ -119,7 +124,7 @@ class Supernet(nn.Module):
     def _grow(self, key: str, values: torch.Tensor) -> None:
         """Make ``store[key]`` cover ``values.shape``; cells already there keep their values,
         new cells take ``values`` (so the first user of a block initialises it)."""
-        slot = key.replace(".", ":")
+        slot = _slot(key)
         if slot not in self.store:
             self.store[slot] = nn.Parameter(values.clone())
             return
@@ -141,12 +146,11 @@ class Supernet(nn.Module):
         out = {}
         for b in bindings:
             if b.tables is not None:
-                out[b.name] = torch.cat([self.store[k.replace(".", ":")][:rows, : b.shape[1]]
-                                         for k, rows in b.tables])
+                out[b.name] = torch.cat([self.store[_slot(k)][:rows, : b.shape[1]] for k, rows in b.tables])
             elif b.columns is not None:
-                out[b.name] = self.store[b.key.replace(".", ":")][: b.shape[0]].index_select(1, b.columns)
+                out[b.name] = self.store[_slot(b.key)][: b.shape[0]].index_select(1, b.columns)
             else:
-                out[b.name] = _slice(self.store[b.key.replace(".", ":")], b.shape)
+                out[b.name] = _slice(self.store[_slot(b.key)], b.shape)
         return out
 
     def forward(self, arch: ArchSpec, dense: torch.Tensor, sparse: torch.Tensor,

@@ -36,6 +36,7 @@ import torch
 from unirank.data.batches import Batch, TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.proxies.supernet import Supernet
+from unirank.proxies.zero_cost import loss_and_grads, zico_sum
 from unirank.space.arch import ArchSpec
 from unirank.train.fit import masked_bce
 
@@ -155,26 +156,11 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     model = supernet.extract(arch)
     if steps and warm_rows is not None:
         _finetune(model, warm_rows, cfg, steps)
-    losses, grads, fr = [], [], []
-    for b in batches:
-        model.zero_grad(set_to_none=True)
-        loss = masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
-        loss.backward()
-        losses.append(float(loss.detach()))
-        named = [(n, p.detach(), p.grad.detach().clone()) for n, p in model.named_parameters() if p.grad is not None]
-        grads.append(named)
-        fr.append(sum(float((p * g).sum()) for _, p, g in named) ** 2)
-    layers: dict[str, float] = {}
-    for k, (name, _, _) in enumerate(grads[0]):
-        stacked = torch.stack([g[k][2] for g in grads])
-        mean, std = stacked.abs().mean(0), stacked.std(0)
-        keep = std > 0
-        layer = name.rsplit(".", 1)[0]
-        layers[layer] = layers.get(layer, 0.0) + float((mean[keep] / std[keep]).sum())
-    zico = sum(math.log(v) for v in layers.values() if v > 0)
+    losses, grads = zip(*(loss_and_grads(model, b) for b in batches))
+    fr = [sum(float((p * g).sum()) for _, p, g in named) ** 2 for named in grads]
     fisher_rao = math.log(max(sum(fr) / len(fr), 1e-30))
     loss = held_out_loss(model, loss_rows) if loss_rows is not None else sum(losses) / len(losses)
-    return {"loss": loss, "zico": zico, "fisher_rao": fisher_rao}
+    return {"loss": loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao}
 
 
 def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:

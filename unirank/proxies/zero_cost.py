@@ -34,10 +34,17 @@ def _loss(model: nn.Module, b: Batch) -> torch.Tensor:
     return masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
 
 
-def _grads(model: nn.Module, b: Batch) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+def loss_and_grads(model: nn.Module, b: Batch) -> tuple[float, list[tuple[str, torch.Tensor, torch.Tensor]]]:
+    """The training loss on ``b`` and (name, θ, g) for every parameter that got a gradient."""
     model.zero_grad(set_to_none=True)
-    _loss(model, b).backward()
-    return [(n, p.detach(), p.grad.detach().clone()) for n, p in model.named_parameters() if p.grad is not None]
+    loss = _loss(model, b)
+    loss.backward()
+    return float(loss.detach()), [(n, p.detach(), p.grad.detach().clone())
+                                  for n, p in model.named_parameters() if p.grad is not None]
+
+
+def _grads(model: nn.Module, b: Batch) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    return loss_and_grads(model, b)[1]
 
 
 def grad_norm(model: nn.Module, batches: list[Batch]) -> float:
@@ -92,19 +99,20 @@ def naswot(model: nn.Module, batches: list[Batch]) -> float:
     return -float(logdet) if sign > 0 else float("inf")
 
 
-def _per_layer(name: str) -> str:
-    return name.rsplit(".", 1)[0]
-
-
-def zico(model: nn.Module, batches: list[Batch]) -> float:
-    per_batch = [_grads(model, b) for b in batches[:max(2, len(batches))]]
+def zico_sum(per_batch: list[list[tuple[str, torch.Tensor, torch.Tensor]]]) -> float:
+    """Σ_layers log(Σ_θ∈layer mean_b|g| / std_b(g)) from per-batch ``loss_and_grads`` lists (a
+    layer = the module owning the parameter); higher is better."""
     layers: dict[str, float] = {}
     for k, (name, _, _) in enumerate(per_batch[0]):
         stacked = torch.stack([grads[k][2] for grads in per_batch])
         mean, std = stacked.abs().mean(0), stacked.std(0)
-        ratio = (mean[std > 0] / std[std > 0]).sum()
-        layers[_per_layer(name)] = layers.get(_per_layer(name), 0.0) + float(ratio)
-    return -sum(math.log(v) for v in layers.values() if v > 0)
+        layer = name.rsplit(".", 1)[0]
+        layers[layer] = layers.get(layer, 0.0) + float((mean[std > 0] / std[std > 0]).sum())
+    return sum(math.log(v) for v in layers.values() if v > 0)
+
+
+def zico(model: nn.Module, batches: list[Batch]) -> float:
+    return -zico_sum([_grads(model, b) for b in batches[:max(2, len(batches))]])
 
 
 def fisher(model: nn.Module, batches: list[Batch]) -> float:

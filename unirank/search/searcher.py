@@ -30,6 +30,7 @@ from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describ
                                        objective_values)
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
+from unirank.search.study import heartbeat_interval
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
@@ -202,7 +203,7 @@ class OptunaArchSearcher(Searcher):
     def _start_heartbeat(self) -> threading.Event | None:
         """On a storage with heartbeats (PostgreSQL), keep this worker's running trials alive so
         that another worker's ``recover_interrupted_trials`` leaves them alone."""
-        interval = getattr(self.study._storage, "get_heartbeat_interval", lambda: None)()
+        interval = heartbeat_interval(self.study)
         if not interval:
             return None
         stop = threading.Event()
@@ -217,7 +218,7 @@ class OptunaArchSearcher(Searcher):
         return stop
 
     def _beat(self, trial: optuna.Trial) -> None:
-        if getattr(self.study._storage, "get_heartbeat_interval", lambda: None)():
+        if heartbeat_interval(self.study):
             try:
                 self.study._storage.record_heartbeat(trial._trial_id)
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next interval

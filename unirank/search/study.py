@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from unirank.config import StudyConfig
 from unirank.errors import UnirankError
+from unirank.search.lock import sqlite_path
 from unirank.search.objectives import metric_names
 from unirank.space.arch import ArchSpec
 
@@ -88,6 +89,11 @@ def make_storage(url: str) -> str | optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
 
 
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """Seconds between trial heartbeats of the study's storage; None where there are none."""
+    return getattr(study._storage, "get_heartbeat_interval", lambda: None)()
+
+
 def recover_interrupted_trials(study: optuna.Study) -> int:
     """Trials a dead process left RUNNING → FAIL with ``fail_reason: interrupted``, and each
     searched one is retried once: its parameters are enqueued (``retry_of`` = its number), so the
@@ -96,10 +102,7 @@ def recover_interrupted_trials(study: optuna.Study) -> int:
     On SQLite (one search process at a time, under the lock) every RUNNING trial is stale; on a
     server storage only those whose heartbeat stopped more than ``GRACE_SECONDS`` ago."""
     storage = study._storage
-    if getattr(storage, "get_heartbeat_interval", lambda: None)():
-        stale_ids = set(storage._get_stale_trial_ids(study._study_id))
-    else:
-        stale_ids = None
+    stale_ids = set(storage._get_stale_trial_ids(study._study_id)) if heartbeat_interval(study) else None
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if stale_ids is not None and trial._trial_id not in stale_ids:
@@ -115,18 +118,37 @@ def recover_interrupted_trials(study: optuna.Study) -> int:
     return count
 
 
-def open_study_from_dir(out_dir: str | Path) -> tuple[optuna.Study, StudyConfig]:
-    """Load (read-only use) the study of an output folder written by ``unirank search``."""
+def read_only_url(url: str) -> str:
+    """A SQLite URL opened read-only (``mode=ro``); other storages are returned as they are."""
+    db = sqlite_path(url)
+    if db is None:
+        return url
+    if not db.is_file():
+        raise UnirankError(f"{url}: no such SQLite file")
+    return f"sqlite:///file:{db.resolve()}?mode=ro&uri=true"
+
+
+def load_named_study(url: str, name: str, shown: str) -> optuna.Study:
+    """``optuna.load_study`` with one-line errors naming ``shown`` (the URL as the user gave it)."""
+    try:
+        return optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        raise UnirankError(f"{shown}: no study named {name!r}") from None
+    except Exception as err:  # noqa: BLE001 - any storage error becomes one line
+        raise UnirankError(f"{shown}: cannot open the study ({type(err).__name__}: {err})") from None
+
+
+def open_study_from_dir(out_dir: str | Path, study_name: str | None = None,
+                        read_only: bool = False) -> tuple[optuna.Study, StudyConfig]:
+    """Load the study of an output folder written by ``unirank search`` (with ``read_only``,
+    SQLite is opened ``mode=ro``)."""
     meta_path = Path(out_dir) / STUDY_FILE
     if not meta_path.is_file():
         raise UnirankError(f"{out_dir}: no {STUDY_FILE} here; is this a `unirank search` output folder?")
     meta = json.loads(meta_path.read_text())
     cfg = StudyConfig.model_validate(meta["config"])
-    try:
-        study = optuna.load_study(study_name=meta["study_name"], storage=meta["storage"])
-    except KeyError:
-        raise UnirankError(f"{meta['storage']}: no study named {meta['study_name']!r}") from None
-    return study, cfg
+    url = read_only_url(meta["storage"]) if read_only else meta["storage"]
+    return load_named_study(url, study_name or meta["study_name"], meta["storage"]), cfg
 
 
 @dataclass
