@@ -189,7 +189,8 @@ class ScreenConfig(_Section):
     """Warm-up proxy screening (sub-one-shot, see ``unirank.proxies.warmup``): before training,
     sample ``pool`` candidates, warm a supernet over them up on ``warmup_fraction`` of the training
     rows, score each, and queue the best ``keep`` fraction (best first) for full training; the
-    others are recorded PRUNED with their proxy score."""
+    others are recorded PRUNED with their proxy score. With ``budget.max_wall_minutes`` only
+    candidates predicted to finish in the time left are queued (see ``unirank.search.screening``)."""
 
     pool: int = Field(256, ge=2, le=100_000)
     keep: float = Field(0.1, gt=0, le=1)
@@ -198,6 +199,7 @@ class ScreenConfig(_Section):
     # per candidate, from its inherited weights, before scoring; null = 4% of train.max_epochs' steps
     finetune_steps: int | None = Field(None, ge=0)
     rule: Literal["sandwich", "uniform"] = "sandwich"
+    workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 
 
 class SearchConfig(_Section):

@@ -6,7 +6,8 @@ import torch
 from unirank.models.ranker import build_model
 from unirank.proxies.short_train import short_train_ne
 from unirank.proxies.supernet import Supernet
-from unirank.proxies.warmup import WarmupConfig, combine, proxy_terms, score_batches, warm_up
+from unirank.proxies.warmup import (WarmupConfig, combine, proxy_terms, score_batches, warm_up,
+                                    warmup_proxy)
 from unirank.proxies.zero_cost import ZERO_COST
 from unirank.space import PRESETS
 from unirank.train.fit import masked_bce
@@ -51,7 +52,8 @@ def test_warm_up_lowers_every_paths_loss_and_scores_have_all_terms(tiny_dataset)
     for arch in pool:
         assert loss(arch) < before[arch], arch.summary()
         terms[arch] = proxy_terms(supernet, arch, batches, cfg)  # no fine-tuning rows: pure inheritance
-        assert set(terms[arch]) == {"loss", "zico", "fisher_rao"}
+        assert set(terms[arch]) == {"loss", "zico", "fisher_rao", "step_seconds"}
+        assert terms[arch]["step_seconds"] > 0
         assert all(math.isfinite(v) for v in terms[arch].values())
         assert abs(terms[arch]["loss"] - loss(arch)) < 1e-5
     scores = combine(terms, geometry_weight=0.0)
@@ -62,3 +64,14 @@ def test_warm_up_lowers_every_paths_loss_and_scores_have_all_terms(tiny_dataset)
 def test_short_training_baseline_improves_on_initialisation(tiny_dataset):
     arch = PRESETS["shared_bottom_mlp"]
     assert short_train_ne(arch, tiny_dataset, steps=30) < short_train_ne(arch, tiny_dataset, steps=1)
+
+
+def test_scoring_in_worker_processes_gives_the_same_scores(tiny_dataset):
+    pool = [PRESETS[n] for n in ("shared_bottom_mlp", "dcnv2", "mmoe", "star", "deepfm")]
+    cfg = WarmupConfig(fraction=0.3, batch_size=256, finetune_steps=5)
+    alone, _, _ = warmup_proxy(tiny_dataset, pool, cfg, workers=1)
+    forked, _, _ = warmup_proxy(tiny_dataset, pool, cfg, workers=2)
+    for arch in pool:
+        for term in ("loss", "zico", "fisher_rao", "sigeo"):
+            assert math.isclose(alone[arch][term], forked[arch][term], rel_tol=1e-6, abs_tol=1e-9), term
+        assert forked[arch]["step_seconds"] > 0

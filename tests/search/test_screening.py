@@ -3,6 +3,7 @@ candidate's proxy score is in the study, and a resumed search does not screen ag
 import optuna
 
 from tests.conftest import run_cli
+from unirank.search.screening import fit_to_clock
 from tests.dashboard.test_report import plotly_figures
 from tests.search.test_engine import _study
 
@@ -43,3 +44,14 @@ def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
     proxy = plotly_figures(page)["proxy"][0]
     assert len(proxy["x"]) >= 6  # proxy score vs final NE of every trained candidate
     assert "18 candidates were screened out by the warm-up proxy" in page
+
+
+def test_the_queue_keeps_rank_order_and_skips_what_cannot_finish_in_time():
+    ranked = [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)]
+    seconds = {"a": 50.0, "b": 200.0, "c": 60.0, "d": 30.0, "e": 10.0}
+    assert fit_to_clock(ranked, seconds, 2, None, 3) == (ranked[:3], [])
+    queued, too_slow = fit_to_clock(ranked, seconds, 2, 100.0, 3)
+    # two slots: a on slot 1 (ends 50), b would end at 200 > 100, c on slot 2 (ends 60), d on slot 1 (ends 80)
+    assert [k for k, _ in queued] == ["a", "c", "d"] and [k for k, _ in too_slow] == ["b"]
+    queued, _ = fit_to_clock(ranked, seconds, 1, 100.0, 5)
+    assert [k for k, _ in queued] == ["a", "d", "e"]  # one slot: 50, 80, 90; c would end at 110

@@ -27,6 +27,8 @@ for real data; ``benchmarks/proxy_fidelity.py`` reports the loss alone beside it
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -154,13 +156,17 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     ``loss_rows``: where the loss term is measured (default: the gradient batches);
     ``warm_rows``: where the per-candidate fine-tuning (``steps``) draws its batches."""
     model = supernet.extract(arch)
+    started = time.perf_counter()
     if steps and warm_rows is not None:
         _finetune(model, warm_rows, cfg, steps)
+        step_seconds = (time.perf_counter() - started) / steps
     losses, grads = zip(*(loss_and_grads(model, b) for b in batches))
+    if not (steps and warm_rows is not None):  # forward+backward only: a lower bound of a training step
+        step_seconds = (time.perf_counter() - started) / len(batches)
     fr = [sum(float((p * g).sum()) for _, p, g in named) ** 2 for named in grads]
     fisher_rao = math.log(max(sum(fr) / len(fr), 1e-30))
     loss = held_out_loss(model, loss_rows) if loss_rows is not None else sum(losses) / len(losses)
-    return {"loss": loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao}
+    return {"loss": loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao, "step_seconds": step_seconds}
 
 
 def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:
@@ -175,10 +181,26 @@ def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> 
     return {a: {**t, "sigeo": loss[a] - geometry_weight * (zico[a] + fisher_rao[a])} for a, t in terms.items()}
 
 
-def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig()
-                 ) -> tuple[dict[ArchSpec, dict[str, float]], WarmupStats, float]:
+# What forked scoring workers read (set by ``warmup_proxy`` just before it forks them).
+_SCORING: tuple | None = None
+
+
+def _score_one(index: int) -> dict[str, float]:
+    supernet, pool, batches, cfg, loss_rows, warm_rows, steps = _SCORING
+    return proxy_terms(supernet, pool[index], batches, cfg, loss_rows, warm_rows, steps)
+
+
+def _single_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig(),
+                 workers: int = 1) -> tuple[dict[ArchSpec, dict[str, float]], WarmupStats, float]:
     """Build the supernet over ``pool``, warm it up, score every candidate.
-    Returns (scores per arch, warm-up stats, scoring seconds)."""
+    ``workers`` > 1 scores candidates in that many forked one-thread processes (each candidate's
+    terms and ``step_seconds`` are then those of a one-thread trial; the scores do not depend on
+    the worker count). Returns (scores per arch, warm-up stats, scoring seconds)."""
+    global _SCORING
     torch.manual_seed(cfg.seed)
     supernet = Supernet(dataset.features, pool)
     stats = warm_up(supernet, dataset, cfg)
@@ -188,6 +210,20 @@ def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = War
     val = dataset.splits["val"]
     loss_rows = _rows(val, torch.arange(min(len(val), cfg.loss_rows)))
     steps = finetune_steps(cfg, len(dataset.splits["train"]))
-    scores = combine({arch: proxy_terms(supernet, arch, batches, cfg, loss_rows, warm_rows, steps)
-                      for arch in pool}, cfg.geometry_weight)
+    _SCORING = (supernet, list(pool), batches, cfg, loss_rows, warm_rows, steps)
+    try:
+        workers = max(1, min(workers, len(pool)))
+        if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+            terms = [_score_one(i) for i in range(len(pool))]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as procs:
+                terms = procs.map(_score_one, range(len(pool)), chunksize=1)
+    finally:
+        _SCORING = None
+    scores = combine(dict(zip(pool, terms)), cfg.geometry_weight)
     return scores, stats, time.perf_counter() - started
+
+
+def default_workers() -> int:
+    """CPUs this process may use (the scoring pool's default size)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

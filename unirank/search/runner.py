@@ -58,7 +58,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
         from unirank.search.screening import screen_candidates
 
         screen_candidates(study, cfg, SearchSpace(cfg.space, features), load_prepared(cache_dir),
-                          log=lambda line: print(line, flush=True))
+                          log=lambda line: print(line, flush=True), started=started)
     before = len(trial_records(study))
 
     import ray

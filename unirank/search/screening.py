@@ -11,12 +11,23 @@ Once per study, before any candidate is trained:
    candidate as a PRUNED trial (``screened_out``, its ``proxy_score``, never trained) so the study
    keeps every proxy score and the sampler learns from the rejections.
 
+Time-aware queue: scoring fine-tunes every candidate alone for a few steps, which measures its
+seconds per training step; ``predicted_seconds`` turns that into the time a full training takes.
+With a wall-clock budget (``budget.max_wall_minutes``) the queue is filled in rank order by
+simulating the trials on the run's concurrent slots: a candidate predicted to end after the
+budget is not queued (screened out with that reason) and the next one that fits is taken, so the
+budget is spent on candidates that can finish instead of one large model the clock cuts off.
+Scoring itself runs in one process per CPU (``search.screen.workers``).
+
 The study's user attribute ``screening`` records pool size, kept count and the seconds spent;
 its presence means screening is done (a resumed search does not repeat it).
 """
 from __future__ import annotations
 
+import heapq
 import math
+import os
+import time
 from dataclasses import dataclass
 
 import optuna
@@ -25,7 +36,7 @@ from optuna.trial import TrialState
 from unirank.config import StudyConfig
 from unirank.data.dataset import Dataset
 from unirank.proxies.cost import measure_cost
-from unirank.proxies.warmup import WarmupConfig, warmup_proxy
+from unirank.proxies.warmup import WarmupConfig, default_workers, warmup_proxy
 from unirank.search.objectives import describe_violation
 from unirank.search.pareto import pareto_front
 from unirank.space.arch import ArchSpec
@@ -38,6 +49,7 @@ class ScreenSummary:
     kept: int
     warmup_seconds: float
     scoring_seconds: float
+    too_slow: int = 0  # top-ranked candidates left out because they were predicted not to finish
 
     @property
     def per_minute(self) -> float:
@@ -82,12 +94,54 @@ def queue_order(pool, scores, cfg: StudyConfig, space: SearchSpace) -> list:
     return order
 
 
+# Per-trial start-up on a reused Ray actor (loading the cached tensors, building the model), s.
+TRIAL_OVERHEAD_SECONDS = 2.0
+
+
+def predicted_seconds(step_seconds: float, cfg: StudyConfig, dataset: Dataset) -> float:
+    """Seconds a full training of a candidate is predicted to take (an upper bound: early
+    stopping ends many sooner): ``max_epochs`` × (training steps + validation forward passes,
+    costed at a third of a step each) at its measured seconds per step, plus start-up."""
+    batch = cfg.train.batch_size
+    steps = math.ceil(len(dataset.splits["train"]) / batch)
+    evals = math.ceil(len(dataset.splits["val"]) / batch) / 3
+    return cfg.train.max_epochs * (steps + evals) * step_seconds + TRIAL_OVERHEAD_SECONDS
+
+
+def concurrent_slots(cfg: StudyConfig) -> int:
+    """How many trials the run trains at once (as ``runner`` computes it for local Ray)."""
+    return cfg.search.max_concurrent or max(1, int((os.cpu_count() or 1) // cfg.search.cpus_per_trial))
+
+
+def fit_to_clock(ranked: list, seconds: dict, slots: int, remaining: float | None, kept: int
+                 ) -> tuple[list, list]:
+    """(queued, too slow): walk ``ranked`` best first, simulate each queued candidate on the
+    earliest-free of ``slots`` trial slots, queue it when it is predicted to end within
+    ``remaining`` seconds, until ``kept`` are queued. No clock (None): the first ``kept``."""
+    if remaining is None:
+        return ranked[:kept], []
+    free_at = [0.0] * slots
+    queued, too_slow = [], []
+    for item in ranked:
+        if len(queued) >= kept:
+            break
+        end = free_at[0] + seconds[item[0]]
+        if end > remaining:
+            too_slow.append(item)
+            continue
+        heapq.heapreplace(free_at, end)
+        queued.append(item)
+    return queued, too_slow
+
+
 def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace, dataset: Dataset,
-                      log=print) -> ScreenSummary | None:
-    """Run the screening stage once per study (see the module doc)."""
+                      log=print, started: float | None = None) -> ScreenSummary | None:
+    """Run the screening stage once per study (see the module doc). ``started``: the
+    ``time.perf_counter()`` at which the invocation began (its wall-clock budget counts from it)."""
     screen = cfg.search.screen
     if screen is None or "screening" in study.user_attrs:
         return None
+    started = time.perf_counter() if started is None else started
     log(f"screening: sampling {screen.pool} candidates, warming a supernet up on "
         f"{screen.warmup_fraction:.0%} of the training rows …")
     pool = sample_pool(cfg, space, screen.pool)
@@ -95,22 +149,35 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     warm = WarmupConfig(fraction=screen.warmup_fraction, epochs=screen.warmup_epochs, rule=screen.rule,
                         finetune_steps=screen.finetune_steps, max_epochs=cfg.train.max_epochs,
                         batch_size=cfg.train.batch_size, seed=cfg.search.seed)
-    scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm)
+    scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm, workers=screen.workers or default_workers())
     ranked = queue_order(pool, scores, cfg, space)
-    kept = max(1, math.ceil(screen.keep * len(ranked)))
-    for rank, (arch, trial) in enumerate(ranked, start=1):
-        score = scores[arch]
-        attrs = {"proxy_score": score["sigeo"], "proxy": score, "proxy_rank": rank}
-        if rank <= kept:
+    seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
+    remaining = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)
+                 if cfg.budget.max_wall_minutes else None)
+    queued, too_slow = fit_to_clock(ranked, seconds, concurrent_slots(cfg), remaining,
+                                    max(1, math.ceil(screen.keep * len(ranked))))
+    queued_set, slow_set = {a for a, _ in queued}, {a for a, _ in too_slow}
+    ranks = {arch: rank for rank, (arch, _) in enumerate(ranked, start=1)}
+    for arch, trial in queued + [item for item in ranked if item[0] not in queued_set]:
+        rank, score = ranks[arch], scores[arch]
+        attrs = {"proxy_score": score["sigeo"], "proxy": score, "proxy_rank": rank,
+                 "predicted_train_seconds": seconds[arch]}
+        if arch in queued_set:
             study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
-        else:
-            study.add_trial(optuna.trial.create_trial(
-                state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
-                user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True,
-                            "fail_reason": f"screened out by the warm-up proxy (rank {rank} of {len(ranked)})"}))
-    summary = ScreenSummary(len(ranked), kept, stats.seconds, scoring_seconds)
-    study.set_user_attr("screening", {"pool": summary.pool, "kept": kept, "warmup_seconds": stats.seconds,
-                                      "scoring_seconds": scoring_seconds, "warmup_steps": stats.steps})
+            continue
+        reason = f"screened out by the warm-up proxy (rank {rank} of {len(ranked)})"
+        if arch in slow_set:
+            reason = (f"not queued: predicted training time {seconds[arch]:.0f} s does not fit the "
+                      f"{remaining:.0f} s left of budget.max_wall_minutes (proxy rank {rank} of {len(ranked)})")
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
+            user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
+    summary = ScreenSummary(len(ranked), len(queued), stats.seconds, scoring_seconds, len(too_slow))
+    study.set_user_attr("screening", {"pool": summary.pool, "kept": summary.kept, "too_slow": summary.too_slow,
+                                      "warmup_seconds": stats.seconds, "scoring_seconds": scoring_seconds,
+                                      "warmup_steps": stats.steps})
+    slow = (f" ({summary.too_slow} better-ranked ones were predicted not to finish in the time left)"
+            if summary.too_slow else "")
     log(f"screening: scored {summary.pool} candidates in {stats.seconds + scoring_seconds:.0f} s "
-        f"({summary.per_minute:.0f} per minute); the best {kept} are queued for full training")
+        f"({summary.per_minute:.0f} per minute); the best {summary.kept} are queued for full training{slow}")
     return summary
