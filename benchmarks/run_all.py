@@ -96,9 +96,9 @@ def _search(data: str, seed: int, trials: int, max_mflops: float) -> Path:
             "--set", f"budget.trials={trials}", "--set", "search.cpus_per_trial=1",
             "--set", f"budget.max_mflops={max_mflops}"]
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: search {data} seed {seed}: {done.stderr.strip()[-500:]}")
+    ran = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if ran.returncode != 0:
+        sys.exit(f"error: search {data} seed {seed}: {ran.stderr.strip()[-500:]}")
     done.write_text(json.dumps({"seconds": time.perf_counter() - started, "max_mflops": max_mflops}))
     return out
 
@@ -177,6 +177,7 @@ def _section(data, by_preset, best_preset, by_search, searched, seeds, trials, t
     wins = sum(statistics.mean(r["test_ne"] for r in by_preset[best_preset]) - statistics.mean(
         r["test_ne"] for r in runs) > 0 for runs in by_search.values())
     verdicts.append(f"searches whose result has a lower test NE than {best_preset}: {wins} of {len(by_search)}")
+    verdicts.append(_dominance(by_preset, by_search, searched))
     figure = _plot(data, by_preset, searched, by_search)
     return (f"### {data}\n\nPresets: {seeds} training seeds each; the best preset is the one with the best "
             f"mean validation NE. Search: {seeds} search seeds × {trials} trained candidates (TPE, no "
@@ -186,6 +187,21 @@ def _section(data, by_preset, best_preset, by_search, searched, seeds, trials, t
             f"table.\n\n"
             + head + "\n" + "\n".join(rows) + "\n\n" + "\n".join(f"- {v}" for v in verdicts)
             + (f"\n\n![{data}: Pareto front of the searched trials and the presets]({figure})" if figure else ""))
+
+
+def _dominance(by_preset: dict, by_search: dict, searched: dict) -> str:
+    """Which preset points (mean validation NE, MFLOPs) the search dominates or ties: by the
+    retrained results (means over seeds, like the presets) and by the single-run front."""
+    def covered(points: list[tuple[float, float]]) -> list[str]:
+        return [n for n, runs in by_preset.items()
+                if any(x <= runs[0]["mflops"] and y <= statistics.mean(r["ne"] for r in runs) for x, y in points)]
+
+    retrained = covered([(runs[0]["mflops"], statistics.mean(r["ne"] for r in runs)) for runs in by_search.values()])
+    front = covered([(r.mflops, r.mean_ne) for rs in searched.values() for r in rs])
+    missing = [n for n in by_preset if n not in front]
+    return (f"preset points dominated or tied (lower or equal MFLOPs and mean validation NE): by a retrained "
+            f"search result {len(retrained)} of {len(by_preset)}; by the searched front {len(front)} of "
+            f"{len(by_preset)}" + (f" (not: {', '.join(missing)})" if missing else ""))
 
 
 def _plot(data: str, by_preset: dict, searched: dict, by_search: dict) -> str | None:
@@ -209,10 +225,25 @@ def _plot(data: str, by_preset: dict, searched: dict, by_search: dict) -> str | 
                              x=[runs[0]["mflops"] for runs in by_search.values()],
                              y=[statistics.mean(r["ne"] for r in runs) for runs in by_search.values()],
                              text=list(by_search), marker=dict(size=13, symbol="star", color="seagreen")))
-    fig.update_layout(title=f"{data}: mean validation NE vs MFLOPs", xaxis_title="MFLOPs per example",
-                      yaxis_title="mean validation NE", xaxis_type="log", template="plotly_white")
+    # zoom on the presets' neighbourhood: far worse candidates (dropped key features) are cut off
+    preset_ne = [statistics.mean(r["ne"] for r in runs) for runs in by_preset.values()]
+    low = min([*preset_ne, *(p[1] for p in points)])
+    high = max(preset_ne) + 2 * (max(preset_ne) - low)
+    hidden = sum(p[1] > high for p in points)
+    fig.update_layout(title=f"{data}: mean validation NE vs MFLOPs"
+                      + (f" ({hidden} searched points above the chart)" if hidden else ""),
+                      xaxis_title="MFLOPs per example", yaxis_title="mean validation NE", xaxis_type="log",
+                      yaxis_range=[low - 0.1 * (high - low), high], template="plotly_white")
     path = write_png(fig, REPO / "benchmarks" / "figures" / f"run_all_{data}.png", 1000, 560)
     return str(path.relative_to(REPO)) if path else None
+
+
+def _unit_minutes(workers: int) -> float:
+    """Wall-clock the saved units took: training seconds / workers + search seconds."""
+    trainings = sum(json.loads(f.read_text()).get("seconds") or 0 for f in OUT.glob("*/*/*.json")
+                    if f.parent.name in ("presets", "retrain"))
+    searches = sum(json.loads(f.read_text()).get("seconds") or 0 for f in OUT.glob("*/search-seed*/done.json"))
+    return (trainings / workers + searches) / 60
 
 
 def main() -> None:
@@ -231,8 +262,9 @@ def main() -> None:
              "MovieLens-100K by time (earliest 70% train, next 15% validation, latest 15% test)."]
     for data in args.data:
         parts.append(run(data, args.seeds, args.trials, args.workers, args.top))
-    parts.append(f"\nWhole suite: {(time.perf_counter() - started) / 60:.0f} minutes (units already done "
-                 "are reused on a rerun).")
+    parts.append(f"\nThis invocation: {(time.perf_counter() - started) / 60:.0f} minutes. Compute the units "
+                 f"took when they ran (trainings spread over {args.workers} processes, searches one after "
+                 f"another): about {_unit_minutes(args.workers):.0f} minutes; a rerun reuses finished units.")
     write_section("run_all", "\n\n".join(parts))
     print("\n\n".join(parts))
 
