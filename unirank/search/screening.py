@@ -167,8 +167,9 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
             continue
         reason = f"screened out by the warm-up proxy (rank {rank} of {len(ranked)})"
         if arch in slow_set:
-            reason = (f"not queued: predicted training time {seconds[arch]:.0f} s does not fit the "
-                      f"{remaining:.0f} s left of budget.max_wall_minutes (proxy rank {rank} of {len(ranked)})")
+            reason = (f"not queued: predicted training time {seconds[arch]:.0f} s would end after the "
+                      f"{remaining:.0f} s left of budget.max_wall_minutes, on the trial slots after the better-"
+                      f"ranked queued candidates (proxy rank {rank} of {len(ranked)})")
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
             user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
