@@ -50,20 +50,22 @@ def _search(mode: str, seed: int, minutes: float, pool: int, keep: float) -> Pat
     return out
 
 
-def _points(out: Path) -> list[tuple[float, float]]:
-    from unirank.search.study import open_study_from_dir, trial_records
+def _open(out: Path):
+    from unirank.search.study import open_study_from_dir
 
-    study, _ = open_study_from_dir(out)
+    return open_study_from_dir(out)[0]
+
+
+def _points(study) -> list[tuple[float, float]]:
+    from unirank.search.study import trial_records
+
     return [(r.mflops, r.mean_ne) for r in trial_records(study) if r.preset is None and r.same_as_trial is None]
 
 
-def _screening(out: Path) -> tuple[dict, list[float]]:
+def _screening(study) -> tuple[dict, list[float]]:
     """The study's screening record and measured / predicted training seconds of queued trials."""
     from optuna.trial import TrialState
 
-    from unirank.search.study import open_study_from_dir
-
-    study, _ = open_study_from_dir(out)
     ratios = [t.user_attrs["train_seconds"] / t.user_attrs["predicted_train_seconds"]
               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.user_attrs.get("predicted_train_seconds") and t.user_attrs.get("train_seconds")]
@@ -81,10 +83,11 @@ def main() -> None:
         sys.exit(f"error: {CENSUS} not found (see ../shared/data/README.md)")
     from unirank.search.pareto import hypervolume_2d
 
-    runs = {}
+    runs, studies = {}, {}
     for seed in range(args.seeds):
         for mode in ("full", "screened"):
-            runs[(mode, seed)] = _points(_search(mode, seed, args.minutes, args.pool, args.keep))
+            studies[(mode, seed)] = _open(_search(mode, seed, args.minutes, args.pool, args.keep))
+            runs[(mode, seed)] = _points(studies[(mode, seed)])
             best = min(ne for _, ne in runs[(mode, seed)])
             print(f"seed {seed} {mode:>8}: {len(runs[(mode, seed)])} trained, best NE {best:.4f}", flush=True)
     reference = (1.1 * max(x for pts in runs.values() for x, _ in pts), 1.0)
@@ -99,7 +102,7 @@ def main() -> None:
         rows.append(f"| mean | {mode} | | {statistics.mean(bests):.4f} | {statistics.mean(hvs):.4f} |")
     notes = []
     for seed in range(args.seeds):
-        info, ratios = _screening(OUT / f"screened-seed{seed}")
+        info, ratios = _screening(studies[("screened", seed)])
         spent = info.get("warmup_seconds", 0) + info.get("scoring_seconds", 0)
         ratio = (f"; measured / predicted training time of the queued trials: median {statistics.median(ratios):.2f} "
                  f"(min {min(ratios):.2f}, max {max(ratios):.2f})" if ratios else "")

@@ -4,7 +4,7 @@
 
 Resumable: every finished unit (one preset × seed, one search, one retrain) is saved under
 runs/benchmarks/run_all/<data>/ and skipped when rerun. Runtime on a 2-core CPU machine: about
-15 minutes per dataset with the defaults.
+23 minutes for both datasets with the defaults (measured 2026-11-23).
 
 Per dataset (`studies/<data>.yaml`: data, split, space, training protocol):
 1. every preset trained with the study's protocol, training seeds 0..seeds-1;
@@ -121,14 +121,14 @@ def run(data: str, seeds: int, trials: int, workers: int, top: int) -> str:
     with ProcessPoolExecutor(workers) as pool:
         presets = list(pool.map(_train, jobs))
     by_preset = {n: [r for r in presets if r["label"] == n] for n in PRESETS}
-    best_preset = min(by_preset, key=lambda n: statistics.mean(r["ne"] for r in by_preset[n]))
+    best_preset = min(by_preset, key=lambda n: _mean(by_preset[n]))
     limit = by_preset[best_preset][0]["mflops"]
     searched, retrain_jobs = {}, []
     for s in range(seeds):
         print(f"[{data}] search seed {s} ({trials} trials) …", flush=True)
         searched[s] = _searched(_search(data, s, trials, limit))
-        within = [r for r in searched[s] if r.mflops <= limit] or searched[s]
-        for best in sorted(within, key=lambda r: r.mean_ne)[:top]:
+        # budget.max_mflops=limit: every trained candidate is within the best preset's MFLOPs
+        for best in sorted(searched[s], key=lambda r: r.mean_ne)[:top]:
             retrain_jobs += [(data, f"search seed {s}: trial {best.number}", best.arch.to_dict(), t,
                               str(OUT / data / "retrain" / f"seed{s}-trial{best.number}-{t}.json"))
                              for t in range(seeds)]
@@ -141,9 +141,14 @@ def run(data: str, seeds: int, trials: int, workers: int, top: int) -> str:
     by_search = {}
     for s in range(seeds):
         mine = {k: v for k, v in candidates.items() if k.startswith(f"search seed {s}:")}
-        label = min(mine, key=lambda k: statistics.mean(r["ne"] for r in mine[k]))
+        label = min(mine, key=lambda k: _mean(mine[k]))
         by_search[label] = mine[label]
     return _section(data, by_preset, best_preset, by_search, searched, seeds, trials, top)
+
+
+def _mean(runs: list[dict], key: str = "ne") -> float:
+    """Mean over training seeds of one architecture's ``key`` (validation ``ne`` or ``test_ne``)."""
+    return statistics.mean(r[key] for r in runs)
 
 
 def _row(label: str, runs: list[dict]) -> str:
@@ -155,7 +160,7 @@ def _row(label: str, runs: list[dict]) -> str:
 
 def _verdict(label: str, runs: list[dict], best_preset: str, preset_runs: list[dict], key: str) -> str:
     ne, bp = [r[key] for r in runs], [r[key] for r in preset_runs]
-    gap = statistics.mean(bp) - statistics.mean(ne)
+    gap = _mean(preset_runs, key) - _mean(runs, key)
     spread = max(statistics.stdev(bp), statistics.stdev(ne)) if len(ne) > 1 else 0.0
     return (f"{label}: {'beats' if gap > spread else 'does not beat'} {best_preset} by "
             f"{gap:+.4f} {'validation' if key == 'ne' else 'test'} NE (seed std {spread:.4f}) at "
@@ -166,16 +171,14 @@ def _section(data, by_preset, best_preset, by_search, searched, seeds, trials, t
     objectives = sorted(next(iter(by_preset.values()))[0]["auc"])
     head = ("| architecture | validation mean NE | test mean NE | " + " | ".join(f"AUC {o}" for o in objectives)
             + " | MFLOPs | params |\n" + "|---|---|---|" + "---|" * len(objectives) + "---|---|")
-    rows = [_row(n, runs) for n, runs in sorted(by_preset.items(), key=lambda kv: statistics.mean(
-        r["ne"] for r in kv[1]))]
+    rows = [_row(n, runs) for n, runs in sorted(by_preset.items(), key=lambda kv: _mean(kv[1]))]
     rows += [_row(f"**{label}**", runs) for label, runs in sorted(by_search.items())]
     verdicts = [_verdict(label, runs, best_preset, by_preset[best_preset], key)
                 for label, runs in sorted(by_search.items()) for key in ("ne", "test_ne")]
-    overall = min(by_search, key=lambda k: statistics.mean(r["ne"] for r in by_search[k]))
+    overall = min(by_search, key=lambda k: _mean(by_search[k]))
     verdicts.append("best searched architecture over the search seeds (by validation NE), on the test split: "
                     + _verdict(overall, by_search[overall], best_preset, by_preset[best_preset], "test_ne"))
-    wins = sum(statistics.mean(r["test_ne"] for r in by_preset[best_preset]) - statistics.mean(
-        r["test_ne"] for r in runs) > 0 for runs in by_search.values())
+    wins = sum(_mean(by_preset[best_preset], "test_ne") > _mean(runs, "test_ne") for runs in by_search.values())
     verdicts.append(f"searches whose result has a lower test NE than {best_preset}: {wins} of {len(by_search)}")
     verdicts.append(_dominance(by_preset, by_search, searched))
     figure = _plot(data, by_preset, searched, by_search)
@@ -194,9 +197,9 @@ def _dominance(by_preset: dict, by_search: dict, searched: dict) -> str:
     retrained results (means over seeds, like the presets) and by the single-run front."""
     def covered(points: list[tuple[float, float]]) -> list[str]:
         return [n for n, runs in by_preset.items()
-                if any(x <= runs[0]["mflops"] and y <= statistics.mean(r["ne"] for r in runs) for x, y in points)]
+                if any(x <= runs[0]["mflops"] and y <= _mean(runs) for x, y in points)]
 
-    retrained = covered([(runs[0]["mflops"], statistics.mean(r["ne"] for r in runs)) for runs in by_search.values()])
+    retrained = covered([(runs[0]["mflops"], _mean(runs)) for runs in by_search.values()])
     front = covered([(r.mflops, r.mean_ne) for rs in searched.values() for r in rs])
     missing = [n for n in by_preset if n not in front]
     return (f"preset points dominated or tied (lower or equal MFLOPs and mean validation NE): by a retrained "
@@ -219,14 +222,14 @@ def _plot(data: str, by_preset: dict, searched: dict, by_search: dict) -> str | 
                              x=[p[0] for p in front], y=[p[1] for p in front]))
     fig.add_trace(go.Scatter(name="presets (mean of seeds)", mode="markers+text", textposition="top center",
                              x=[runs[0]["mflops"] for runs in by_preset.values()],
-                             y=[statistics.mean(r["ne"] for r in runs) for runs in by_preset.values()],
+                             y=[_mean(runs) for runs in by_preset.values()],
                              text=list(by_preset), marker=dict(size=12, symbol="diamond", color="darkorange")))
     fig.add_trace(go.Scatter(name="search results, retrained (mean of seeds)", mode="markers",
                              x=[runs[0]["mflops"] for runs in by_search.values()],
-                             y=[statistics.mean(r["ne"] for r in runs) for runs in by_search.values()],
+                             y=[_mean(runs) for runs in by_search.values()],
                              text=list(by_search), marker=dict(size=13, symbol="star", color="seagreen")))
     # zoom on the presets' neighbourhood: far worse candidates (dropped key features) are cut off
-    preset_ne = [statistics.mean(r["ne"] for r in runs) for runs in by_preset.values()]
+    preset_ne = [_mean(runs) for runs in by_preset.values()]
     low = min([*preset_ne, *(p[1] for p in points)])
     high = max(preset_ne) + 2 * (max(preset_ne) - low)
     hidden = sum(p[1] > high for p in points)

@@ -223,6 +223,10 @@ class SearchConfig(_Section):
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
 
+    def concurrency(self, cpus: float) -> int:
+        """Trials trained at once on ``cpus`` CPUs: ``max_concurrent`` or as many as fit."""
+        return self.max_concurrent or max(1, int(cpus // self.cpus_per_trial))
+
 
 class BudgetConfig(_Section):
     """What a search may spend and hard limits on candidates.

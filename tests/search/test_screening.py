@@ -3,9 +3,9 @@ candidate's proxy score is in the study, and a resumed search does not screen ag
 import optuna
 
 from tests.conftest import run_cli
-from unirank.search.screening import fit_to_clock
 from tests.dashboard.test_report import plotly_figures
 from tests.search.test_engine import _study
+from unirank.search.screening import fit_to_clock
 
 
 def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):

@@ -156,13 +156,14 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     ``loss_rows``: where the loss term is measured (default: the gradient batches);
     ``warm_rows``: where the per-candidate fine-tuning (``steps``) draws its batches."""
     model = supernet.extract(arch)
+    finetune = bool(steps and warm_rows is not None)
     started = time.perf_counter()
-    if steps and warm_rows is not None:
+    if finetune:
         _finetune(model, warm_rows, cfg, steps)
-        step_seconds = (time.perf_counter() - started) / steps
+    tuned = time.perf_counter()
     losses, grads = zip(*(loss_and_grads(model, b) for b in batches))
-    if not (steps and warm_rows is not None):  # forward+backward only: a lower bound of a training step
-        step_seconds = (time.perf_counter() - started) / len(batches)
+    # seconds per training step; without fine-tuning, per forward+backward (a lower bound)
+    step_seconds = (tuned - started) / steps if finetune else (time.perf_counter() - tuned) / len(batches)
     fr = [sum(float((p * g).sum()) for _, p, g in named) ** 2 for named in grads]
     fisher_rao = math.log(max(sum(fr) / len(fr), 1e-30))
     loss = held_out_loss(model, loss_rows) if loss_rows is not None else sum(losses) / len(losses)

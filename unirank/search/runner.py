@@ -73,7 +73,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                  logging_level=logging.WARNING,
                  num_cpus=None if cfg.search.address else os.cpu_count())
     cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = cfg.search.max_concurrent or max(1, int(cpus // cfg.search.cpus_per_trial))
+    concurrency = cfg.search.concurrency(cpus)
 
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
                        train=cfg.train.model_dump(mode="json"),

@@ -108,11 +108,6 @@ def predicted_seconds(step_seconds: float, cfg: StudyConfig, dataset: Dataset) -
     return cfg.train.max_epochs * (steps + evals) * step_seconds + TRIAL_OVERHEAD_SECONDS
 
 
-def concurrent_slots(cfg: StudyConfig) -> int:
-    """How many trials the run trains at once (as ``runner`` computes it for local Ray)."""
-    return cfg.search.max_concurrent or max(1, int((os.cpu_count() or 1) // cfg.search.cpus_per_trial))
-
-
 def fit_to_clock(ranked: list, seconds: dict, slots: int, remaining: float | None, kept: int
                  ) -> tuple[list, list]:
     """(queued, too slow): walk ``ranked`` best first, simulate each queued candidate on the
@@ -154,7 +149,7 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
     remaining = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)
                  if cfg.budget.max_wall_minutes else None)
-    queued, too_slow = fit_to_clock(ranked, seconds, concurrent_slots(cfg), remaining,
+    queued, too_slow = fit_to_clock(ranked, seconds, cfg.search.concurrency(os.cpu_count() or 1), remaining,
                                     max(1, math.ceil(screen.keep * len(ranked))))
     queued_set, slow_set = {a for a, _ in queued}, {a for a, _ in too_slow}
     ranks = {arch: rank for rank, (arch, _) in enumerate(ranked, start=1)}
