@@ -1,26 +1,29 @@
 """Proxy-screened search vs full-training search at the same wall-clock budget (Census-Income).
 
-    python benchmarks/proxy_search.py [--minutes 4] [--seeds 3] [--pool 64] [--keep 0.15]
+    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--geometry-weight 0.25 0] [--section NAME]
 
-Per seed, two real `unirank search studies/census.yaml` runs, one after the other on the same
+Per seed, real `unirank search studies/census.yaml` runs, one after the other on the same
 machine, each with `budget.max_wall_minutes` = --minutes covering everything it does (data,
 screening, trials), no presets, TPE, 2 concurrent trials:
 - full: TPE proposes, every candidate is trained fully;
-- screened: `search.screen` (pool --pool, keep --keep): the warm-up proxy scores the pool first (one
-  scoring process per CPU) and the best that are predicted to finish in the time left are trained
-  fully, best first; then TPE continues.
+- screened (one run per --geometry-weight): `search.screen` (pool --pool, keep --keep): the
+  warm-up proxy scores the pool first (one scoring process per CPU) and the best that are predicted
+  to finish in the time left are trained fully, fastest first; then TPE continues.
 Reported: best mean validation NE among trained candidates and the hypervolume of the
 (MFLOPs, NE) front against one reference point for all runs (1.1 × the largest MFLOPs seen, NE 1.0);
 for the screened runs also the screening's seconds and how the predicted training times compare
-with the measured ones.
+with the measured ones; and a plot of every run's best NE so far against seconds since it started.
+Finished runs are kept (under runs/benchmarks/proxy_search/, named by their settings) and not rerun.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,23 +34,85 @@ CENSUS = SHARED_DATA / "census_income" / "census-income.test.gz"
 OUT = REPO / "runs" / "benchmarks" / "proxy_search"
 
 
-def _search(mode: str, seed: int, minutes: float, pool: int, keep: float) -> Path:
-    out = OUT / f"{mode}-seed{seed}"
+def _arms(args: argparse.Namespace) -> list[str]:
+    """Run labels: full training, and one screened search per geometry weight."""
+    if len(args.geometry_weight) == 1:
+        return ["full", "screened"]
+    return ["full", *(f"screened w={w:g}" for w in args.geometry_weight)]
+
+
+def _weight(arm: str, args: argparse.Namespace) -> float:
+    return float(arm.split("=")[1]) if "=" in arm else args.geometry_weight[0]
+
+
+def _run_dir(arm: str, seed: int, args: argparse.Namespace) -> Path:
+    settings = f"full-{args.minutes:g}min"
+    if arm != "full":
+        settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{_weight(arm, args):g}"
+    return OUT / f"{settings}-seed{seed}"
+
+
+def _search(mode: str, seed: int, args: argparse.Namespace) -> Path:
+    out = _run_dir(mode, seed, args)
     if (out / "done.json").is_file():  # resumable: a finished run is kept
         return out
     shutil.rmtree(out, ignore_errors=True)
-    args = [sys.executable, "-m", "unirank", "search", "studies/census.yaml", "--quiet",
-            "--set", f"data.path={CENSUS}", "--set", f"output.dir={out}", "--set", f"search.seed={seed}",
-            "--set", "search.presets=[]", "--set", "budget.trials=1000", "--set", f"budget.max_wall_minutes={minutes}",
-            "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
-    if mode == "screened":
-        args += ["--set", f"search.screen.pool={pool}", "--set", f"search.screen.keep={keep}"]
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    cli = [sys.executable, "-m", "unirank", "search", "studies/census.yaml", "--quiet",
+           "--set", f"data.path={CENSUS}", "--set", f"output.dir={out}", "--set", f"search.seed={seed}",
+           "--set", "search.presets=[]", "--set", "budget.trials=1000",
+           "--set", f"budget.max_wall_minutes={args.minutes}",
+           "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
+    if mode != "full":
+        cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
+                "--set", f"search.screen.geometry_weight={_weight(mode, args)}"]
+    started = time.time()
+    done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"error: {mode} seed {seed} failed: {done.stderr.strip()[-500:]}")
     print(next((line for line in done.stdout.splitlines() if line.startswith(("study", "screening"))), ""), flush=True)
-    (out / "done.json").write_text("{}")
+    (out / "done.json").write_text(json.dumps({"started": started, "seconds": time.time() - started}))
     return out
+
+
+def _history(out: Path, study) -> list[tuple[float, float]]:
+    """(seconds since the run started, best NE so far) at every trained candidate's end."""
+    from unirank.search.study import trial_records
+
+    started = json.loads((out / "done.json").read_text()).get("started")
+    if started is None:  # runs from before the start time was recorded: the lock is taken first
+        started = (out / "study.db.lock").stat().st_mtime
+    ends = sorted((t.datetime_complete.timestamp() - started, r.mean_ne)
+                  for r in trial_records(study) if r.preset is None and r.same_as_trial is None
+                  for t in [study.trials[r.number]] if t.datetime_complete)
+    history, best = [], float("inf")
+    for seconds, ne in ends:
+        best = min(best, ne)
+        history.append((seconds, best))
+    return history
+
+
+def _plot(histories: dict, minutes: float) -> str | None:
+    import plotly.graph_objects as go
+
+    from unirank.dashboard.png import write_png
+
+    fig = go.Figure()
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    dashes = ["dot", "solid", "dash", "dashdot"]
+    arms = sorted({mode for mode, _ in histories}, key=lambda arm: (arm != "full", arm))
+    for (mode, seed), points in sorted(histories.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        xs = [x for x, _ in points] + [minutes * 60]
+        ys = [y for _, y in points] + [points[-1][1]]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line_shape="hv", name=f"seed {seed} {mode}",
+                                 line=dict(color=colours[seed % len(colours)],
+                                           dash=dashes[arms.index(mode) % len(dashes)], width=2)))
+    best = min(y for points in histories.values() for _, y in points)
+    fig.update_layout(title="Census-Income: best validation NE so far (colour: seed; dotted: full training)",
+                      xaxis_title="seconds since the search started (data, screening, trials)",
+                      yaxis_title="best mean validation NE", yaxis_range=[best - 0.002, best + 0.03],
+                      template="plotly_white")
+    path = write_png(fig, REPO / "benchmarks" / "figures" / "proxy_search.png", 1000, 520)
+    return str(path.relative_to(REPO)) if path else None
 
 
 def _open(out: Path):
@@ -74,52 +139,65 @@ def _screening(study) -> tuple[dict, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--pool", type=int, default=64)
-    parser.add_argument("--keep", type=float, default=0.15)
+    parser.add_argument("--pool", type=int, default=48)
+    parser.add_argument("--keep", type=float, default=0.125)
+    parser.add_argument("--geometry-weight", type=float, nargs="+", default=[0.25, 0.0],
+                        help="one screened search per weight (search.screen.geometry_weight)")
+    parser.add_argument("--section", default="proxy_search", help="the BENCHMARKS.md section to write")
     args = parser.parse_args()
     if not CENSUS.is_file():
         sys.exit(f"error: {CENSUS} not found (see ../shared/data/README.md)")
     from unirank.search.pareto import hypervolume_2d
 
-    runs, studies = {}, {}
+    arms = _arms(args)
+    runs, studies, histories = {}, {}, {}
     for seed in range(args.seeds):
-        for mode in ("full", "screened"):
-            studies[(mode, seed)] = _open(_search(mode, seed, args.minutes, args.pool, args.keep))
-            runs[(mode, seed)] = _points(studies[(mode, seed)])
-            best = min(ne for _, ne in runs[(mode, seed)])
-            print(f"seed {seed} {mode:>8}: {len(runs[(mode, seed)])} trained, best NE {best:.4f}", flush=True)
+        for arm in arms:
+            out = _search(arm, seed, args)
+            studies[(arm, seed)] = _open(out)
+            runs[(arm, seed)] = _points(studies[(arm, seed)])
+            histories[(arm, seed)] = _history(out, studies[(arm, seed)])
+            best = min(ne for _, ne in runs[(arm, seed)])
+            print(f"seed {seed} {arm:>8}: {len(runs[(arm, seed)])} trained, best NE {best:.4f}", flush=True)
     reference = (1.1 * max(x for pts in runs.values() for x, _ in pts), 1.0)
     rows = ["| seed | search | trained candidates | best mean NE | hypervolume (MFLOPs × NE) |", "|---|---|---|---|---|"]
-    summary = {"full": ([], []), "screened": ([], [])}
-    for (mode, seed), pts in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    summary = {arm: ([], []) for arm in arms}
+    for (arm, seed), pts in sorted(runs.items(), key=lambda kv: (kv[0][1], arms.index(kv[0][0]))):
         best, hv = min(ne for _, ne in pts), hypervolume_2d(pts, reference)
-        summary[mode][0].append(best)
-        summary[mode][1].append(hv)
-        rows.append(f"| {seed} | {mode} | {len(pts)} | {best:.4f} | {hv:.4f} |")
-    for mode, (bests, hvs) in summary.items():
-        rows.append(f"| mean | {mode} | | {statistics.mean(bests):.4f} | {statistics.mean(hvs):.4f} |")
-    notes = []
-    for seed in range(args.seeds):
-        info, ratios = _screening(studies[("screened", seed)])
-        spent = info.get("warmup_seconds", 0) + info.get("scoring_seconds", 0)
-        ratio = (f"; measured / predicted training time of the queued trials: median {statistics.median(ratios):.2f} "
-                 f"(min {min(ratios):.2f}, max {max(ratios):.2f})" if ratios else "")
-        notes.append(f"- seed {seed}: screening {spent:.0f} s (warm-up {info.get('warmup_seconds', 0):.0f} s), "
-                     f"{info.get('kept')} queued, {info.get('too_slow', 0)} better-ranked left out as too slow{ratio}")
-    wins = sum(s < f for s, f in zip(summary["screened"][0], summary["full"][0]))
-    hv_wins = sum(s > f for s, f in zip(summary["screened"][1], summary["full"][1]))
+        summary[arm][0].append(best)
+        summary[arm][1].append(hv)
+        rows.append(f"| {seed} | {arm} | {len(pts)} | {best:.4f} | {hv:.4f} |")
+    for arm, (bests, hvs) in summary.items():
+        rows.append(f"| mean | {arm} | | {statistics.mean(bests):.4f} | {statistics.mean(hvs):.4f} |")
+    notes, verdicts = [], []
+    for arm in arms[1:]:
+        for seed in range(args.seeds):
+            info, ratios = _screening(studies[(arm, seed)])
+            spent = info.get("warmup_seconds", 0) + info.get("scoring_seconds", 0)
+            ratio = (f"; measured / predicted training time of the queued trials: median "
+                     f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})" if ratios else "")
+            notes.append(f"- {arm}, seed {seed}: screening {spent:.0f} s (warm-up {info.get('warmup_seconds', 0):.0f} s), "
+                         f"{info.get('kept')} queued, {info.get('too_slow', 0)} better-ranked left out as too slow{ratio}")
+        wins = sum(s < f for s, f in zip(summary[arm][0], summary["full"][0]))
+        hv_wins = sum(s > f for s, f in zip(summary[arm][1], summary["full"][1]))
+        verdicts.append(f"*{arm}* had the better best NE than full training in {wins} of {args.seeds} seeds and "
+                        f"the larger hypervolume in {hv_wins} of {args.seeds}.")
+    weights = ", ".join(f"{w:g}" for w in args.geometry_weight)
     body = (f"## Proxy-screened vs full-training search at equal wall-clock (Census-Income)\n\n"
             f"Each run: `unirank search studies/census.yaml` with `budget.max_wall_minutes={args.minutes:g}` "
-            f"(covering data, screening and trials), TPE, no presets, 2 concurrent one-CPU trials. "
-            f"*screened* adds `search.screen` (pool {args.pool}, keep {args.keep:.0%}; warm-up and "
-            f"fine-tuning defaults). Reference point for the "
-            f"hypervolume: ({reference[0]:.3f} MFLOPs, NE 1.0). Screened search had the better best NE in "
-            f"{wins} of {args.seeds} seeds and the larger hypervolume in {hv_wins} of {args.seeds}.\n\n"
-            + "\n".join(rows) + "\n\nScreening per seed:\n" + "\n".join(notes))
+            f"(covering data, screening and trials), TPE, no presets, 2 concurrent one-CPU trials, one after "
+            f"the other on the same machine. *screened* adds `search.screen` (pool {args.pool}, keep "
+            f"{args.keep:.0%}, geometry weight {weights}; warm-up and fine-tuning defaults): the queue is the "
+            f"best by proxy score that fit the clock, trained fastest first. Reference point for the "
+            f"hypervolume: ({reference[0]:.3f} MFLOPs, NE 1.0). " + " ".join(verdicts) + "\n\n"
+            + "\n".join(rows) + "\n\nScreening per run:\n" + "\n".join(notes))
+    plot = _plot(histories, args.minutes)
+    if plot:
+        body += f"\n\n![best NE so far against wall-clock seconds, every run]({plot})"
     print(body)
-    write_section("proxy_search", body)
+    write_section(args.section, body)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,8 @@ class ScreenConfig(_Section):
     # per candidate, from its inherited weights, before scoring; null = 4% of train.max_epochs' steps
     finetune_steps: int | None = Field(None, ge=0)
     rule: Literal["sandwich", "uniform"] = "sandwich"
+    # w in the score z(loss) − w·(z(ZiCo) + z(Fisher–Rao)); 0 ranks by the warm-up loss alone
+    geometry_weight: float = Field(0.25, ge=0)
     workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 
 

@@ -41,3 +41,20 @@ def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30
     assert set(importances["y"]) <= set().union(*(t.params for t in complete))
     if find_browser():
         assert (finished_30 / "report-pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):
+    import shutil
+
+    from unirank.search.study import open_study_from_dir
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(finished_30, moved)
+    copy = optuna.load_study(study_name="dash", storage=f"sqlite:///{moved}/study.db")
+    copy.set_user_attr("only_in_the_copy", True)  # the copy must not read the original's file
+    study, _ = open_study_from_dir(moved, read_only=True)
+    assert study.user_attrs.get("only_in_the_copy") is True
+    assert "only_in_the_copy" not in open_study_from_dir(finished_30)[0].user_attrs
+    result = run_cli("report", str(moved), "--no-png")
+    assert result.returncode == 0, result.stderr
+    assert (moved / "report.html").is_file()

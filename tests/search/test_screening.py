@@ -5,7 +5,7 @@ import optuna
 from tests.conftest import run_cli
 from tests.dashboard.test_report import plotly_figures
 from tests.search.test_engine import _study
-from unirank.search.screening import fit_to_clock
+from unirank.search.screening import fit_to_clock, makespan
 
 
 def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
@@ -46,12 +46,14 @@ def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
     assert "18 candidates were screened out by the warm-up proxy" in page
 
 
-def test_the_queue_keeps_rank_order_and_skips_what_cannot_finish_in_time():
+def test_the_queue_takes_the_best_that_fit_the_clock_and_trains_them_fastest_first():
     ranked = [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)]
     seconds = {"a": 50.0, "b": 200.0, "c": 60.0, "d": 30.0, "e": 10.0}
-    assert fit_to_clock(ranked, seconds, 2, None, 3) == (ranked[:3], [])
-    queued, too_slow = fit_to_clock(ranked, seconds, 2, 100.0, 3)
-    # two slots: a on slot 1 (ends 50), b would end at 200 > 100, c on slot 2 (ends 60), d on slot 1 (ends 80)
-    assert [k for k, _ in queued] == ["a", "c", "d"] and [k for k, _ in too_slow] == ["b"]
-    queued, _ = fit_to_clock(ranked, seconds, 1, 100.0, 5)
-    assert [k for k, _ in queued] == ["a", "d", "e"]  # one slot: 50, 80, 90; c would end at 110
+    assert fit_to_clock(ranked, seconds, 2, None, 3) == (ranked[:3], [])  # no clock: rank order
+    queued, too_slow = fit_to_clock(ranked, seconds, 2, 100.0, 4)
+    # two slots: {a} ends at 50; {a, b} at 200 > 100; {a, c} at 60; {d, a, c}: d 0-30, a 0-50, c 30-90
+    assert [k for k, _ in queued] == ["d", "a", "c"] and [k for k, _ in too_slow] == ["b"]
+    queued, too_slow = fit_to_clock(ranked, seconds, 1, 100.0, 4)
+    # one slot: a 50; +b 250; +c 110; +d 80; e is not among the best 4
+    assert [k for k, _ in queued] == ["d", "a"] and [k for k, _ in too_slow] == ["b", "c"]
+    assert makespan([30.0, 50.0, 60.0], 2) == 90.0 and makespan([60.0, 50.0, 30.0], 2) == 80.0

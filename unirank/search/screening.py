@@ -5,18 +5,22 @@ Once per study, before any candidate is trained:
 1. sample ``pool`` distinct candidates from the search space (Optuna RandomSampler, seeded by
    ``search.seed``), dropping those over a hard budget;
 2. build a supernet over them, warm it up, score every one (``unirank.proxies.warmup``);
-3. queue the best ``keep`` fraction in the study (``enqueue_trial`` with their parameters and
-   ``proxy_score``; in Pareto studies by non-dominated fronts of (proxy score, MFLOPs), see
-   ``queue_order``), so that the searcher trains them next; record every other
+3. queue the best ``keep`` fraction by proxy score in the study (``enqueue_trial`` with their
+   parameters and ``proxy_score``), so that the searcher trains them next; record every other
    candidate as a PRUNED trial (``screened_out``, its ``proxy_score``, never trained) so the study
-   keeps every proxy score and the sampler learns from the rejections.
+   keeps every proxy score and the sampler learns from the rejections (in scalarised studies
+   each carries its score as its step-0 intermediate value, which is how TPE ranks pruned
+   trials). The score ranks quality only, in Pareto studies too: the cost axis is measured, not
+   predicted, and the sampler explores it once the queue is trained.
 
 Time-aware queue: scoring fine-tunes every candidate alone for a few steps, which measures its
 seconds per training step; ``predicted_seconds`` turns that into the time a full training takes.
-With a wall-clock budget (``budget.max_wall_minutes``) the queue is filled in rank order by
-simulating the trials on the run's concurrent slots: a candidate predicted to end after the
-budget is not queued (screened out with that reason) and the next one that fits is taken, so the
-budget is spent on candidates that can finish instead of one large model the clock cuts off.
+With a wall-clock budget (``budget.max_wall_minutes``) the best ``keep`` fraction is walked in
+rank order, simulating the trials on the run's concurrent slots: a candidate that would make the
+queue end after the budget is not queued (screened out with that reason) and the next one that
+fits is taken, so the budget is spent on candidates that can finish instead of one large model
+the clock cuts off; and the queue is trained fastest first, so the sampler has results to learn
+from early. Without a clock the budget counts trials, and the queue is trained in rank order.
 Scoring itself runs in one process per CPU (``search.screen.workers``).
 
 The study's user attribute ``screening`` records pool size, kept count and the seconds spent;
@@ -38,7 +42,6 @@ from unirank.data.dataset import Dataset
 from unirank.proxies.cost import measure_cost
 from unirank.proxies.warmup import WarmupConfig, default_workers, warmup_proxy
 from unirank.search.objectives import describe_violation
-from unirank.search.pareto import pareto_front
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
@@ -78,22 +81,6 @@ def sample_pool(cfg: StudyConfig, space: SearchSpace, size: int) -> list[tuple[A
     return list(pool.items())
 
 
-def queue_order(pool, scores, cfg: StudyConfig, space: SearchSpace) -> list:
-    """Scalarised studies: by proxy score. Pareto studies: by non-dominated fronts of (proxy
-    score, MFLOPs) — front 1 first, each front from the best score — so the queue spends its
-    training time along the predicted quality/cost front instead of only on the largest models."""
-    if cfg.search.objective != "pareto":
-        return sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
-    mflops = {arch: measure_cost(arch, space.features, latency_batch=0).mflops for arch, _ in pool}
-    remaining, order = list(pool), []
-    while remaining:
-        points = [(scores[a]["sigeo"], mflops[a]) for a, _ in remaining]
-        front = set(pareto_front(points))
-        order += sorted((remaining[i] for i in front), key=lambda item: scores[item[0]]["sigeo"])
-        remaining = [item for i, item in enumerate(remaining) if i not in front]
-    return order
-
-
 # Per-trial start-up on a reused Ray actor (loading the cached tensors, building the model), s.
 TRIAL_OVERHEAD_SECONDS = 2.0
 
@@ -108,24 +95,32 @@ def predicted_seconds(step_seconds: float, cfg: StudyConfig, dataset: Dataset) -
     return cfg.train.max_epochs * (steps + evals) * step_seconds + TRIAL_OVERHEAD_SECONDS
 
 
+def makespan(seconds: list[float], slots: int) -> float:
+    """When the last of ``seconds`` ends, each started in list order on the earliest-free of
+    ``slots`` slots (how Ray Tune runs a queue with that many concurrent trials)."""
+    free_at = [0.0] * slots
+    for s in seconds:
+        heapq.heapreplace(free_at, free_at[0] + s)
+    return max(free_at)
+
+
 def fit_to_clock(ranked: list, seconds: dict, slots: int, remaining: float | None, kept: int
                  ) -> tuple[list, list]:
-    """(queued, too slow): walk ``ranked`` best first, simulate each queued candidate on the
-    earliest-free of ``slots`` trial slots, queue it when it is predicted to end within
-    ``remaining`` seconds, until ``kept`` are queued. No clock (None): the first ``kept``."""
+    """(queued in training order, too slow) of the best ``kept`` of ``ranked``. No clock (None):
+    all of them, in rank order. With ``remaining`` seconds: walk them best first and take a
+    candidate when the chosen set, trained fastest first on ``slots`` slots, is still predicted to
+    end within ``remaining``; the queue is that set fastest first, so the sampler sees results early
+    and the budget is not spent waiting on one slow candidate. Candidates below the ``kept`` best
+    are never taken in place of slow ones: the sampler has the rest of the budget."""
     if remaining is None:
         return ranked[:kept], []
-    free_at = [0.0] * slots
     queued, too_slow = [], []
-    for item in ranked:
-        if len(queued) >= kept:
-            break
-        end = free_at[0] + seconds[item[0]]
-        if end > remaining:
+    for item in ranked[:kept]:
+        trial = sorted([*queued, item], key=lambda it: seconds[it[0]])
+        if makespan([seconds[a] for a, _ in trial], slots) > remaining:
             too_slow.append(item)
             continue
-        heapq.heapreplace(free_at, end)
-        queued.append(item)
+        queued = trial
     return queued, too_slow
 
 
@@ -143,9 +138,10 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     archs = [arch for arch, _ in pool]
     warm = WarmupConfig(fraction=screen.warmup_fraction, epochs=screen.warmup_epochs, rule=screen.rule,
                         finetune_steps=screen.finetune_steps, max_epochs=cfg.train.max_epochs,
-                        batch_size=cfg.train.batch_size, seed=cfg.search.seed)
+                        batch_size=cfg.train.batch_size, seed=cfg.search.seed,
+                        geometry_weight=screen.geometry_weight)
     scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm, workers=screen.workers or default_workers())
-    ranked = queue_order(pool, scores, cfg, space)
+    ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
     seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
     remaining = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)
                  if cfg.budget.max_wall_minutes else None)
@@ -153,20 +149,25 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
                                     max(1, math.ceil(screen.keep * len(ranked))))
     queued_set, slow_set = {a for a, _ in queued}, {a for a, _ in too_slow}
     ranks = {arch: rank for rank, (arch, _) in enumerate(ranked, start=1)}
-    for arch, trial in queued + [item for item in ranked if item[0] not in queued_set]:
+    for position, (arch, trial) in enumerate(queued + [item for item in ranked if item[0] not in queued_set], 1):
         rank, score = ranks[arch], scores[arch]
         attrs = {"proxy_score": score["sigeo"], "proxy": score, "proxy_rank": rank,
                  "predicted_train_seconds": seconds[arch]}
         if arch in queued_set:
-            study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+            study.enqueue_trial(trial.params, user_attrs={**attrs, "queue_position": position},
+                                skip_if_exists=False)
             continue
         reason = f"screened out by the warm-up proxy (rank {rank} of {len(ranked)})"
         if arch in slow_set:
             reason = (f"not queued: predicted training time {seconds[arch]:.0f} s would end after the "
-                      f"{remaining:.0f} s left of budget.max_wall_minutes, on the trial slots after the better-"
-                      f"ranked queued candidates (proxy rank {rank} of {len(ranked)})")
+                      f"{remaining:.0f} s left of budget.max_wall_minutes, with the better-ranked queued "
+                      f"candidates on the trial slots (proxy rank {rank} of {len(ranked)})")
+        # scalarised studies: the proxy score as the step-0 value — TPE ranks pruned trials by
+        # their last value, so when its "good" set reaches past the trained trials it takes the
+        # best-scored ones (Optuna's TPE cannot rank pruned trials of multi-objective studies by value)
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
+            intermediate_values={0: score["sigeo"]} if len(study.directions) == 1 else None,
             user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
     summary = ScreenSummary(len(ranked), len(queued), stats.seconds, scoring_seconds, len(too_slow))
     study.set_user_attr("screening", {"pool": summary.pool, "kept": summary.kept, "too_slow": summary.too_slow,

@@ -147,8 +147,11 @@ def open_study_from_dir(out_dir: str | Path, study_name: str | None = None,
         raise UnirankError(f"{out_dir}: no {STUDY_FILE} here; is this a `unirank search` output folder?")
     meta = json.loads(meta_path.read_text())
     cfg = StudyConfig.model_validate(meta["config"])
-    url = read_only_url(meta["storage"]) if read_only else meta["storage"]
-    return load_named_study(url, study_name or meta["study_name"], meta["storage"]), cfg
+    storage = meta["storage"]
+    if cfg.search.storage is None:  # the default storage lives in the folder, wherever it was moved
+        storage = f"sqlite:///{(Path(out_dir) / 'study.db').resolve()}"
+    url = read_only_url(storage) if read_only else storage
+    return load_named_study(url, study_name or meta["study_name"], storage), cfg
 
 
 @dataclass
