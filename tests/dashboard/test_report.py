@@ -1,6 +1,8 @@
 """The static report of a 30-trial study: self-contained (no network), with its figures' data."""
 import json
 import re
+import sqlite3
+from pathlib import Path
 
 import optuna
 
@@ -58,3 +60,14 @@ def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):
     result = run_cli("report", str(moved), "--no-png")
     assert result.returncode == 0, result.stderr
     assert (moved / "report.html").is_file()
+    with sqlite3.connect(moved / "study.db") as db:  # as if written where the folder used to be
+        rows = db.execute("SELECT trial_user_attribute_id, value_json FROM trial_user_attributes "
+                          "WHERE key = 'weights'").fetchall()
+        for row_id, value in rows:
+            old = Path(json.loads(value))
+            gone = tmp_path / "gone" / "trials" / old.parent.name / old.name
+            db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_user_attribute_id = ?",
+                       (json.dumps(str(gone)), row_id))
+    result = run_cli("export", str(moved))
+    assert result.returncode == 0, result.stderr
+    assert list((moved / "export").glob("trial-*/model.safetensors"))

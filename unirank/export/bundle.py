@@ -56,6 +56,16 @@ class Bundle:
         return load_weights(model, self.path / "model.safetensors").eval()
 
 
+def _weights_in(out_dir: Path, recorded: str | None) -> Path | None:
+    """The trial's weights file, read from ``out_dir/trials/`` when the folder holds it (the
+    recorded path is absolute and goes stale when the output folder is moved or copied)."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    local = out_dir / "trials" / path.parent.name / path.name
+    return local if path.parent.parent.name == "trials" and local.is_file() else path
+
+
 def export_bundle(out_dir: str | Path, trial_number: int | None = None,
                   dest: str | Path | None = None) -> Path:
     from unirank.dashboard.figures import front_indices
@@ -75,7 +85,8 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
             numbers = ", ".join(str(r.number) for r in records)
             raise UnirankError(f"--trial {trial_number}: no finished trial with that number (finished: {numbers})")
         chosen = matches[0]
-    if not chosen.weights or not Path(chosen.weights).is_file():
+    weights = _weights_in(out_dir, chosen.weights)
+    if not weights or not weights.is_file():
         raise UnirankError(f"trial {chosen.number}: weights file missing ({chosen.weights})")
     state_text = _state_for(cfg.data, out_dir)
     dest = Path(dest) if dest else out_dir / "export" / f"trial-{chosen.number}"
@@ -89,7 +100,7 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     state = PreprocessState.model_validate_json(state_text)
-    shutil.copyfile(chosen.weights, staging / "model.safetensors")
+    shutil.copyfile(weights, staging / "model.safetensors")
     model = load_weights(build_model(chosen.arch, state.feature_spec()), staging / "model.safetensors")
     _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
     _swap_in(staging, dest)
