@@ -34,26 +34,22 @@ CENSUS = SHARED_DATA / "census_income" / "census-income.test.gz"
 OUT = REPO / "runs" / "benchmarks" / "proxy_search"
 
 
-def _arms(args: argparse.Namespace) -> list[str]:
-    """Run labels: full training, and one screened search per geometry weight."""
+def _arms(args: argparse.Namespace) -> dict[str, float | None]:
+    """Run label → geometry weight: full training (None), and one screened search per weight."""
     if len(args.geometry_weight) == 1:
-        return ["full", "screened"]
-    return ["full", *(f"screened w={w:g}" for w in args.geometry_weight)]
+        return {"full": None, "screened": args.geometry_weight[0]}
+    return {"full": None, **{f"screened w={w:g}": w for w in args.geometry_weight}}
 
 
-def _weight(arm: str, args: argparse.Namespace) -> float:
-    return float(arm.split("=")[1]) if "=" in arm else args.geometry_weight[0]
-
-
-def _run_dir(arm: str, seed: int, args: argparse.Namespace) -> Path:
+def _run_dir(weight: float | None, seed: int, args: argparse.Namespace) -> Path:
     settings = f"full-{args.minutes:g}min"
-    if arm != "full":
-        settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{_weight(arm, args):g}"
+    if weight is not None:
+        settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{weight:g}"
     return OUT / f"{settings}-seed{seed}"
 
 
-def _search(mode: str, seed: int, args: argparse.Namespace) -> Path:
-    out = _run_dir(mode, seed, args)
+def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace) -> Path:
+    out = _run_dir(weight, seed, args)
     if (out / "done.json").is_file():  # resumable: a finished run is kept
         return out
     shutil.rmtree(out, ignore_errors=True)
@@ -62,9 +58,9 @@ def _search(mode: str, seed: int, args: argparse.Namespace) -> Path:
            "--set", "search.presets=[]", "--set", "budget.trials=1000",
            "--set", f"budget.max_wall_minutes={args.minutes}",
            "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
-    if mode != "full":
+    if weight is not None:
         cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
-                "--set", f"search.screen.geometry_weight={_weight(mode, args)}"]
+                "--set", f"search.screen.geometry_weight={weight}"]
     started = time.time()
     done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
@@ -81,9 +77,10 @@ def _history(out: Path, study) -> list[tuple[float, float]]:
     started = json.loads((out / "done.json").read_text()).get("started")
     if started is None:  # runs from before the start time was recorded: the lock is taken first
         started = (out / "study.db.lock").stat().st_mtime
-    ends = sorted((t.datetime_complete.timestamp() - started, r.mean_ne)
+    trials = study.get_trials(deepcopy=False)
+    ends = sorted((trials[r.number].datetime_complete.timestamp() - started, r.mean_ne)
                   for r in trial_records(study) if r.preset is None and r.same_as_trial is None
-                  for t in [study.trials[r.number]] if t.datetime_complete)
+                  and trials[r.number].datetime_complete)
     history, best = [], float("inf")
     for seconds, ne in ends:
         best = min(best, ne)
@@ -151,11 +148,12 @@ def main() -> None:
         sys.exit(f"error: {CENSUS} not found (see ../shared/data/README.md)")
     from unirank.search.pareto import hypervolume_2d
 
-    arms = _arms(args)
+    weights_by_arm = _arms(args)
+    arms = list(weights_by_arm)
     runs, studies, histories = {}, {}, {}
     for seed in range(args.seeds):
-        for arm in arms:
-            out = _search(arm, seed, args)
+        for arm, weight in weights_by_arm.items():
+            out = _search(arm, weight, seed, args)
             studies[(arm, seed)] = _open(out)
             runs[(arm, seed)] = _points(studies[(arm, seed)])
             histories[(arm, seed)] = _history(out, studies[(arm, seed)])

@@ -30,8 +30,11 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 STUDY_FILE = "study.json"
 
 
-def storage_url(cfg: StudyConfig) -> str:
-    return cfg.search.storage or f"sqlite:///{cfg.output_dir / 'study.db'}"
+def storage_url(cfg: StudyConfig, out_dir: str | Path | None = None) -> str:
+    """The study's storage: ``search.storage``, or SQLite in the output folder (``out_dir`` when
+    given: where the folder is now, which may not be where the search wrote it)."""
+    folder = cfg.output_dir if out_dir is None else Path(out_dir).resolve()
+    return cfg.search.storage or f"sqlite:///{folder / 'study.db'}"
 
 
 def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
@@ -147,9 +150,8 @@ def open_study_from_dir(out_dir: str | Path, study_name: str | None = None,
         raise UnirankError(f"{out_dir}: no {STUDY_FILE} here; is this a `unirank search` output folder?")
     meta = json.loads(meta_path.read_text())
     cfg = StudyConfig.model_validate(meta["config"])
-    storage = meta["storage"]
-    if cfg.search.storage is None:  # the default storage lives in the folder, wherever it was moved
-        storage = f"sqlite:///{(Path(out_dir) / 'study.db').resolve()}"
+    # the default storage lives in the folder, wherever it was moved or copied
+    storage = meta["storage"] if cfg.search.storage else storage_url(cfg, out_dir)
     url = read_only_url(storage) if read_only else storage
     return load_named_study(url, study_name or meta["study_name"], storage), cfg
 
