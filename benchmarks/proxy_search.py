@@ -1,6 +1,6 @@
 """Proxy-screened search vs full-training search at the same wall-clock budget (Census-Income).
 
-    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--geometry-weight 0.25 0] [--section NAME]
+    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--queue-share 0.5] [--geometry-weight 0.25 0] [--section NAME]
 
 Per seed, real `unirank search studies/census.yaml` runs, one after the other on the same
 machine, each with `budget.max_wall_minutes` = --minutes covering everything it does (data,
@@ -8,7 +8,8 @@ screening, trials), no presets, TPE, 2 concurrent trials:
 - full: TPE proposes, every candidate is trained fully;
 - screened (one run per --geometry-weight): `search.screen` (pool --pool, keep --keep): the
   warm-up proxy scores the pool first (one scoring process per CPU) and the best that are predicted
-  to finish in the time left are trained fully, fastest first; then TPE continues.
+  to finish within --queue-share of the time left are trained fully, fastest first; then TPE
+  continues for the rest.
 Reported: best mean validation NE among trained candidates and the hypervolume of the
 (MFLOPs, NE) front against one reference point for all runs (1.1 × the largest MFLOPs seen, NE 1.0);
 for the screened runs also the screening's seconds and how the predicted training times compare
@@ -45,6 +46,8 @@ def _run_dir(weight: float | None, seed: int, args: argparse.Namespace) -> Path:
     settings = f"full-{args.minutes:g}min"
     if weight is not None:
         settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{weight:g}"
+        if args.queue_share < 1:  # runs from before search.screen.queue_share had the whole time
+            settings += f"-share{args.queue_share:g}"
     return OUT / f"{settings}-seed{seed}"
 
 
@@ -60,7 +63,8 @@ def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace
            "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
     if weight is not None:
         cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
-                "--set", f"search.screen.geometry_weight={weight}"]
+                "--set", f"search.screen.geometry_weight={weight}",
+                "--set", f"search.screen.queue_share={args.queue_share}"]
     started = time.time()
     done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
@@ -140,6 +144,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pool", type=int, default=48)
     parser.add_argument("--keep", type=float, default=0.125)
+    parser.add_argument("--queue-share", type=float, default=0.5,
+                        help="search.screen.queue_share: the share of the time left the queue may fill")
     parser.add_argument("--geometry-weight", type=float, nargs="+", default=[0.25, 0.0],
                         help="one screened search per weight (search.screen.geometry_weight)")
     parser.add_argument("--section", default="proxy_search", help="the BENCHMARKS.md section to write")
@@ -187,8 +193,9 @@ def main() -> None:
             f"Each run: `unirank search studies/census.yaml` with `budget.max_wall_minutes={args.minutes:g}` "
             f"(covering data, screening and trials), TPE, no presets, 2 concurrent one-CPU trials, one after "
             f"the other on the same machine. *screened* adds `search.screen` (pool {args.pool}, keep "
-            f"{args.keep:.0%}, geometry weight {weights}; warm-up and fine-tuning defaults): the queue is the "
-            f"best by proxy score that fit the clock, trained fastest first. Reference point for the "
+            f"{args.keep:.0%}, geometry weight {weights}, queue share {args.queue_share:g}; warm-up and "
+            f"fine-tuning defaults): the queue is the best by proxy score predicted to end within "
+            f"{args.queue_share:.0%} of the time left, trained fastest first; TPE has the rest. Reference point for the "
             f"hypervolume: ({reference[0]:.3f} MFLOPs, NE 1.0). " + " ".join(verdicts) + "\n\n"
             + "\n".join(rows) + "\n\nScreening per run:\n" + "\n".join(notes))
     plot = _plot(histories, args.minutes)

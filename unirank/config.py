@@ -190,7 +190,8 @@ class ScreenConfig(_Section):
     sample ``pool`` candidates, warm a supernet over them up on ``warmup_fraction`` of the training
     rows, score each, and queue the best ``keep`` fraction (best first) for full training; the
     others are recorded PRUNED with their proxy score. With ``budget.max_wall_minutes`` only
-    candidates predicted to finish in the time left are queued (see ``unirank.search.screening``)."""
+    candidates predicted to finish within ``queue_share`` of the time left are queued; the sampler
+    has the rest (see ``unirank.search.screening``)."""
 
     pool: int = Field(256, ge=2, le=100_000)
     keep: float = Field(0.1, gt=0, le=1)
@@ -201,6 +202,8 @@ class ScreenConfig(_Section):
     rule: Literal["sandwich", "uniform"] = "sandwich"
     # w in the score z(loss) − w·(z(ZiCo) + z(Fisher–Rao)); 0 ranks by the warm-up loss alone
     geometry_weight: float = Field(0.25, ge=0)
+    # with budget.max_wall_minutes: the share of the time left after scoring that the queue may fill
+    queue_share: float = Field(0.5, gt=0, le=1)
     workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 
 

@@ -2,10 +2,12 @@
 candidate's proxy score is in the study, and a resumed search does not screen again."""
 import optuna
 
-from tests.conftest import run_cli
+from tests.conftest import TINY_DATA, TINY_TRAIN, run_cli
 from tests.dashboard.test_report import plotly_figures
 from tests.search.test_engine import _study
-from unirank.search.screening import fit_to_clock, makespan
+from unirank.config import StudyConfig
+from unirank.search.screening import fit_to_clock, makespan, screen_candidates
+from unirank.space.search_space import SearchSpace
 
 
 def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
@@ -57,3 +59,31 @@ def test_the_queue_takes_the_best_that_fit_the_clock_and_trains_them_fastest_fir
     # one slot: a 50; +b 250; +c 110; +d 80; e is not among the best 4
     assert [k for k, _ in queued] == ["d", "a"] and [k for k, _ in too_slow] == ["b", "c"]
     assert makespan([30.0, 50.0, 60.0], 2) == 90.0 and makespan([60.0, 50.0, 30.0], 2) == 80.0
+
+
+def _screen_tiny(tiny_dataset, queue_share: float) -> optuna.Study:
+    """Screen 8 candidates of the tiny synthetic data under a 30-minute clock."""
+    cfg = StudyConfig.model_validate({
+        "name": "share", "data": TINY_DATA.model_dump(), "train": TINY_TRAIN.model_dump(),
+        "space": {"embedding_dim": [4, 8], "num_layers": {"low": 1, "high": 2}, "mlp_width": [16, 32]},
+        "budget": {"max_wall_minutes": 30},
+        "search": {"screen": {"pool": 8, "keep": 0.5, "warmup_fraction": 0.3, "workers": 1,
+                              "queue_share": queue_share}}})
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    screen_candidates(study, cfg, SearchSpace(cfg.space, tiny_dataset.features), tiny_dataset, log=lambda _: None)
+    return study
+
+
+def test_the_queue_fills_only_its_share_of_the_clock(tiny_dataset):
+    # the whole 30 minutes: the best half of 8 tiny candidates all fit and are queued
+    study = _screen_tiny(tiny_dataset, 1.0)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 4
+    assert study.user_attrs["screening"]["kept"] == 4 and study.user_attrs["screening"]["too_slow"] == 0
+    # 0.1% of 30 minutes (1.8 s) is shorter than any trial's start-up alone: nothing is queued, the
+    # sampler has the time, and every candidate is in the study with its score and why it was left
+    study = _screen_tiny(tiny_dataset, 0.001)
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert len(pruned) == 8 and all("proxy_score" in t.user_attrs for t in pruned)
+    slow = [t for t in pruned if "search.screen.queue_share" in t.user_attrs["fail_reason"]]
+    assert len(slow) == 4 and study.user_attrs["screening"]["too_slow"] == 4

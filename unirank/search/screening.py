@@ -15,12 +15,15 @@ Once per study, before any candidate is trained:
 
 Time-aware queue: scoring fine-tunes every candidate alone for a few steps, which measures its
 seconds per training step; ``predicted_seconds`` turns that into the time a full training takes.
-With a wall-clock budget (``budget.max_wall_minutes``) the best ``keep`` fraction is walked in
-rank order, simulating the trials on the run's concurrent slots: a candidate that would make the
-queue end after the budget is not queued (screened out with that reason) and the next one that
-fits is taken, so the budget is spent on candidates that can finish instead of one large model
-the clock cuts off; and the queue is trained fastest first, so the sampler has results to learn
-from early. Without a clock the budget counts trials, and the queue is trained in rank order.
+With a wall-clock budget (``budget.max_wall_minutes``) the queue may fill ``queue_share`` of the
+time left after scoring; the sampler has the rest, to refine around what the queue found and to
+explore what the proxy ranks poorly (the cheap end of a Pareto front: weight-sharing warm-up
+favours large sub-networks). The best ``keep`` fraction is walked in rank order, simulating the
+trials on the run's concurrent slots: a candidate that would make the queue end after its share
+is not queued (screened out with that reason) and the next one that fits is taken, so the time
+is spent on candidates that can finish instead of one large model the clock cuts off; and the
+queue is trained fastest first, so the sampler has results to learn from early. Without a clock
+the budget counts trials, and the queue is trained in rank order.
 Scoring itself runs in one process per CPU (``search.screen.workers``).
 
 The study's user attribute ``screening`` records pool size, kept count and the seconds spent;
@@ -143,7 +146,7 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     scores, stats, scoring_seconds = warmup_proxy(dataset, archs, warm, workers=screen.workers or default_workers())
     ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
     seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
-    remaining = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)
+    remaining = (screen.queue_share * (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started))
                  if cfg.budget.max_wall_minutes else None)
     queued, too_slow = fit_to_clock(ranked, seconds, cfg.search.concurrency(os.cpu_count() or 1), remaining,
                                     max(1, math.ceil(screen.keep * len(ranked))))
@@ -160,8 +163,9 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
         reason = f"screened out by the warm-up proxy (rank {rank} of {len(ranked)})"
         if arch in slow_set:
             reason = (f"not queued: predicted training time {seconds[arch]:.0f} s would end after the "
-                      f"{remaining:.0f} s left of budget.max_wall_minutes, with the better-ranked queued "
-                      f"candidates on the trial slots (proxy rank {rank} of {len(ranked)})")
+                      f"{remaining:.0f} s of budget.max_wall_minutes given to the queue "
+                      f"(search.screen.queue_share), with the better-ranked queued candidates on the "
+                      f"trial slots (proxy rank {rank} of {len(ranked)})")
         # scalarised studies: the proxy score as the step-0 value — TPE ranks pruned trials by
         # their last value, so when its "good" set reaches past the trained trials it takes the
         # best-scored ones (Optuna's TPE cannot rank pruned trials of multi-objective studies by value)
