@@ -1,6 +1,6 @@
 """Proxy-screened search vs full-training search at the same wall-clock budget (Census-Income).
 
-    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--queue-share 0.5] [--geometry-weight 0.25 0] [--section NAME]
+    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--queue-share 0.5] [--gate 0.5] [--geometry-weight 0.25 0] [--section NAME]
 
 Per seed, real `unirank search studies/census.yaml` runs, one after the other on the same
 machine, each with `budget.max_wall_minutes` = --minutes covering everything it does (data,
@@ -9,7 +9,8 @@ screening, trials), no presets, TPE, 2 concurrent trials:
 - screened (one run per --geometry-weight): `search.screen` (pool --pool, keep --keep): the
   warm-up proxy scores the pool first (one scoring process per CPU) and the best that are predicted
   to finish within --queue-share of the time left are trained fully, fastest first; then TPE
-  continues for the rest.
+  continues for the rest, each proposal trained only if its proxy score is within the best --gate
+  share of the pool's (0: no gate).
 Reported: best mean validation NE among trained candidates and the hypervolume of the
 (MFLOPs, NE) front against one reference point for all runs (1.1 × the largest MFLOPs seen, NE 1.0);
 for the screened runs also the screening's seconds and how the predicted training times compare
@@ -48,6 +49,8 @@ def _run_dir(weight: float | None, seed: int, args: argparse.Namespace) -> Path:
         settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{weight:g}"
         if args.queue_share < 1:  # runs from before search.screen.queue_share had the whole time
             settings += f"-share{args.queue_share:g}"
+        if args.gate:
+            settings += f"-gate{args.gate:g}"
     return OUT / f"{settings}-seed{seed}"
 
 
@@ -64,7 +67,8 @@ def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace
     if weight is not None:
         cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
                 "--set", f"search.screen.geometry_weight={weight}",
-                "--set", f"search.screen.queue_share={args.queue_share}"]
+                "--set", f"search.screen.queue_share={args.queue_share}",
+                "--set", f"search.screen.gate={args.gate or 'null'}"]
     started = time.time()
     done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
@@ -138,6 +142,20 @@ def _screening(study) -> tuple[dict, list[float]]:
     return study.user_attrs.get("screening", {}), ratios
 
 
+def _gate_counts(study) -> str:
+    """How the proxy gate treated TPE's proposals after the queue (empty without a gate)."""
+    from optuna.trial import TrialState
+
+    gated = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+             if "proxy" in t.user_attrs and "proxy_rank" not in t.user_attrs]
+    if not gated:
+        return ""
+    rejected = [t for t in gated if t.user_attrs.get("screened_out")]
+    uncovered = sum(t.user_attrs["proxy"].get("covered") == 0.0 for t in gated)
+    return (f"; gate: {len(gated)} TPE proposals scored ({uncovered} beyond the warmed store), "
+            f"{len(rejected)} not trained")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=6.0)
@@ -146,6 +164,8 @@ def main() -> None:
     parser.add_argument("--keep", type=float, default=0.125)
     parser.add_argument("--queue-share", type=float, default=0.5,
                         help="search.screen.queue_share: the share of the time left the queue may fill")
+    parser.add_argument("--gate", type=float, default=0.5,
+                        help="search.screen.gate: train a TPE proposal only if scored within this best share of the pool (0: no gate)")
     parser.add_argument("--geometry-weight", type=float, nargs="+", default=[0.25, 0.0],
                         help="one screened search per weight (search.screen.geometry_weight)")
     parser.add_argument("--section", default="proxy_search", help="the BENCHMARKS.md section to write")
@@ -183,7 +203,8 @@ def main() -> None:
             ratio = (f"; measured / predicted training time of the queued trials: median "
                      f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})" if ratios else "")
             notes.append(f"- {arm}, seed {seed}: screening {spent:.0f} s (warm-up {info.get('warmup_seconds', 0):.0f} s), "
-                         f"{info.get('kept')} queued, {info.get('too_slow', 0)} better-ranked left out as too slow{ratio}")
+                         f"{info.get('kept')} queued, {info.get('too_slow', 0)} better-ranked left out as too slow{ratio}"
+                         f"{_gate_counts(studies[(arm, seed)])}")
         wins = sum(s < f for s, f in zip(summary[arm][0], summary["full"][0]))
         hv_wins = sum(s > f for s, f in zip(summary[arm][1], summary["full"][1]))
         verdicts.append(f"*{arm}* had the better best NE than full training in {wins} of {args.seeds} seeds and "
@@ -195,7 +216,9 @@ def main() -> None:
             f"the other on the same machine. *screened* adds `search.screen` (pool {args.pool}, keep "
             f"{args.keep:.0%}, geometry weight {weights}, queue share {args.queue_share:g}; warm-up and "
             f"fine-tuning defaults): the queue is the best by proxy score predicted to end within "
-            f"{args.queue_share:.0%} of the time left, trained fastest first; TPE has the rest. Reference point for the "
+            f"{args.queue_share:.0%} of the time left, trained fastest first; TPE has the rest"
+            + (f", and trains a proposal only if its proxy score is within the best {args.gate:.0%} of the pool's"
+               if args.gate else "") + ". Reference point for the "
             f"hypervolume: ({reference[0]:.3f} MFLOPs, NE 1.0). " + " ".join(verdicts) + "\n\n"
             + "\n".join(rows) + "\n\nScreening per run:\n" + "\n".join(notes))
     plot = _plot(histories, args.minutes)

@@ -191,7 +191,8 @@ class ScreenConfig(_Section):
     rows, score each, and queue the best ``keep`` fraction (best first) for full training; the
     others are recorded PRUNED with their proxy score. With ``budget.max_wall_minutes`` only
     candidates predicted to finish within ``queue_share`` of the time left are queued; the sampler
-    has the rest (see ``unirank.search.screening``)."""
+    has the rest, and its proposals pass the proxy ``gate`` before they are trained (see
+    ``unirank.search.screening``)."""
 
     pool: int = Field(256, ge=2, le=100_000)
     keep: float = Field(0.1, gt=0, le=1)
@@ -204,6 +205,9 @@ class ScreenConfig(_Section):
     geometry_weight: float = Field(0.25, ge=0)
     # with budget.max_wall_minutes: the share of the time left after scoring that the queue may fill
     queue_share: float = Field(0.5, gt=0, le=1)
+    # after the queue: a sampler proposal the supernet covers is scored first and trained only if
+    # its score is within the best `gate` share of the pool's; null = train every proposal
+    gate: float | None = Field(0.5, gt=0, le=1)
     workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 
 

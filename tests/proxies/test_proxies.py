@@ -6,9 +6,10 @@ import torch
 from unirank.models.ranker import build_model
 from unirank.proxies.short_train import short_train_ne
 from unirank.proxies.supernet import Supernet
-from unirank.proxies.warmup import (WarmupConfig, combine, proxy_terms, score_batches, warm_up,
-                                    warmup_proxy)
+from unirank.proxies.warmup import (WarmupConfig, WarmupScorer, combine, proxy_terms, score_batches,
+                                    warm_up, warmup_proxy)
 from unirank.proxies.zero_cost import ZERO_COST
+from unirank.search.screening import ProxyGate
 from unirank.space import PRESETS
 from unirank.train.fit import masked_bce
 
@@ -75,3 +76,21 @@ def test_scoring_in_worker_processes_gives_the_same_scores(tiny_dataset):
         for term in ("loss", "zico", "fisher_rao", "sigeo"):
             assert math.isclose(alone[arch][term], forked[arch][term], rel_tol=1e-6, abs_tol=1e-9), term
         assert forked[arch]["step_seconds"] > 0
+
+
+def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_better_share(tiny_dataset):
+    pool = [PRESETS[n] for n in ("shared_bottom_mlp", "dcnv2", "mmoe", "star", "deepfm", "dlrm")]
+    scorer = WarmupScorer(tiny_dataset, pool, WarmupConfig(fraction=0.3, batch_size=256, finetune_steps=5))
+    scores = scorer.score_pool(workers=1)
+    for arch in pool[:2]:  # standardised like the pool: scored alone, a pool member gets its pool score
+        assert math.isclose(scorer.score(arch)["sigeo"], scores[arch]["sigeo"], rel_tol=1e-6, abs_tol=1e-9)
+    gate = ProxyGate(scorer, [s["sigeo"] for s in scores.values()], share=0.5)
+    ranked = sorted(pool, key=lambda a: scores[a]["sigeo"])
+    for arch in ranked[:3]:
+        assert gate.check(arch)[1] is None
+    for arch in ranked[3:]:
+        score, reason = gate.check(arch)
+        assert score["sigeo"] > gate.threshold and "search.screen.gate" in reason
+    assert all(gate.check(arch)[0]["covered"] == 1.0 for arch in pool)
+    score, _ = gate.check(PRESETS["autoint"])  # attention: not in the pool, scored on a grown store
+    assert score["covered"] == 0.0 and math.isfinite(score["sigeo"]) and scorer.supernet.covers(PRESETS["autoint"])

@@ -95,3 +95,20 @@ def test_dropping_a_feature_does_not_shift_the_others_rows(tiny_dataset):
                 assert torch.equal(table[offset:offset + rows], own[:rows, : table.shape[1]])
                 seen.append(features.sparse[i].name)
         assert (dropped_name in seen) == (arch is keep_all)
+
+
+def _widths(arch, first, second):
+    data = arch.to_dict()
+    data["layers"][0]["modules"][0]["width"], data["layers"][1]["modules"][0]["width"] = first, second
+    return ArchSpec.from_dict(data)
+
+
+def test_covers_means_every_block_is_in_the_store_and_checking_grows_nothing(tiny_dataset):
+    base = PRESETS["shared_bottom_mlp"]  # MLP widths 256, 128
+    supernet = Supernet(tiny_dataset.features, [base])
+    before = {k: tuple(v.shape) for k, v in supernet.store.items()}
+    assert supernet.covers(base) and supernet.covers(_widths(base, 64, 128))  # narrower: leading blocks
+    assert not supernet.covers(_widths(base, 512, 128))  # wider than any trained block
+    assert not supernet.covers(PRESETS["dcnv2"])  # a cross layer: keys the store does not have
+    assert {k: tuple(v.shape) for k, v in supernet.store.items()} == before and supernet.paths == [base]
+    assert Supernet(tiny_dataset.features, [base, PRESETS["dcnv2"]]).covers(PRESETS["dcnv2"])

@@ -10,42 +10,50 @@ from unirank.search.screening import fit_to_clock, makespan, screen_candidates
 from unirank.space.search_space import SearchSpace
 
 
-def test_screened_search_trains_the_best_scored_candidates_first(tmp_path):
+def test_screened_search_trains_the_best_scored_candidates_first_then_gates_the_samplers(tmp_path):
     config, out = _study(tmp_path, "screen")
     args = ["search", str(config), "--quiet", "--set", "search.presets=[]", "--set", "budget.trials=4",
-            "--set", "search.screen.pool=24", "--set", "search.screen.keep=0.25",
-            "--set", "search.screen.warmup_fraction=0.3"]
+            "--set", "search.screen.pool=24", "--set", "search.screen.keep=0.125",
+            "--set", "search.screen.warmup_fraction=0.3", "--set", "search.screen.gate=0.5"]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "screening: scored 24 candidates" in first.stdout
     study = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db")
     trials = study.get_trials()
-    screened_out = [t for t in trials if t.user_attrs.get("screened_out")]
-    assert len(screened_out) == 18 and all(t.state.name == "PRUNED" for t in screened_out)
+    pooled = [t for t in trials if "proxy_rank" in t.user_attrs]
+    screened_out = [t for t in pooled if t.user_attrs.get("screened_out")]
+    assert len(pooled) == 24 and len(screened_out) == 21 and all(t.state.name == "PRUNED" for t in screened_out)
     trained_dirs = {p.name for p in (out / "trials").iterdir()}
-    assert not any(f"{t.number:05d}" in trained_dirs for t in screened_out)
+    gated = [t for t in trials if "search.screen.gate" in t.user_attrs.get("fail_reason", "")]
+    assert not any(f"{t.number:05d}" in trained_dirs for t in screened_out + gated)
     trained = [t for t in trials if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]
     assert len(trained) == 4
-    assert sorted(t.user_attrs["proxy_rank"] for t in trained) == [1, 2, 3, 4]  # queue order
-    first = [t for t in trials if t.user_attrs.get("proxy_rank") in (1, 2, 3, 4, 5, 6)]
-    scores = sorted(t.user_attrs["proxy_score"] for t in trials if "proxy_score" in t.user_attrs)
-    assert min(t.user_attrs["proxy_score"] for t in first) == scores[0]  # the best score is queued first
-    assert all("proxy_score" in t.user_attrs for t in screened_out + trained)
-    assert study.user_attrs["screening"]["pool"] == 24 and study.user_attrs["screening"]["kept"] == 6
+    queued = [t for t in trained if "queue_position" in t.user_attrs]
+    assert sorted(t.user_attrs["proxy_rank"] for t in queued) == [1, 2, 3]  # the queue, trained first
+    scores = sorted(t.user_attrs["proxy_score"] for t in pooled)
+    assert min(t.user_attrs["proxy_score"] for t in queued) == scores[0]
+    # the sampler's proposal after the queue passed the gate: scored within the pool's better half;
+    # the ones it rejected are PRUNED with their score
+    threshold = scores[11]
+    sampled = [t for t in trained if "queue_position" not in t.user_attrs]
+    assert len(sampled) == 1 and sampled[0].user_attrs["proxy_score"] <= threshold
+    assert all(t.state.name == "PRUNED" and t.user_attrs["proxy_score"] > threshold for t in gated)
+    assert study.user_attrs["screening"]["pool"] == 24 and study.user_attrs["screening"]["kept"] == 3
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "screening:" not in again.stdout
     trials = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db").get_trials()
-    assert len([t for t in trials if t.user_attrs.get("screened_out")]) == 18
-    ranks = sorted(t.user_attrs.get("proxy_rank", 99) for t in trials if t.state.name == "COMPLETE")
-    assert ranks[:6] == [1, 2, 3, 4, 5, 6]  # the rest of the queue was trained next
+    assert len([t for t in trials if "proxy_rank" in t.user_attrs]) == 24  # not screened again
+    # the warmed supernet is not stored: a resumed search trains what the sampler proposes
+    assert len([t for t in trials if "search.screen.gate" in t.user_attrs.get("fail_reason", "")]) == len(gated)
+    assert len([t for t in trials if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]) == 8
 
     assert run_cli("report", str(out), "--no-png").returncode == 0
     page = (out / "report.html").read_text()
     proxy = plotly_figures(page)["proxy"][0]
-    assert len(proxy["x"]) >= 6  # proxy score vs final NE of every trained candidate
-    assert "18 candidates were screened out by the warm-up proxy" in page
+    assert len(proxy["x"]) >= 3  # proxy score vs final NE of every trained candidate
+    assert f"{21 + len(gated)} candidates were screened out by the warm-up proxy" in page
 
 
 def test_the_queue_takes_the_best_that_fit_the_clock_and_trains_them_fastest_first():

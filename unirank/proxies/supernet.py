@@ -167,6 +167,23 @@ class Supernet(nn.Module):
                 param.copy_(weights[name])
         return model
 
+    def covers(self, arch: ArchSpec) -> bool:
+        """Whether every weight of ``arch`` is a block of the store as it is (no key missing, no
+        block larger): then its inherited weights are ones the warm-up trained, and scoring it
+        does not grow the store."""
+        if arch in self._paths:
+            return True
+        model = build_model(arch, self.features)
+        for name, param in model.named_parameters():
+            b = self._bind(name, param, arch, model)
+            parts = ([(k, (rows, b.shape[1])) for k, rows in b.tables] if b.tables is not None else
+                     [(b.key, (b.shape[0], len(self.features.dense)) if b.columns is not None else b.shape)])
+            for key, shape in parts:
+                block = self.store[_slot(key)] if _slot(key) in self.store else None
+                if block is None or block.dim() != len(shape) or any(s > t for s, t in zip(shape, block.shape)):
+                    return False
+        return True
+
     def _path(self, arch: ArchSpec):
         if arch not in self._paths:
             self.add(arch)

@@ -170,25 +170,94 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     return {"loss": loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao, "step_seconds": step_seconds}
 
 
-def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:
-    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better)."""
-    def z(name: str) -> dict[ArchSpec, float]:
+TERMS = ("loss", "zico", "fisher_rao")
+
+
+def standardisation(terms: dict[ArchSpec, dict[str, float]]) -> dict[str, tuple[float, float]]:
+    """(mean, std) of each proxy term over a pool (std 1 where the pool does not vary)."""
+    norms = {}
+    for name in TERMS:
         values = [t[name] for t in terms.values()]
         mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
-        return {a: (t[name] - mean) / std for a, t in terms.items()}
-
-    loss, zico, fisher_rao = z("loss"), z("zico"), z("fisher_rao")
-    return {a: {**t, "sigeo": loss[a] - geometry_weight * (zico[a] + fisher_rao[a])} for a, t in terms.items()}
+        norms[name] = (mean, (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0)
+    return norms
 
 
-# What forked scoring workers read (set by ``warmup_proxy`` just before it forks them).
-_SCORING: tuple | None = None
+def sigeo(t: dict[str, float], norms: dict[str, tuple[float, float]], geometry_weight: float) -> float:
+    """z(loss) − w·z(zico) − w·z(fisher_rao), z standardised by ``norms`` (lower is better)."""
+    z = {name: (t[name] - mean) / std for name, (mean, std) in norms.items()}
+    return z["loss"] - geometry_weight * (z["zico"] + z["fisher_rao"])
+
+
+def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:
+    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better)."""
+    norms = standardisation(terms)
+    return {a: {**t, "sigeo": sigeo(t, norms, geometry_weight)} for a, t in terms.items()}
+
+
+class WarmupScorer:
+    """A supernet over ``pool``, warmed up (``stats``), that scores candidates from their
+    inherited weights: the pool at once (``score_pool``), then any candidate the supernet covers
+    one at a time (``score``), standardised like the pool so its score ranks among the pool's."""
+
+    def __init__(self, dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig()):
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.pool = cfg, list(pool)
+        self.supernet = Supernet(dataset.features, self.pool)
+        self.stats = warm_up(self.supernet, dataset, cfg)
+        self.batches = score_batches(dataset, cfg)
+        self.warm_rows, _ = split_for_warmup(dataset, cfg)
+        val = dataset.splits["val"]
+        self.loss_rows = _rows(val, torch.arange(min(len(val), cfg.loss_rows)))
+        self.steps = finetune_steps(cfg, len(dataset.splits["train"]))
+        self.norms: dict[str, tuple[float, float]] | None = None  # set by score_pool
+
+    def terms(self, arch: ArchSpec) -> dict[str, float]:
+        return proxy_terms(self.supernet, arch, self.batches, self.cfg, self.loss_rows, self.warm_rows, self.steps)
+
+    def score_pool(self, workers: int = 1) -> dict[ArchSpec, dict[str, float]]:
+        """Terms and ``sigeo`` of every pool candidate; ``workers`` > 1 scores them in that many
+        forked one-thread processes (terms and ``step_seconds`` are then those of a one-thread
+        trial; the scores do not depend on the worker count)."""
+        global _SCORING
+        _SCORING = self
+        try:
+            workers = max(1, min(workers, len(self.pool)))
+            if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+                terms = [_score_one(i) for i in range(len(self.pool))]
+            else:
+                with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as procs:
+                    terms = procs.map(_score_one, range(len(self.pool)), chunksize=1)
+        finally:
+            _SCORING = None
+        by_arch = dict(zip(self.pool, terms))
+        self.norms = standardisation(by_arch)
+        return combine(by_arch, self.cfg.geometry_weight)
+
+    def score(self, arch: ArchSpec) -> dict[str, float]:
+        """Terms and ``sigeo`` of one candidate, on one thread, standardised like the pool, and
+        ``covered`` (1.0 when every block it needs was in the warmed store). An uncovered candidate
+        (more experts, a wider block, a module kind in a slot no pool candidate had) grows the
+        store: cells no pool candidate had keep their fresh initialisation and only the
+        candidate's own fine-tuning trains them, so it scores somewhat worse than it would."""
+        if self.norms is None:
+            raise RuntimeError("score_pool first: a candidate's score is standardised like the pool's")
+        covered = self.supernet.covers(arch)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            t = self.terms(arch)
+        finally:
+            torch.set_num_threads(threads)
+        return {**t, "covered": float(covered), "sigeo": sigeo(t, self.norms, self.cfg.geometry_weight)}
+
+
+# The scorer forked scoring workers read (set by ``score_pool`` just before it forks them).
+_SCORING: WarmupScorer | None = None
 
 
 def _score_one(index: int) -> dict[str, float]:
-    supernet, pool, batches, cfg, loss_rows, warm_rows, steps = _SCORING
-    return proxy_terms(supernet, pool[index], batches, cfg, loss_rows, warm_rows, steps)
+    return _SCORING.terms(_SCORING.pool[index])
 
 
 def _single_thread() -> None:
@@ -197,32 +266,12 @@ def _single_thread() -> None:
 
 def warmup_proxy(dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig(),
                  workers: int = 1) -> tuple[dict[ArchSpec, dict[str, float]], WarmupStats, float]:
-    """Build the supernet over ``pool``, warm it up, score every candidate.
-    ``workers`` > 1 scores candidates in that many forked one-thread processes (each candidate's
-    terms and ``step_seconds`` are then those of a one-thread trial; the scores do not depend on
-    the worker count). Returns (scores per arch, warm-up stats, scoring seconds)."""
-    global _SCORING
-    torch.manual_seed(cfg.seed)
-    supernet = Supernet(dataset.features, pool)
-    stats = warm_up(supernet, dataset, cfg)
+    """Build the supernet over ``pool``, warm it up, score every candidate (``WarmupScorer``).
+    Returns (scores per arch, warm-up stats, scoring seconds)."""
+    scorer = WarmupScorer(dataset, pool, cfg)
     started = time.perf_counter()
-    batches = score_batches(dataset, cfg)
-    warm_rows, _ = split_for_warmup(dataset, cfg)
-    val = dataset.splits["val"]
-    loss_rows = _rows(val, torch.arange(min(len(val), cfg.loss_rows)))
-    steps = finetune_steps(cfg, len(dataset.splits["train"]))
-    _SCORING = (supernet, list(pool), batches, cfg, loss_rows, warm_rows, steps)
-    try:
-        workers = max(1, min(workers, len(pool)))
-        if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-            terms = [_score_one(i) for i in range(len(pool))]
-        else:
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as procs:
-                terms = procs.map(_score_one, range(len(pool)), chunksize=1)
-    finally:
-        _SCORING = None
-    scores = combine(dict(zip(pool, terms)), cfg.geometry_weight)
-    return scores, stats, time.perf_counter() - started
+    scores = scorer.score_pool(workers)
+    return scores, scorer.stats, time.perf_counter() - started
 
 
 def default_workers() -> int:

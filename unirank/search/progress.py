@@ -26,7 +26,7 @@ class TrialEvent:
     """What the searcher reports about one trial."""
 
     label: str
-    state: str  # running, complete, pruned, failed, infeasible, twin
+    state: str  # running, complete, pruned, failed, infeasible, twin, screened
     message: str
     mean_ne: float | None = None
     mflops: float | None = None
@@ -68,7 +68,7 @@ class SearchProgress:
         running = [e for e in self.rows.values() if e.state == "running"]
         done = [e for e in self.rows.values() if e.state != "running"][-_SHOWN:]
         for e in running + done:
-            colour = {"running": "cyan", "complete": "green", "pruned": "yellow"}.get(e.state, "red")
+            colour = {"running": "cyan", "complete": "green", "pruned": "yellow", "screened": "yellow"}.get(e.state, "red")
             table.add_row(e.label, f"[{colour}]{e.state}[/{colour}]",
                           "" if e.mean_ne is None else f"{e.mean_ne:.4f}",
                           "" if e.mflops is None else f"{e.mflops:.4f}", escape(e.arch))

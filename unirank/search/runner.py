@@ -53,12 +53,13 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
     study = open_study_for_search(cfg)
     interrupted = recover_interrupted_trials(study)
+    screened = None
     if cfg.search.screen is not None:
         from unirank.data.dataset import load_prepared
         from unirank.search.screening import screen_candidates
 
-        screen_candidates(study, cfg, SearchSpace(cfg.space, features), load_prepared(cache_dir),
-                          log=lambda line: print(line, flush=True), started=started)
+        screened = screen_candidates(study, cfg, SearchSpace(cfg.space, features), load_prepared(cache_dir),
+                                     log=lambda line: print(line, flush=True), started=started)
     before = len(trial_records(study))
 
     import ray
@@ -80,7 +81,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
-                                      cfg.search, on_change=progress.update)
+                                      cfg.search, on_change=progress.update,
+                                      gate=screened.gate if screened is not None else None)
         scheduler = None
         if cfg.search.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler

@@ -5,6 +5,8 @@ trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then
 - over a hard budget: told to the study as infeasible (constraint values > 0, placeholder NE),
   never trained;
 - identical to an architecture already evaluated: answered from it, free;
+- after warm-up proxy screening, scored outside the gate (``search.screen.gate``): recorded
+  PRUNED with its proxy score, never trained;
 - otherwise handed to Ray. Per-epoch results are kept as the trial's learning curve; a trial a
   scheduler (ASHA) stops is recorded PRUNED; a final result is told with the objectives.
 Presets are trained first, with the same protocol, and added to the study as marked trials.
@@ -64,7 +66,7 @@ def allowed_trials(budget: BudgetConfig, study: optuna.Study) -> int:
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
-                 on_change: Callable[[TrialEvent, int], None] | None = None):
+                 on_change: Callable[[TrialEvent, int], None] | None = None, gate=None):
         super().__init__(metric="mean_ne", mode="min")
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
@@ -76,6 +78,7 @@ class OptunaArchSearcher(Searcher):
         self.proposer = (PredictorProposer(space, features, search.seed)
                          if search.sampler == "predictor" else None)
         self._notify = on_change or (lambda event, finished: None)
+        self.gate = gate  # unirank.search.screening.ProxyGate, or None
         self._heartbeat_stop = self._start_heartbeat()
 
     # -- Ray Tune's side -------------------------------------------------------------------
@@ -125,12 +128,31 @@ class OptunaArchSearcher(Searcher):
                             f"trial {trial.number} = trial {twin.number} (same architecture, not retrained)",
                             arch=arch, mflops=cost.mflops)
                 continue
+            if (self.gate is not None and "queue_position" not in trial.user_attrs  # queued: scored already
+                    and self._gated_out(trial, arch, cost)):
+                continue
             self.launched += 1
             self.running[trial_id] = _Running(arch, cost, trial=trial)
             self._event(f"trial {trial.number}", "running", f"trial {trial.number} started", arch=arch,
                         mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}
         return Searcher.FINISHED
+
+    def _gated_out(self, trial: optuna.Trial, arch: ArchSpec, cost: Cost) -> bool:
+        """Score ``trial`` with the proxy gate; record it PRUNED, untrained, if the gate says so."""
+        score, reason = self.gate.check(arch)
+        trial.set_user_attr("proxy_score", score["sigeo"])
+        trial.set_user_attr("proxy", score)
+        if reason is None:
+            return False
+        trial.set_user_attr("screened_out", True)
+        trial.set_user_attr("fail_reason", reason)
+        if len(self.study.directions) == 1:  # as screening does: TPE ranks pruned trials by this
+            trial.report(score["sigeo"], 0)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self._event(f"trial {trial.number}", "screened", f"trial {trial.number} not trained: {reason}",
+                    arch=arch, mflops=cost.mflops)
+        return True
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         entry = self.running.get(trial_id)
@@ -182,7 +204,7 @@ class OptunaArchSearcher(Searcher):
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("study", "_notify", "running", "proposer", "_heartbeat_stop")}
+                 if k not in ("study", "_notify", "running", "proposer", "gate", "_heartbeat_stop")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -190,7 +212,7 @@ class OptunaArchSearcher(Searcher):
         name, storage = state.pop("_study_ref")
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
-        self.running, self.proposer, self._notify = {}, None, (lambda event, finished: None)
+        self.running, self.proposer, self.gate, self._notify = {}, None, None, (lambda event, finished: None)
         self._heartbeat_stop = None
 
     def save(self, checkpoint_path: str) -> None:
