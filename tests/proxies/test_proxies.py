@@ -1,5 +1,6 @@
 """Proxy scores: finite, deterministic, and the warm-up really trains the supernet."""
 import math
+import time
 
 import torch
 
@@ -84,10 +85,15 @@ def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_
     scores = scorer.score_pool(workers=1)
     for arch in pool[:2]:  # standardised like the pool: scored alone, a pool member gets its pool score
         assert math.isclose(scorer.score(arch)["sigeo"], scores[arch]["sigeo"], rel_tol=1e-6, abs_tol=1e-9)
-    gate = ProxyGate(scorer, [s["sigeo"] for s in scores.values()], share=0.5)
+    gate = ProxyGate(scorer, [s["sigeo"] for s in scores.values()], share=0.5, seconds_for=lambda s: 1e4 * s)
     ranked = sorted(pool, key=lambda a: scores[a]["sigeo"])
     for arch in ranked[:3]:
-        assert gate.check(arch)[1] is None
+        score, reason = gate.check(arch)
+        assert reason is None and score["predicted_seconds"] == 1e4 * score["step_seconds"]
+    # with a clock: a well-scored candidate predicted to outlast the time left is not trained either
+    gate.deadline = time.perf_counter() + 1e4 * scores[ranked[0]]["step_seconds"] / 100
+    assert "budget.max_wall_minutes" in gate.check(ranked[0])[1]
+    gate.deadline = None
     for arch in ranked[3:]:
         score, reason = gate.check(arch)
         assert score["sigeo"] > gate.threshold and "search.screen.gate" in reason

@@ -29,7 +29,8 @@ Scoring itself runs in one process per CPU (``search.screen.workers``).
 Gate (``search.screen.gate``): the sampler learns from the queue's results, but what it proposes
 next is trained only if the warm-up proxy agrees: each proposal the supernet covers is scored
 (one thread, in the driver) and one scored outside the best ``gate`` share of the pool is recorded
-PRUNED (``screened_out``) without training, and the sampler proposes again. The sampler moves
+PRUNED (``screened_out``) without training, and the sampler proposes again; so is one whose
+predicted training time is longer than the time left of ``budget.max_wall_minutes``. The sampler moves
 beyond the pool (more experts, wider blocks): such a proposal is scored after growing the store,
 the new cells untrained, which biases it somewhat worse — the gate is meant to stop clear junk, so
 its default threshold is the pool's median, not its best few. On Census-Income
@@ -48,6 +49,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -64,22 +66,30 @@ from unirank.space.search_space import SearchSpace
 class ProxyGate:
     """The sampler's proposals after screening: each is scored from its inherited weights
     (about a second on one thread, ``WarmupScorer.score``) and trained only if its score is within
-    the best ``share`` of the pool's scores."""
+    the best ``share`` of the pool's scores and, with a clock (``deadline``, a
+    ``time.perf_counter()`` value), its predicted training time (``seconds_for`` its measured
+    seconds per step) fits in the time left — a trial the clock ends is time lost."""
 
-    def __init__(self, scorer: WarmupScorer, pool_scores: list[float], share: float):
+    def __init__(self, scorer: WarmupScorer, pool_scores: list[float], share: float,
+                 seconds_for: Callable[[float], float], deadline: float | None = None):
         self.scorer, self.pool_scores = scorer, sorted(pool_scores)
         self.threshold = self.pool_scores[max(1, math.ceil(share * len(self.pool_scores))) - 1]
-        self.share = share
+        self.share, self.seconds_for, self.deadline = share, seconds_for, deadline
 
     def check(self, arch: ArchSpec) -> tuple[dict, str | None]:
-        """(proxy terms and score, why it is not trained or None)."""
+        """(proxy terms, score and ``predicted_seconds``; why it is not trained, or None)."""
         score = self.scorer.score(arch)
-        if score["sigeo"] <= self.threshold:
-            return score, None
-        rank = sum(s < score["sigeo"] for s in self.pool_scores) + 1
-        return score, (f"screened out by the warm-up proxy gate: score {score['sigeo']:.3f} would rank "
-                       f"{rank} of {len(self.pool_scores) + 1} in the screened pool, outside the best "
-                       f"{self.share:.0%} (search.screen.gate)")
+        score["predicted_seconds"] = self.seconds_for(score["step_seconds"])
+        if score["sigeo"] > self.threshold:
+            rank = sum(s < score["sigeo"] for s in self.pool_scores) + 1
+            return score, (f"screened out by the warm-up proxy gate: score {score['sigeo']:.3f} would rank "
+                           f"{rank} of {len(self.pool_scores) + 1} in the screened pool, outside the best "
+                           f"{self.share:.0%} (search.screen.gate)")
+        left = None if self.deadline is None else self.deadline - time.perf_counter()
+        if left is not None and score["predicted_seconds"] > left:
+            return score, (f"not trained: predicted training time {score['predicted_seconds']:.0f} s is longer "
+                           f"than the {max(left, 0):.0f} s left of budget.max_wall_minutes (search.screen.gate)")
+        return score, None
 
 
 @dataclass
@@ -210,7 +220,11 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
             state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
             intermediate_values={0: score["sigeo"]} if len(study.directions) == 1 else None,
             user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
-    gate = ProxyGate(scorer, [scores[a]["sigeo"] for a in archs], screen.gate) if screen.gate else None
+    gate = None
+    if screen.gate:
+        deadline = started + cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None
+        gate = ProxyGate(scorer, [scores[a]["sigeo"] for a in archs], screen.gate,
+                         lambda step_seconds: predicted_seconds(step_seconds, cfg, dataset), deadline)
     summary = ScreenSummary(len(ranked), len(queued), stats.seconds, scoring_seconds, len(too_slow), gate)
     study.set_user_attr("screening", {"pool": summary.pool, "kept": summary.kept, "too_slow": summary.too_slow,
                                       "warmup_seconds": stats.seconds, "scoring_seconds": scoring_seconds,
