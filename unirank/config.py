@@ -205,8 +205,8 @@ class ScreenConfig(_Section):
     geometry_weight: float = Field(0.25, ge=0)
     # with budget.max_wall_minutes: the share of the time left after scoring that the queue may fill
     queue_share: float = Field(0.5, gt=0, le=1)
-    # after the queue: a sampler proposal the supernet covers is scored first and trained only if
-    # its score is within the best `gate` share of the pool's; null = train every proposal
+    # after the queue: each sampler proposal is scored first and trained only if its score is within
+    # the best `gate` share of the pool's (and, with a clock, it is predicted to finish); null = off
     gate: float | None = Field(0.5, gt=0, le=1)
     workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 

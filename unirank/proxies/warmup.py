@@ -197,8 +197,8 @@ def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> 
 
 class WarmupScorer:
     """A supernet over ``pool``, warmed up (``stats``), that scores candidates from their
-    inherited weights: the pool at once (``score_pool``), then any candidate the supernet covers
-    one at a time (``score``), standardised like the pool so its score ranks among the pool's."""
+    inherited weights: the pool at once (``score_pool``), then any candidate one at a time
+    (``score``), standardised like the pool so its score ranks among the pool's."""
 
     def __init__(self, dataset: Dataset, pool: list[ArchSpec], cfg: WarmupConfig = WarmupConfig()):
         torch.manual_seed(cfg.seed)

@@ -27,8 +27,8 @@ the budget counts trials, and the queue is trained in rank order.
 Scoring itself runs in one process per CPU (``search.screen.workers``).
 
 Gate (``search.screen.gate``): the sampler learns from the queue's results, but what it proposes
-next is trained only if the warm-up proxy agrees: each proposal the supernet covers is scored
-(one thread, in the driver) and one scored outside the best ``gate`` share of the pool is recorded
+next is trained only if the warm-up proxy agrees: each proposal is scored (one thread, in the
+driver) and one scored outside the best ``gate`` share of the pool is recorded
 PRUNED (``screened_out``) without training, and the sampler proposes again; so is one whose
 predicted training time is longer than the time left of ``budget.max_wall_minutes``. The sampler moves
 beyond the pool (more experts, wider blocks): such a proposal is scored after growing the store,
