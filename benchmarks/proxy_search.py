@@ -96,7 +96,7 @@ def _history(out: Path, study) -> list[tuple[float, float]]:
     return history
 
 
-def _plot(histories: dict, minutes: float) -> str | None:
+def _plot(histories: dict, minutes: float, name: str) -> str | None:
     import plotly.graph_objects as go
 
     from unirank.dashboard.png import write_png
@@ -116,7 +116,7 @@ def _plot(histories: dict, minutes: float) -> str | None:
                       xaxis_title="seconds since the search started (data, screening, trials)",
                       yaxis_title="best mean validation NE", yaxis_range=[best - 0.002, best + 0.03],
                       template="plotly_white")
-    path = write_png(fig, REPO / "benchmarks" / "figures" / "proxy_search.png", 1000, 520)
+    path = write_png(fig, REPO / "benchmarks" / "figures" / f"{name}.png", 1000, 520)
     return str(path.relative_to(REPO)) if path else None
 
 
@@ -221,7 +221,7 @@ def main() -> None:
                if args.gate else "") + ". Reference point for the "
             f"hypervolume: ({reference[0]:.3f} MFLOPs, NE 1.0). " + " ".join(verdicts) + "\n\n"
             + "\n".join(rows) + "\n\nScreening per run:\n" + "\n".join(notes))
-    plot = _plot(histories, args.minutes)
+    plot = _plot(histories, args.minutes, args.section)
     if plot:
         body += f"\n\n![best NE so far against wall-clock seconds, every run]({plot})"
     print(body)
