@@ -92,8 +92,9 @@ def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_
         assert reason is None and score["predicted_seconds"] == 1e4 * score["step_seconds"]
     # with a clock: a well-scored candidate predicted to outlast the time left is not trained either
     gate.deadline = time.perf_counter() + 1e4 * scores[ranked[0]]["step_seconds"] / 100
-    assert "budget.max_wall_minutes" in gate.check(ranked[0])[1]
-    gate.deadline = None
+    assert "budget.max_wall_minutes" in gate.check(ranked[0])[1] and not gate.out_of_time()
+    gate.deadline = time.perf_counter() + 1  # less than a trial's start-up: the searcher stops asking
+    assert gate.out_of_time()
     for arch in ranked[3:]:
         score, reason = gate.check(arch)
         assert score["sigeo"] > gate.threshold and "search.screen.gate" in reason

@@ -76,6 +76,11 @@ class ProxyGate:
         self.threshold = self.pool_scores[max(1, math.ceil(share * len(self.pool_scores))) - 1]
         self.share, self.seconds_for, self.deadline = share, seconds_for, deadline
 
+    def out_of_time(self) -> bool:
+        """With a clock: no candidate could start and finish in the time left (the searcher then
+        stops proposing; each scored proposal takes seconds that the clock does not give back)."""
+        return self.deadline is not None and self.deadline - time.perf_counter() <= TRIAL_OVERHEAD_SECONDS
+
     def check(self, arch: ArchSpec) -> tuple[dict, str | None]:
         """(proxy terms, score and ``predicted_seconds``; why it is not trained, or None)."""
         score = self.scorer.score(arch)

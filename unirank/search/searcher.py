@@ -90,7 +90,7 @@ class OptunaArchSearcher(Searcher):
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}"}
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
-            if self.launched >= self.allowed:
+            if self.launched >= self.allowed or (self.gate is not None and self.gate.out_of_time()):
                 return Searcher.FINISHED
             if self.proposer is not None:
                 params = self.proposer.propose(self.study)
