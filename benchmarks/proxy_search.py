@@ -210,7 +210,9 @@ def main() -> None:
         verdicts.append(f"*{arm}* had the better best NE than full training in {wins} of {args.seeds} seeds and "
                         f"the larger hypervolume in {hv_wins} of {args.seeds}.")
     weights = ", ".join(f"{w:g}" for w in args.geometry_weight)
-    body = (f"## Proxy-screened vs full-training search at equal wall-clock (Census-Income)\n\n"
+    gate = f"gate {args.gate:g}" if args.gate else "no gate"
+    body = (f"## Proxy-screened vs full-training search at equal wall-clock (Census-Income; queue share "
+            f"{args.queue_share:g}, {gate})\n\n"
             f"Each run: `unirank search studies/census.yaml` with `budget.max_wall_minutes={args.minutes:g}` "
             f"(covering data, screening and trials), TPE, no presets, 2 concurrent one-CPU trials, one after "
             f"the other on the same machine. *screened* adds `search.screen` (pool {args.pool}, keep "
