@@ -64,9 +64,9 @@ from unirank.space.search_space import SearchSpace
 
 
 class ProxyGate:
-    """The sampler's proposals after screening: each is scored from its inherited weights
-    (one to a few seconds on one thread, ``WarmupScorer.score``) and trained only if its score is within
-    the best ``share`` of the pool's scores and, with a clock (``deadline``, a
+    """The sampler's proposals after screening: each is scored from its inherited weights (one
+    to a few seconds on one thread, ``WarmupScorer.score``) and trained only if its score is
+    within the best ``share`` of the pool's scores and, with a clock (``deadline``, a
     ``time.perf_counter()`` value), its predicted training time (``seconds_for`` its measured
     seconds per step) fits in the time left — a trial the clock ends is time lost."""
 
