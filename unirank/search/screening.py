@@ -27,17 +27,16 @@ the budget counts trials, and the queue is trained in rank order.
 Scoring itself runs in one process per CPU (``search.screen.workers``).
 
 Gate (``search.screen.gate``): the sampler learns from the queue's results, but what it proposes
-next is trained only if the warm-up proxy agrees: each proposal is scored (one thread, in the
-driver) and one scored outside the best ``gate`` share of the pool is recorded
-PRUNED (``screened_out``) without training, and the sampler proposes again; so is one whose
-predicted training time is longer than the time left of ``budget.max_wall_minutes``. The sampler moves
+next is trained only if the warm-up proxy agrees. Each proposal is scored (one thread, in the
+driver); one scored outside the best ``gate`` share of the pool is recorded PRUNED
+(``screened_out``) without training and the sampler proposes again, and so is one whose predicted
+training time is longer than the time left of ``budget.max_wall_minutes``. The sampler moves
 beyond the pool (more experts, wider blocks): such a proposal is scored after growing the store,
-the new cells untrained, which biases it somewhat worse — the gate is meant to stop clear junk, so
-its default threshold is the pool's median, not its best few. On Census-Income
-full-training TPE spent 20-85% of its training seconds on candidates with NE > 0.40 (dropped
-informative feature groups; cheap, so on the Pareto front), which is what the warm-up loss
-separates best. The gate holds for the invocation that screened (the warmed supernet is not
-stored).
+the new cells untrained, which biases it somewhat worse; the gate is meant to stop clear junk, so
+its default threshold is the pool's median, not its best few. On Census-Income full-training TPE
+spent 20-85% of its training seconds on candidates with NE > 0.40 (dropped informative feature
+groups; cheap, so on the Pareto front), which is what the warm-up loss separates best. The gate
+holds for the invocation that screened (the warmed supernet is not stored).
 
 The study's user attribute ``screening`` records pool size, kept count and the seconds spent;
 its presence means screening is done (a resumed search does not repeat it).

@@ -18,7 +18,7 @@ import json
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -35,6 +35,9 @@ from unirank.search.progress import TrialEvent
 from unirank.search.study import heartbeat_interval
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
+
+if TYPE_CHECKING:
+    from unirank.search.screening import ProxyGate
 
 _MAX_REJECTED_IN_A_ROW = 200
 
@@ -66,7 +69,8 @@ def allowed_trials(budget: BudgetConfig, study: optuna.Study) -> int:
 class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
-                 on_change: Callable[[TrialEvent, int], None] | None = None, gate=None):
+                 on_change: Callable[[TrialEvent, int], None] | None = None,
+                 gate: ProxyGate | None = None):
         super().__init__(metric="mean_ne", mode="min")
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
@@ -78,7 +82,7 @@ class OptunaArchSearcher(Searcher):
         self.proposer = (PredictorProposer(space, features, search.seed)
                          if search.sampler == "predictor" else None)
         self._notify = on_change or (lambda event, finished: None)
-        self.gate = gate  # unirank.search.screening.ProxyGate, or None
+        self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
 
     # -- Ray Tune's side -------------------------------------------------------------------
