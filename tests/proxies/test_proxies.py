@@ -91,7 +91,9 @@ def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_
         score, reason = gate.check(arch)
         assert reason is None and score["predicted_seconds"] == 1e4 * score["step_seconds"]
     # with a clock: a well-scored candidate predicted to outlast the time left is not trained either
-    gate.deadline = time.perf_counter() + 1e4 * scores[ranked[0]]["step_seconds"] / 100
+    # (an hour left; seconds_for predicts at least 1e6 × a step's seconds, far longer on any machine)
+    gate.seconds_for = lambda s: 1e6 * max(s, 1e-2)
+    gate.deadline = time.perf_counter() + 3600
     assert "budget.max_wall_minutes" in gate.check(ranked[0])[1] and not gate.out_of_time()
     gate.deadline = time.perf_counter() + 1  # less than a trial's start-up: the searcher stops asking
     assert gate.out_of_time()
