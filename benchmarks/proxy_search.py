@@ -78,17 +78,15 @@ def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace
     return out
 
 
-def _history(out: Path, study) -> list[tuple[float, float]]:
-    """(seconds since the run started, best NE so far) at every trained candidate's end."""
-    from unirank.search.study import trial_records
-
+def _history(out: Path, study, searched: list) -> list[tuple[float, float]]:
+    """(seconds since the run started, best NE so far) at the end of every trained candidate
+    (``searched``: the run's searched records, see ``_searched``)."""
     started = json.loads((out / "done.json").read_text()).get("started")
     if started is None:  # runs from before the start time was recorded: the lock is taken first
         started = (out / "study.db.lock").stat().st_mtime
     trials = study.get_trials(deepcopy=False)
     ends = sorted((trials[r.number].datetime_complete.timestamp() - started, r.mean_ne)
-                  for r in trial_records(study) if r.preset is None and r.same_as_trial is None
-                  and trials[r.number].datetime_complete)
+                  for r in searched if trials[r.number].datetime_complete)
     history, best = [], float("inf")
     for seconds, ne in ends:
         best = min(best, ne)
@@ -126,10 +124,11 @@ def _open(out: Path):
     return open_study_from_dir(out)[0]
 
 
-def _points(study) -> list[tuple[float, float]]:
+def _searched(study) -> list:
+    """Trial records of the candidates the search trained (no presets, no twins)."""
     from unirank.search.study import trial_records
 
-    return [(r.mflops, r.mean_ne) for r in trial_records(study) if r.preset is None and r.same_as_trial is None]
+    return [r for r in trial_records(study) if r.preset is None and r.same_as_trial is None]
 
 
 def _screening(study) -> tuple[dict, list[float]]:
@@ -181,8 +180,9 @@ def main() -> None:
         for arm, weight in weights_by_arm.items():
             out = _search(arm, weight, seed, args)
             studies[(arm, seed)] = _open(out)
-            runs[(arm, seed)] = _points(studies[(arm, seed)])
-            histories[(arm, seed)] = _history(out, studies[(arm, seed)])
+            searched = _searched(studies[(arm, seed)])
+            runs[(arm, seed)] = [(r.mflops, r.mean_ne) for r in searched]
+            histories[(arm, seed)] = _history(out, studies[(arm, seed)], searched)
             best = min(ne for _, ne in runs[(arm, seed)])
             print(f"seed {seed} {arm:>8}: {len(runs[(arm, seed)])} trained, best NE {best:.4f}", flush=True)
     reference = (1.1 * max(x for pts in runs.values() for x, _ in pts), 1.0)

@@ -79,25 +79,34 @@ class Supernet(nn.Module):
         """Register ``arch`` as a path, growing the store where it needs larger blocks."""
         if arch in self._paths:
             return
+        model, bindings, blocks = self._blocks(arch)
+        for key, values in blocks:
+            self._grow(key, values)
+        for param in model.parameters():  # the path module only lends its structure and buffers
+            param.data = torch.empty(0)
+        self._paths[arch] = (model, bindings)
+
+    def _blocks(self, arch: ArchSpec) -> tuple[nn.Module, list[_Binding], list[tuple[str, torch.Tensor]]]:
+        """``build_model(arch)``, how each of its parameters is read from the store, and the store
+        blocks it needs as (key, its initial values): one per group-table feature, the dense
+        projection over every dense column, else the parameter itself."""
         model = build_model(arch, self.features)
-        bindings = []
+        bindings, blocks = [], []
         for name, param in model.named_parameters():
             binding = self._bind(name, param, arch, model)
             bindings.append(binding)
             if binding.tables is not None:
                 offset = 0
                 for key, rows in binding.tables:
-                    self._grow(key, param.detach()[offset:offset + rows])
+                    blocks.append((key, param.detach()[offset:offset + rows]))
                     offset += rows
             elif binding.columns is not None:
                 full = torch.zeros(param.shape[0], len(self.features.dense))
                 full[:, binding.columns] = param.detach()
-                self._grow(binding.key, full)
+                blocks.append((binding.key, full))
             else:
-                self._grow(binding.key, param.detach())
-        for param in model.parameters():  # the path module only lends its structure and buffers
-            param.data = torch.empty(0)
-        self._paths[arch] = (model, bindings)
+                blocks.append((binding.key, param.detach()))
+        return model, bindings, blocks
 
     def _bind(self, name: str, param: torch.Tensor, arch: ArchSpec, model: nn.Module) -> _Binding:
         shape = tuple(param.shape)
@@ -173,15 +182,11 @@ class Supernet(nn.Module):
         does not grow the store."""
         if arch in self._paths:
             return True
-        model = build_model(arch, self.features)
-        for name, param in model.named_parameters():
-            b = self._bind(name, param, arch, model)
-            parts = ([(k, (rows, b.shape[1])) for k, rows in b.tables] if b.tables is not None else
-                     [(b.key, (b.shape[0], len(self.features.dense)) if b.columns is not None else b.shape)])
-            for key, shape in parts:
-                block = self.store[_slot(key)] if _slot(key) in self.store else None
-                if block is None or block.dim() != len(shape) or any(s > t for s, t in zip(shape, block.shape)):
-                    return False
+        for key, values in self._blocks(arch)[2]:
+            block = self.store[_slot(key)] if _slot(key) in self.store else None
+            if (block is None or block.dim() != values.dim()
+                    or any(s > t for s, t in zip(values.shape, block.shape))):
+                return False
         return True
 
     def _path(self, arch: ArchSpec):

@@ -191,9 +191,11 @@ def sigeo(t: dict[str, float], norms: dict[str, tuple[float, float]], geometry_w
     return z["loss"] - geometry_weight * (z["zico"] + z["fisher_rao"])
 
 
-def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float) -> dict[ArchSpec, dict[str, float]]:
-    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better)."""
-    norms = standardisation(terms)
+def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float,
+            norms: dict[str, tuple[float, float]] | None = None) -> dict[ArchSpec, dict[str, float]]:
+    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better);
+    ``norms``: the pool's ``standardisation`` when already computed."""
+    norms = norms or standardisation(terms)
     return {a: {**t, "sigeo": sigeo(t, norms, geometry_weight)} for a, t in terms.items()}
 
 
@@ -234,7 +236,7 @@ class WarmupScorer:
             _SCORING = None
         by_arch = dict(zip(self.pool, terms))
         self.norms = standardisation(by_arch)
-        return combine(by_arch, self.cfg.geometry_weight)
+        return combine(by_arch, self.cfg.geometry_weight, self.norms)
 
     def score(self, arch: ArchSpec) -> dict[str, float]:
         """Terms and ``sigeo`` of one candidate, on one thread, standardised like the pool, and

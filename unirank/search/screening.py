@@ -75,10 +75,15 @@ class ProxyGate:
         self.threshold = self.pool_scores[max(1, math.ceil(share * len(self.pool_scores))) - 1]
         self.share, self.seconds_for, self.deadline = share, seconds_for, deadline
 
+    def time_left(self) -> float | None:
+        """Seconds until the clock ends, or None without one."""
+        return None if self.deadline is None else self.deadline - time.perf_counter()
+
     def out_of_time(self) -> bool:
         """With a clock: no candidate could start and finish in the time left (the searcher then
         stops proposing; each scored proposal takes seconds that the clock does not give back)."""
-        return self.deadline is not None and self.deadline - time.perf_counter() <= TRIAL_OVERHEAD_SECONDS
+        left = self.time_left()
+        return left is not None and left <= TRIAL_OVERHEAD_SECONDS
 
     def check(self, arch: ArchSpec) -> tuple[dict, str | None]:
         """(proxy terms, score and ``predicted_seconds``; why it is not trained, or None)."""
@@ -89,7 +94,7 @@ class ProxyGate:
             return score, (f"screened out by the warm-up proxy gate: score {score['sigeo']:.3f} would rank "
                            f"{rank} of {len(self.pool_scores) + 1} in the screened pool, outside the best "
                            f"{self.share:.0%} (search.screen.gate)")
-        left = None if self.deadline is None else self.deadline - time.perf_counter()
+        left = self.time_left()
         if left is not None and score["predicted_seconds"] > left:
             return score, (f"not trained: predicted training time {score['predicted_seconds']:.0f} s is longer "
                            f"than the {max(left, 0):.0f} s left of budget.max_wall_minutes (search.screen.gate)")
@@ -197,8 +202,8 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     scoring_seconds = time.perf_counter() - scoring_started
     ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
     seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
-    remaining = (screen.queue_share * (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started))
-                 if cfg.budget.max_wall_minutes else None)
+    deadline = started + cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None
+    remaining = None if deadline is None else screen.queue_share * (deadline - time.perf_counter())
     queued, too_slow = fit_to_clock(ranked, seconds, cfg.search.concurrency(os.cpu_count() or 1), remaining,
                                     max(1, math.ceil(screen.keep * len(ranked))))
     queued_set, slow_set = {a for a, _ in queued}, {a for a, _ in too_slow}
@@ -226,7 +231,6 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
             user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
     gate = None
     if screen.gate:
-        deadline = started + cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None
         gate = ProxyGate(scorer, [scores[a]["sigeo"] for a in archs], screen.gate,
                          lambda step_seconds: predicted_seconds(step_seconds, cfg, dataset), deadline)
     summary = ScreenSummary(len(ranked), len(queued), stats.seconds, scoring_seconds, len(too_slow), gate)
