@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 
@@ -78,16 +79,27 @@ def test_sigkill_mid_trial_then_rerun_ends_with_the_total_budget(tmp_path):
     assert not any(t.state.name == "RUNNING" for t in trials)
 
 
-def test_asha_stops_weak_trials_and_the_study_records_them_pruned(tmp_path):
+def test_asha_prunes_only_before_the_last_epoch_and_survivors_and_presets_complete(tmp_path):
     config, out = _study(tmp_path, "asha")
     result = run_cli("search", str(config), "--quiet", "--set", "search.scheduler=asha",
                      "--set", "search.asha_reduction_factor=2", "--set", "train.max_epochs=4",
-                     "--set", "train.patience=10", "--set", "budget.trials=6", "--set", "search.presets=[]",
-                     "--set", "search.sampler=random")
+                     "--set", "train.patience=10", "--set", "budget.trials=6",
+                     "--set", "search.presets=[shared_bottom_mlp, mmoe]", "--set", "search.sampler=random")
     assert result.returncode == 0, result.stderr[-3000:]
-    trained = _trained(_trials(out, "asha"))
+    trials = _trials(out, "asha")
+    trained = _trained(trials)
     assert len(trained) == 6
     pruned = [t for t in trained if t.state.name == "PRUNED"]
     assert pruned, "ASHA with reduction factor 2 should stop some of 6 trials"
-    for t in pruned:
-        assert "stopped early" in t.user_attrs["fail_reason"] and t.user_attrs["curve"]
+    for t in pruned:  # stopped at a rung, so before the last epoch, with the curve it had
+        assert "stopped early" in t.user_attrs["fail_reason"]
+        assert 1 <= len(t.user_attrs["curve"]) < 4
+    survivors = [t for t in trained if t.state.name == "COMPLETE"]
+    assert survivors, "the trials that survive every rung must end COMPLETE"
+    presets = {t.user_attrs["preset"]: t for t in trials if "preset" in t.user_attrs}
+    assert set(presets) == {"shared_bottom_mlp", "mmoe"}
+    for t in survivors + list(presets.values()):
+        assert t.state.name == "COMPLETE"
+        assert t.user_attrs["metrics"]["mean_ne"] == t.values[0]
+        assert Path(t.user_attrs["weights"]).is_file()
+        assert [e for e, _ in t.user_attrs["curve"]] == [1, 2, 3, 4]

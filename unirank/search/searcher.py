@@ -92,7 +92,7 @@ class OptunaArchSearcher(Searcher):
             cost = measure_cost(arch, self.features)
             self.running[trial_id] = _Running(arch, cost, preset=name)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
-            return {"arch": arch.to_dict(), "key": f"preset-{name}"}
+            return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.allowed or (self.gate is not None and self.gate.out_of_time()):
                 return Searcher.FINISHED
@@ -160,8 +160,8 @@ class OptunaArchSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         entry = self.running.get(trial_id)
-        if entry is not None and "epoch" in result and not result.get("final"):
-            entry.curve.append([result["epoch"], result["mean_ne"]])
+        if entry is not None and not result.get("final"):
+            _add_to_curve(entry.curve, result)
 
     def _event(self, label: str, state: str, message: str, arch: ArchSpec | None = None,
                mean_ne: float | None = None, mflops: float | None = None) -> None:
@@ -177,10 +177,10 @@ class OptunaArchSearcher(Searcher):
         if error or result is None:
             self._end(entry, TrialState.FAIL, "trial raised an error (see the Ray trial log)" if error else "no result")
             return
+        # Ray does not pass the result that made the scheduler stop a trial to on_trial_result, and
+        # the last epoch comes inside the final result (see trainable).
+        _add_to_curve(entry.curve, result)
         if not result.get("final"):
-            # Ray does not pass the result that made the scheduler stop a trial to on_trial_result.
-            if "epoch" in result and (not entry.curve or entry.curve[-1][0] != result["epoch"]):
-                entry.curve.append([result["epoch"], result["mean_ne"]])
             self._end(entry, TrialState.PRUNED, f"stopped early by the scheduler after epoch {result.get('epoch')}")
             return
         if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
@@ -276,3 +276,11 @@ class OptunaArchSearcher(Searcher):
             if trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible"):
                 return trial
         return None
+
+
+def _add_to_curve(curve: list, result: dict) -> None:
+    """Append the [epoch, validation NE] a result carries, once per epoch."""
+    epoch = result.get("epoch", result.get("preset_epoch"))
+    if epoch is None or (curve and curve[-1][0] == epoch):
+        return
+    curve.append([epoch, result.get("epoch_mean_ne", result["mean_ne"])])

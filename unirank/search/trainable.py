@@ -2,6 +2,13 @@
 
 It reports validation NE after every epoch (what a Ray Tune scheduler such as ASHA acts on) and a
 final result with ``final=True``, the per-portfolio metrics and the path of the saved weights.
+
+Two rules keep a scheduler from losing finished work:
+- the epoch ``train.max_epochs`` is not reported on its own but inside the final result. ASHA stops
+  every trial whose time reaches its ``max_t`` (= ``max_epochs``); had that epoch come alone, a
+  trial that survived every rung would be stopped before its weights and metrics were reported.
+- presets report their epochs under ``preset_epoch``, a key no scheduler watches, so that every
+  preset trains to the end (they are the reference points, not candidates to prune).
 Imports stay light (torch, the data cache) so a worker starts fast.
 """
 from __future__ import annotations
@@ -58,8 +65,14 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     seed_everything(train_cfg.seed)
     model = build_model(arch, dataset.features)
 
+    time_key = "preset_epoch" if config.get("preset") else "epoch"
+    last: dict = {}
+
     def report_epoch(epoch: int, val) -> None:
-        tune.report({"mean_ne": val.mean_ne, "mean_auc": val.mean_auc, "epoch": epoch})
+        if epoch >= train_cfg.max_epochs:  # reported with the final result (see the module doc)
+            last.update({time_key: epoch, "epoch_mean_ne": val.mean_ne})
+            return
+        tune.report({"mean_ne": val.mean_ne, "mean_auc": val.mean_auc, time_key: epoch})
 
     install_faults(model, config["key"])
     try:
@@ -72,7 +85,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
     save_weights(model, weights)
     tune.report({
-        "mean_ne": result.val.mean_ne, "mean_auc": result.val.mean_auc, "final": True,
+        **last, "mean_ne": result.val.mean_ne, "mean_auc": result.val.mean_auc, "final": True,
         "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
