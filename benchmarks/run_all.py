@@ -76,7 +76,7 @@ def _train(job: tuple[str, str, dict, int, str]) -> dict:
     test = evaluate(model, dataset.splits["test"], dataset.features)  # fit leaves the best epoch's weights
     cost = measure_cost(arch, dataset.features)
     out = {"label": label, "seed": seed, "ne": result.val.mean_ne, "test_ne": test.mean_ne,
-           "auc": {k: v["auc"] for k, v in result.val.objectives.items()}, "mflops": cost.mflops,
+           "auc": {k: v["pooled_auc"] for k, v in result.val.objectives.items()}, "mflops": cost.mflops,
            "params": cost.params, "seconds": time.perf_counter() - started, "arch": arch_dict}
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     Path(dest).write_text(json.dumps(out))

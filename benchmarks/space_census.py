@@ -43,7 +43,7 @@ def _run(job: tuple[str, int, str]) -> dict:
     result = fit(model, dataset, cfg.train.model_copy(update={"seed": seed}))
     cost = measure_cost(arch, dataset.features)
     return {"name": name, "seed": seed, "ne": result.val.mean_ne,
-            "auc": {k: v["auc"] for k, v in result.val.objectives.items()},
+            "auc": {k: v["pooled_auc"] for k, v in result.val.objectives.items()},
             "mflops": cost.mflops, "params": cost.params, "seconds": time.perf_counter() - started}
 
 

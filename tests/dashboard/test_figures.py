@@ -13,7 +13,7 @@ import pytest
 def test_every_axis_draws_a_front_and_auc_axes_are_maximised(finished_30):
     snap = open_source(str(finished_30)).snapshot()
     axes = axis_options(snap.records)
-    assert {"mflops", "params", "latency_ms", "mean_ne", "mean_auc"} <= set(axes)
+    assert {"mflops", "params", "latency_ms", "mean_ne", "mean_auc", "mean_pooled_auc"} <= set(axes)
     assert any(k.startswith("portfolios:d0/click") for k in axes)
     x, auc = axes["mflops"], axes["mean_auc"]
     front = front_indices(snap.records, x, auc)

@@ -45,5 +45,18 @@ def test_objective_means_pool_their_domains():
     probs = np.array([[0.8, 0.3], [0.3, 0.6], [0.4, 0.7], [0.6, 0.2]])
     result = portfolio_metrics(probs, labels, mask, np.array([0, 0, 1, 1]), ["a", "b"], ["x", "y"])
     p = result.portfolios
-    assert result.objectives["x"]["auc"] == pytest.approx((p["a/x"]["auc"] * 2 + p["b/x"]["auc"] * 2) / 4)
+    assert result.objectives["x"]["grouped_auc"] == pytest.approx((p["a/x"]["auc"] * 2 + p["b/x"]["auc"] * 2) / 4)
     assert set(result.objectives) == {"x", "y"}
+
+
+def test_pooled_auc_ranks_all_domains_together_and_differs_from_the_grouped_mean():
+    # Within each domain the model ranks perfectly (grouped AUC 1), but domain b's scores all sit
+    # below domain a's although b has positives: pooled over the objective, AUC is below 1.
+    labels = np.array([[1], [0], [1], [0]], dtype=float)
+    probs = np.array([[0.9], [0.8], [0.3], [0.2]])
+    result = portfolio_metrics(probs, labels, np.ones((4, 1), bool), np.array([0, 0, 1, 1]), ["a", "b"], ["x"])
+    x = result.objectives["x"]
+    assert x["grouped_auc"] == pytest.approx(1.0) and result.mean_auc == pytest.approx(1.0)
+    assert x["pooled_auc"] == pytest.approx(roc_auc_score(labels[:, 0], probs[:, 0])) == pytest.approx(0.75)
+    assert result.mean_pooled_auc == pytest.approx(0.75) and x["count"] == 4
+    assert result.to_dict()["mean_pooled_auc"] == pytest.approx(0.75)

@@ -64,7 +64,8 @@ def _fmt(value, digits: int = 4) -> str:
 def trial_panel(r: TrialRecord, source: StudySource) -> list:
     """The clicked trial: state, cost, architecture sections, metrics per portfolio, export command."""
     head = f"{r.label}" + ("" if r.preset is None else f" (preset, trial #{r.number})")
-    facts = (f"{r.state} · mean NE {_fmt(r.mean_ne)} · mean AUC {_fmt(r.metrics.get('mean_auc'))} · "
+    facts = (f"{r.state} · mean NE {_fmt(r.mean_ne)} · pooled AUC {_fmt(r.metrics.get('mean_pooled_auc'))} · "
+             f"grouped AUC {_fmt(r.metrics.get('mean_auc'))} · "
              f"{r.mflops:.4f} MFLOPs · {r.cost.get('params', 0):,} params · "
              f"latency {_fmt(r.cost.get('latency_ms'), 3)} ms/batch")
     if r.proxy_score is not None:
@@ -78,10 +79,16 @@ def trial_panel(r: TrialRecord, source: StudySource) -> list:
         columns.append(html.Div([html.H4(title), _table(["", ""], [[k, v] for k, v in rows])],
                                 style={"flex": "1", "min-width": "230px", "padding-right": "12px"}))
     parts.append(html.Div(columns, id="arch-sections", style={"display": "flex", "flex-wrap": "wrap"}))
+    objectives = r.metrics.get("objectives", {})
+    if objectives:
+        parts.append(html.H4("Validation metrics per objective (pooled: all domains together)"))
+        parts.append(_table(["objective", "NE", "pooled AUC", "grouped AUC"],
+                            [[name, _fmt(m.get("ne")), _fmt(m.get("pooled_auc")),
+                              _fmt(m.get("grouped_auc", m.get("auc")))] for name, m in sorted(objectives.items())]))
     portfolios = r.metrics.get("portfolios", {})
     if portfolios:
         parts.append(html.H4("Validation metrics per portfolio (domain / objective)"))
-        parts.append(_table(["portfolio", "NE", "AUC", "examples", "base rate"],
+        parts.append(_table(["portfolio", "NE", "AUC (in the portfolio)", "examples", "base rate"],
                             [[name, _fmt(m.get("ne")), _fmt(m.get("auc")), f"{m.get('count', 0):,}",
                               _fmt(m.get("base_rate"), 3)] for name, m in sorted(portfolios.items())]))
     if r.state == "COMPLETE":
@@ -97,7 +104,8 @@ def trial_panel(r: TrialRecord, source: StudySource) -> list:
 def compare_table(rows: list[TrialRecord]) -> html.Table:
     """Selected trials side by side: quality, cost and every ArchSpec field; differing rows bold."""
     quality = {"state": [r.state for r in rows], "mean NE": [_fmt(r.mean_ne) for r in rows],
-               "mean AUC": [_fmt(r.metrics.get("mean_auc")) for r in rows],
+               "pooled AUC": [_fmt(r.metrics.get("mean_pooled_auc")) for r in rows],
+               "grouped AUC": [_fmt(r.metrics.get("mean_auc")) for r in rows],
                "MFLOPs": [f"{r.mflops:.4f}" for r in rows], "params": [f"{r.cost.get('params', 0):,}" for r in rows]}
     arch = [flat_rows(r.arch) for r in rows]
     keys = list(dict.fromkeys(k for a in arch for k in a))

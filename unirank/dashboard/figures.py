@@ -37,14 +37,19 @@ def axis_options(records: list[TrialRecord]) -> dict[str, Axis]:
         Axis("params", "parameters", True, lambda r: _nan(r.cost.get("params"))),
         Axis("latency_ms", "latency per batch (ms)", True, lambda r: _nan(r.cost.get("latency_ms"))),
         Axis("mean_ne", "mean validation NE", True, lambda r: r.mean_ne),
-        Axis("mean_auc", "mean validation AUC", False, lambda r: _nan(r.metrics.get("mean_auc"))),
+        Axis("mean_auc", "mean validation grouped AUC (per portfolio)", False,
+             lambda r: _nan(r.metrics.get("mean_auc"))),
+        Axis("mean_pooled_auc", "mean validation pooled AUC (per objective, all domains)", False,
+             lambda r: _nan(r.metrics.get("mean_pooled_auc"))),
     ]
     for group in ("objectives", "portfolios"):
         names = sorted({name for r in records for name in r.metrics.get(group, {})})
         for name in names:
-            for metric, minimize in (("ne", True), ("auc", False)):
+            metrics = ((("ne", "NE"), ("auc", "grouped AUC")) if group == "portfolios" else
+                       (("ne", "NE"), ("pooled_auc", "pooled AUC"), ("grouped_auc", "grouped AUC")))
+            for metric, label in metrics:
                 axes.append(Axis(
-                    f"{group}:{name}:{metric}", f"{name} {metric.upper()}", minimize,
+                    f"{group}:{name}:{metric}", f"{name} {label}", metric == "ne",
                     lambda r, g=group, n=name, m=metric: _nan(r.metrics.get(g, {}).get(n, {}).get(m)),
                 ))
     return {a.key: a for a in axes}
@@ -62,7 +67,9 @@ def front_indices(records: list[TrialRecord], x: Axis | None = None, y: Axis | N
 
 def hover(r: TrialRecord) -> str:
     auc = r.metrics.get("mean_auc", float("nan"))
-    text = (f"<b>{r.label}</b><br>{r.arch.summary()}<br>mean NE {r.mean_ne:.4f} · AUC {auc:.4f}<br>"
+    pooled = r.metrics.get("mean_pooled_auc", float("nan"))
+    text = (f"<b>{r.label}</b><br>{r.arch.summary()}<br>mean NE {r.mean_ne:.4f} · pooled AUC {pooled:.4f}"
+            f" · grouped AUC {auc:.4f}<br>"
             f"{r.mflops:.4f} MFLOPs · {r.cost.get('params', 0):,} params")
     if r.proxy_score is not None:
         text += f"<br>proxy score {r.proxy_score:.4f}"

@@ -31,10 +31,13 @@ def model_card(arch: ArchSpec, metrics: dict) -> str:
     else:
         lines += [
             "## Validation metrics",
-            f"mean NE **{validation['mean_ne']:.4f}**, mean AUC **{validation['mean_auc']:.4f}** "
-            "(weighted by labelled examples per portfolio)",
+            f"mean NE **{validation['mean_ne']:.4f}**, mean grouped AUC **{validation['mean_auc']:.4f}** "
+            "(per portfolio, weighted by labelled examples), mean pooled AUC "
+            f"**{validation.get('mean_pooled_auc', float('nan')):.4f}** (per objective over all domains)",
             "",
-            *(f"- {name}: NE {m['ne']:.4f}, AUC {m['auc']:.4f}" for name, m in validation.get("objectives", {}).items()),
+            *(f"- {name}: NE {m['ne']:.4f}, pooled AUC {m.get('pooled_auc', float('nan')):.4f}, "
+              f"grouped AUC {m.get('grouped_auc', m.get('auc', float('nan'))):.4f}"
+              for name, m in validation.get("objectives", {}).items()),
             "",
             "| portfolio | NE | AUC | log loss | examples | base rate |",
             "|---|---|---|---|---|---|",

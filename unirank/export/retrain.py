@@ -41,7 +41,7 @@ class RetrainResult:
         where = self.device + (f" × {self.world_size} processes" if self.world_size > 1 else "")
         resumed = " (resumed from checkpoint)" if self.resumed else ""
         return (f"trained {self.bundle} on {where}{resumed}: validation mean NE {self.mean_ne:.4f} "
-                f"(exported: {exported}), mean AUC {self.mean_auc:.4f}, {self.epochs_run} epochs, "
+                f"(exported: {exported}), mean grouped AUC {self.mean_auc:.4f}, {self.epochs_run} epochs, "
                 f"{self.examples_per_second:,.0f} examples/s (median epoch), "
                 f"{self.train_tflops:.1f} TFLOP/s achieved (3 × forward FLOPs); "
                 f"weights: {self.output / 'model.safetensors'}")

@@ -3,6 +3,13 @@
 NE (normalized entropy, He et al. 2014; Meta's ranking papers) = mean log loss / H(p̄), where
 H(p) = -p·log p - (1-p)·log(1-p) and p̄ is the mean label of the evaluated examples. A predictor
 that always outputs the base rate has NE = 1; lower is better.
+
+Two AUCs, named for what they are:
+- **grouped AUC** (``auc`` of a portfolio; ``grouped_auc`` of an objective; ``mean_auc``): AUC
+  within each portfolio (one domain, one objective), then the example-weighted mean. It only asks
+  the model to rank examples of the same domain, like GAUC.
+- **pooled AUC** (``pooled_auc`` of an objective; ``mean_pooled_auc``): AUC of one objective over
+  all its labelled examples, every domain together — the number papers and FuxiCTR/BARS report.
 """
 from __future__ import annotations
 
@@ -57,9 +64,10 @@ class EvalResult:
     mean_ne: float = float("nan")
     mean_auc: float = float("nan")
     mean_logloss: float = float("nan")
+    mean_pooled_auc: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {"mean_ne": self.mean_ne, "mean_auc": self.mean_auc,
+        return {"mean_ne": self.mean_ne, "mean_auc": self.mean_auc, "mean_pooled_auc": self.mean_pooled_auc,
                 "mean_logloss": self.mean_logloss, "portfolios": self.portfolios,
                 "objectives": self.objectives}
 
@@ -69,7 +77,8 @@ def portfolio_metrics(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, d
                       objectives: list[str] | tuple[str, ...]) -> EvalResult:
     """``probs``, ``labels``, ``mask`` [N, T]; ``domain`` [N] → EvalResult.
 
-    ``objectives`` holds, per objective, the same example-weighted means over its domains.
+    ``objectives`` holds, per objective, the example-weighted means over its domains (``ne``,
+    ``grouped_auc``, ``logloss``) and the ``pooled_auc`` over all its labelled examples.
     """
     result = EvalResult()
     sums = {"ne": [0.0, 0.0], "auc": [0.0, 0.0], "logloss": [0.0, 0.0]}
@@ -90,11 +99,17 @@ def portfolio_metrics(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, d
     result.mean_ne, result.mean_auc, result.mean_logloss = (
         (acc[0] / acc[1] if acc[1] else float("nan")) for acc in sums.values()
     )
-    for objective in objectives:
+    pooled = []
+    for t, objective in enumerate(objectives):
         parts = [m for name, m in result.portfolios.items() if name.rsplit("/", 1)[1] == objective]
-        result.objectives[objective] = {
-            metric: _weighted([(m[metric], m["count"]) for m in parts]) for metric in ("ne", "auc", "logloss")
-        }
+        rows = mask[:, t].astype(bool)
+        means = {key: _weighted([(m[metric], m["count"]) for m in parts])
+                 for key, metric in (("ne", "ne"), ("grouped_auc", "auc"), ("logloss", "logloss"))}
+        means["pooled_auc"] = auc(labels[rows, t], probs[rows, t]) if rows.any() else float("nan")
+        means["count"] = int(rows.sum())
+        result.objectives[objective] = means
+        pooled.append((means["pooled_auc"], means["count"]))
+    result.mean_pooled_auc = _weighted(pooled)
     return result
 
 
