@@ -234,6 +234,13 @@ class SearchConfig(_Section):
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
 
+    @model_validator(mode="after")
+    def _scalarized_needs_a_target(self) -> "SearchConfig":
+        if self.objective == "scalarized" and self.target_mflops is None and not self.presets:
+            raise ValueError("target_mflops: required with objective: scalarized when search.presets is "
+                             "empty (with presets the target is the best preset's MFLOPs)")
+        return self
+
     def concurrency(self, cpus: float) -> int:
         """Trials trained at once on ``cpus`` CPUs: ``max_concurrent`` or as many as fit."""
         return self.max_concurrent or max(1, int(cpus // self.cpus_per_trial))

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from unirank.export.serving import check_program, export_program
+from unirank.errors import UnirankError
+from unirank.export.serving import SERVING_TOLERANCE, check_program, export_program, verify_program
 from unirank.models import build_model
 from unirank.space import PRESETS
 
@@ -12,3 +13,15 @@ def test_every_preset_exports_to_a_program_that_matches_eager(name, tiny_dataset
     model = build_model(PRESETS[name], tiny_dataset.features)
     path = export_program(model, tiny_dataset.features, tmp_path / "model.pt2")
     assert check_program(model, tiny_dataset.features, path) < 1e-5
+
+
+def test_a_program_that_disagrees_with_the_eager_model_is_refused(tiny_dataset, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(PRESETS["dcnv2"], tiny_dataset.features)
+    path = export_program(model, tiny_dataset.features, tmp_path / "model.pt2")
+    assert verify_program(model, tiny_dataset.features, path) <= SERVING_TOLERANCE
+    other = build_model(PRESETS["dcnv2"], tiny_dataset.features)  # other weights: a real mismatch
+    with pytest.raises(UnirankError) as err:
+        verify_program(other, tiny_dataset.features, path)
+    message = str(err.value)
+    assert "\n" not in message and "model.pt2" in message and "tolerance" in message

@@ -1,4 +1,5 @@
 """The search engine end to end: hard budgets, kill-and-resume, ASHA (real Ray, real storage)."""
+import math
 import signal
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_end_to_end import STUDY
@@ -103,3 +105,31 @@ def test_asha_prunes_only_before_the_last_epoch_and_survivors_and_presets_comple
         assert t.user_attrs["metrics"]["mean_ne"] == t.values[0]
         assert Path(t.user_attrs["weights"]).is_file()
         assert [e for e, _ in t.user_attrs["curve"]] == [1, 2, 3, 4]
+
+
+def test_scalarized_without_a_target_takes_the_best_presets_mflops_and_says_so(tmp_path):
+    config, out = _study(tmp_path, "scalar")
+    result = run_cli("search", str(config), "--quiet", "--set", "search.objective=scalarized",
+                     "--set", "search.penalty_lambda=0.5", "--set", "budget.trials=3",
+                     "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random")
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="scalar", storage=f"sqlite:///{out}/study.db")
+    presets = [t for t in study.trials if "preset" in t.user_attrs]
+    best = min(presets, key=lambda t: t.user_attrs["metrics"]["mean_ne"])
+    target = study.user_attrs["target_mflops"]
+    assert target == best.user_attrs["cost"]["mflops"]
+    assert best.user_attrs["preset"] in study.user_attrs["target_mflops_source"]
+    assert f"target {target:.4g} MFLOPs" in result.stdout
+    for t in study.trials:
+        if t.state.name == "COMPLETE" and not t.user_attrs.get("infeasible"):
+            penalty = 0.5 * max(0.0, math.log(t.user_attrs["cost"]["mflops"] / target))
+            assert t.values[0] == pytest.approx(t.user_attrs["metrics"]["mean_ne"] + penalty)
+    assert any(t.user_attrs["cost"]["mflops"] > target for t in study.trials if t.state.name == "COMPLETE"), \
+        "some candidate should be above the target, so the penalty is exercised"
+
+
+def test_scalarized_without_a_target_or_presets_is_one_line_error(tmp_path):
+    config, out = _study(tmp_path, "scalar2")
+    result = run_cli("search", str(config), "--set", "search.objective=scalarized", "--set", "search.presets=[]")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "target_mflops" in result.stderr, result.stderr

@@ -66,7 +66,8 @@ def trial_panel(r: TrialRecord, source: StudySource) -> list:
     head = f"{r.label}" + ("" if r.preset is None else f" (preset, trial #{r.number})")
     facts = (f"{r.state} · mean NE {_fmt(r.mean_ne)} · pooled AUC {_fmt(r.metrics.get('mean_pooled_auc'))} · "
              f"grouped AUC {_fmt(r.metrics.get('mean_auc'))} · "
-             f"{r.mflops:.4f} MFLOPs · {r.cost.get('params', 0):,} params · "
+             f"{r.mflops:.4f} MFLOPs · {r.cost.get('embedding_bytes_per_example', 0):,} lookup bytes/example · "
+             f"{r.cost.get('params', 0):,} params · "
              f"latency {_fmt(r.cost.get('latency_ms'), 3)} ms/batch")
     if r.proxy_score is not None:
         facts += f" · proxy score {r.proxy_score:.4f}"

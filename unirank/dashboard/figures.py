@@ -35,6 +35,8 @@ def axis_options(records: list[TrialRecord]) -> dict[str, Axis]:
     axes = [
         Axis("mflops", "MFLOPs per example", True, lambda r: r.mflops),
         Axis("params", "parameters", True, lambda r: _nan(r.cost.get("params"))),
+        Axis("lookup_bytes", "embedding bytes read per example", True,
+             lambda r: _nan(r.cost.get("embedding_bytes_per_example"))),
         Axis("latency_ms", "latency per batch (ms)", True, lambda r: _nan(r.cost.get("latency_ms"))),
         Axis("mean_ne", "mean validation NE", True, lambda r: r.mean_ne),
         Axis("mean_auc", "mean validation grouped AUC (per portfolio)", False,
@@ -70,7 +72,8 @@ def hover(r: TrialRecord) -> str:
     pooled = r.metrics.get("mean_pooled_auc", float("nan"))
     text = (f"<b>{r.label}</b><br>{r.arch.summary()}<br>mean NE {r.mean_ne:.4f} · pooled AUC {pooled:.4f}"
             f" · grouped AUC {auc:.4f}<br>"
-            f"{r.mflops:.4f} MFLOPs · {r.cost.get('params', 0):,} params")
+            f"{r.mflops:.4f} MFLOPs · {r.cost.get('embedding_bytes_per_example', 0):,} lookup bytes · "
+            f"{r.cost.get('params', 0):,} params")
     if r.proxy_score is not None:
         text += f"<br>proxy score {r.proxy_score:.4f}"
     return text

@@ -29,7 +29,7 @@ th { background: #f4f4f4; } tr.front td { font-weight: 600; } .muted { color: #7
 
 def trials_table(records, front_numbers: set[int]) -> str:
     head = ("<tr><th>trial</th><th>state</th><th>mean NE</th><th>pooled AUC</th><th>grouped AUC</th><th>MFLOPs</th>"
-            "<th>params</th><th>architecture</th><th>note</th></tr>")
+            "<th>lookup bytes</th><th>params</th><th>architecture</th><th>note</th></tr>")
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "COMPLETE", r.mean_ne if r.mean_ne == r.mean_ne else 9)):
         ne = "" if r.mean_ne != r.mean_ne else f"{r.mean_ne:.4f}"
@@ -40,7 +40,8 @@ def trials_table(records, front_numbers: set[int]) -> str:
             f"<td>{html.escape(r.label)} <span class='muted'>#{r.number}</span></td><td>{r.state}</td>"
             f"<td>{ne}</td><td>{'' if pooled is None else f'{pooled:.4f}'}</td>"
             f"<td>{'' if auc is None else f'{auc:.4f}'}</td>"
-            f"<td>{r.mflops:.4f}</td><td>{r.cost.get('params', 0):,}</td>"
+            f"<td>{r.mflops:.4f}</td><td>{r.cost.get('embedding_bytes_per_example', 0):,}</td>"
+            f"<td>{r.cost.get('params', 0):,}</td>"
             f"<td><code>{html.escape(r.arch.summary())}</code></td><td>{html.escape(note)}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"

@@ -29,7 +29,7 @@ from unirank.config import DataConfig, TrainConfig
 from unirank.data.preprocess import PreprocessState
 from unirank.errors import UnirankError, describe_validation_error
 from unirank.export.card import model_card
-from unirank.export.serving import check_program, export_program
+from unirank.export.serving import export_program, verify_program
 from unirank.models.ranker import UnifiedRanker, build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import load_weights
@@ -102,7 +102,11 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     state = PreprocessState.model_validate_json(state_text)
     shutil.copyfile(weights, staging / "model.safetensors")
     model = load_weights(build_model(chosen.arch, state.feature_spec()), staging / "model.safetensors")
-    _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
+    try:
+        _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written; dest untouched
+        raise
     _swap_in(staging, dest)
     return dest
 
@@ -117,7 +121,7 @@ def _write_bundle(staging: Path, arch: ArchSpec, model, state: PreprocessState, 
         "data": json.loads(TypeAdapter(DataConfig).dump_json(cfg.data)),
     }, indent=2))
     export_program(model, features, staging / "model.pt2")
-    metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": check_program(model, features, staging / "model.pt2")}
+    metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": verify_program(model, features, staging / "model.pt2")}
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics))
@@ -143,7 +147,11 @@ def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> 
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     save_weights(model, staging / "model.safetensors")
-    _write_bundle(staging, arch, model, dataset.state, cfg, metrics)
+    try:
+        _write_bundle(staging, arch, model, dataset.state, cfg, metrics)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _swap_in(staging, dest)
     return dest
 

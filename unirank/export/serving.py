@@ -3,6 +3,9 @@
 The program takes ``dense`` [B, D] float32, ``sparse`` [B, S] int64 and ``domain`` [B] int64 with
 a dynamic batch dimension and returns probabilities [B, T]. It is loaded with
 ``torch.export.load(path).module()`` — no unirank import needed to serve it.
+
+A bundle is written only if the program agrees with the eager model: ``verify_program`` refuses
+a max |difference| in probabilities above ``SERVING_TOLERANCE`` on a random batch.
 """
 from __future__ import annotations
 
@@ -12,7 +15,12 @@ import torch
 from torch import nn
 
 from unirank.data.features import FeatureSpec
+from unirank.errors import UnirankError
 from unirank.proxies.cost import example_inputs
+
+
+# Max |eager − exported| allowed, in probability units (fp32 on CPU agrees to ~1e-7).
+SERVING_TOLERANCE = 1e-5
 
 
 class Probabilities(nn.Module):
@@ -46,3 +54,13 @@ def check_program(model: nn.Module, features: FeatureSpec, path: str | Path, bat
     inputs = example_inputs(features, batch_size, seed=3)
     eager = Probabilities(model.eval().cpu())(*inputs)
     return float((program(*inputs) - eager).abs().max())
+
+
+def verify_program(model: nn.Module, features: FeatureSpec, path: str | Path,
+                   tolerance: float = SERVING_TOLERANCE) -> float:
+    """``check_program``, enforced: one-line UnirankError when the program disagrees."""
+    diff = check_program(model, features, path)
+    if not diff <= tolerance:  # NaN disagrees too
+        raise UnirankError(f"{Path(path).name}: the exported program differs from the eager model by "
+                           f"{diff:.3g} in probability (tolerance {tolerance:g}); the bundle was not written")
+    return diff

@@ -1,9 +1,16 @@
 """Cost of a candidate, measured before any training.
 
 Definitions (per example, inference forward):
-- ``flops_per_example``: floating-point operations of the matmul-class ops (Linear, einsum/bmm),
-  counted by ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2), divided by
-  the batch size. Element-wise ops and embedding lookups are not in it.
+- ``flops_per_example``: every floating-point operation of the forward pass, divided by the batch
+  size, counted by ``torch.utils.flop_counter.FlopCounterMode``: matmul-class ops (Linear,
+  einsum/bmm) by its formulas (a multiply-add counts 2; a Linear's bias add 1 per output), and, with the formulas of
+  ``ARITHMETIC_FLOPS``, what it sees nothing of by default: element-wise arithmetic (add, mul,
+  pow, ReLU, exp, …: 1 per output element), reductions (sum, mean, max: 1 per input element),
+  softmax (5 per element: max, subtract, exp, sum, divide), layer/batch normalisation (7 per
+  element when it computes statistics, 2 in eval mode) and embedding-bag pooling (1 add per
+  pooled value). FM, gates, partitioned normalisation and pooling are therefore not free.
+  Integer ops (id hashing) and moves (cat, view, index) count 0. ``matmul_flops_per_example``
+  keeps the matmul part alone.
 - ``lookups_per_example`` / ``embedding_bytes_per_example``: the embedding-row work that the FLOP
   counter does not see — one table row (of its group's dim, fp32) read per kept sparse feature,
   plus the domain row when enabled.
@@ -20,10 +27,72 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+aten = torch.ops.aten
+
 from unirank.data.features import FeatureSpec
 from unirank.models.embedding import InputLayer
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
+
+
+def _floating(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.is_floating_point()
+
+
+def _per_output(per: float):
+    def count(*args, out_val=None, **kwargs) -> int:
+        out = out_val[0] if isinstance(out_val, (tuple, list)) else out_val
+        return int(per * out.numel()) if _floating(out) else 0
+    count._get_raw = True  # FlopCounterMode passes the tensors, not their shapes
+    return count
+
+
+def _per_input(per: float):
+    def count(*args, out_val=None, **kwargs) -> int:
+        return int(per * args[0].numel()) if _floating(args[0]) else 0
+    count._get_raw = True
+    return count
+
+
+def _norm(*args, out_val=None, **kwargs) -> int:
+    """Batch norm: 2 per element with running statistics (eval), 7 when it computes them."""
+    x = args[0]
+    training = kwargs.get("training", args[5] if len(args) > 5 else False)
+    return int((7 if training else 2) * x.numel())
+
+
+_norm._get_raw = True
+
+
+def _embedding_bag(*args, out_val=None, **kwargs) -> int:
+    """Pooling: one add per pooled value (ids × dim), minus the first of each bag."""
+    weight, indices = args[0], args[1]
+    out = out_val[0]
+    return max(0, int(indices.numel() * weight.shape[1] - out.numel()))
+
+
+_embedding_bag._get_raw = True
+
+def _addmm(bias, a, b, out_val=None, **kwargs) -> int:
+    """Linear with bias: the matmul (2·m·k·n) and the bias add (m·n)."""
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] + out_val.numel()
+
+
+_addmm._get_raw = True
+
+ARITHMETIC_FLOPS = {
+    aten.addmm: _addmm,
+    **{op: _per_output(1) for op in (
+        aten.add, aten.sub, aten.rsub, aten.mul, aten.div, aten.pow, aten.neg, aten.relu, aten.sigmoid,
+        aten.tanh, aten.exp, aten.log, aten.sqrt, aten.rsqrt, aten.maximum, aten.minimum, aten.clamp,
+        aten.clamp_min, aten.clamp_max, aten.gelu, aten.silu, aten.abs, aten.reciprocal, aten.square)},
+    **{op: _per_input(1) for op in (aten.sum, aten.mean, aten.amax, aten.amin, aten.max, aten.min)},
+    aten.var: _per_input(2), aten.var_mean: _per_input(3),
+    aten._softmax: _per_output(5), aten._log_softmax: _per_output(5),
+    aten.native_layer_norm: _per_input(7),
+    aten.native_batch_norm: _norm, aten._native_batch_norm_legit_no_training: _per_input(2),
+    aten._embedding_bag: _embedding_bag, aten._embedding_bag_forward_only: _embedding_bag,
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +104,7 @@ class Cost:
     embedding_bytes_per_example: int
     latency_ms: float = float("nan")
     latency_batch: int = 0
+    matmul_flops_per_example: float = float("nan")
 
     @property
     def mflops(self) -> float:
@@ -59,9 +129,10 @@ def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0) -> tup
     return dense, sparse, domain
 
 
-def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
-    """Total FLOPs of one forward pass on ``inputs`` (no gradients)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], matmul_only: bool = False) -> int:
+    """Total FLOPs of one forward pass on ``inputs`` (no gradients); see the module doc."""
+    mapping = None if matmul_only else ARITHMETIC_FLOPS
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         model(*inputs)
     return int(counter.get_total_flops())
 
@@ -88,7 +159,9 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    flops = count_flops(model, tuple(t.to(device) for t in example_inputs(features, batch_size)))
+    inputs = tuple(t.to(device) for t in example_inputs(features, batch_size))
+    flops = count_flops(model, inputs)
+    matmul = count_flops(model, inputs, matmul_only=True)
     latency = float("nan")
     if latency_batch:
         inputs = tuple(t.to(device) for t in example_inputs(features, latency_batch, seed=1))
@@ -108,7 +181,8 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
     total = sum(p.numel() for p in model.parameters())
     return Cost(flops_per_example=flops / batch_size, dense_params=total - embedding_params,
                 embedding_params=embedding_params, lookups_per_example=lookups,
-                embedding_bytes_per_example=lookup_bytes, latency_ms=latency, latency_batch=latency_batch)
+                embedding_bytes_per_example=lookup_bytes, latency_ms=latency, latency_batch=latency_batch,
+                matmul_flops_per_example=matmul / batch_size)
 
 
 def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64,

@@ -2,7 +2,8 @@
 
 - ``pareto``: two objectives, (mean validation NE, MFLOPs per example).
 - ``scalarized``: one objective, NE + λ·max(0, log(MFLOPs / target)) — DistDNAS-style cost penalty
-  (λ = ``search.penalty_lambda``, target = ``search.target_mflops``).
+  (λ = ``search.penalty_lambda``, target = ``search.target_mflops``; without one, the MFLOPs of
+  the best trained preset, chosen once per study and kept in the study's ``target_mflops``).
 Hard budgets (``budget.max_mflops``, ``max_params``, ``max_latency_ms``) become Optuna constraints
 (``Trial.set_constraint``; value ≤ 0 means satisfied), which TPE, NSGA-II and GP take into account;
 candidates that violate one are never trained.
@@ -22,10 +23,13 @@ def metric_names(search: SearchConfig) -> list[str]:
     return ["mean_ne", "mflops"] if search.objective == "pareto" else ["penalized_ne"]
 
 
-def objective_values(search: SearchConfig, mean_ne: float, cost: Cost) -> list[float]:
+def objective_values(search: SearchConfig, mean_ne: float, cost: Cost,
+                     target_mflops: float | None = None) -> list[float]:
     if search.objective == "pareto":
         return [mean_ne, cost.mflops]
-    target = search.target_mflops or cost.mflops
+    target = target_mflops or search.target_mflops
+    if target is None:
+        raise ValueError("the scalarised objective needs a target MFLOPs (search.target_mflops or the best preset's)")
     return [mean_ne + search.penalty_lambda * max(0.0, math.log(cost.mflops / target))]
 
 

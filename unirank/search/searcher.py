@@ -10,6 +10,9 @@ trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then
 - otherwise handed to Ray. Per-epoch results are kept as the trial's learning curve; a trial a
   scheduler (ASHA) stops is recorded PRUNED; a final result is told with the objectives.
 Presets are trained first, with the same protocol, and added to the study as marked trials.
+With ``objective: scalarized`` and no ``search.target_mflops``, the target is the MFLOPs of the
+best preset: searched trials wait until every preset has ended, the target is logged and kept in
+the study (``target_mflops``, ``target_mflops_source``), and a resumed study reuses it.
 The budget counts trained candidates: ``budget.trials`` per run, ``budget.total_trials`` per study.
 """
 from __future__ import annotations
@@ -75,6 +78,8 @@ class OptunaArchSearcher(Searcher):
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
+        self.preset_mflops = ({n: measure_cost(a, features, latency_batch=0).mflops for n, a in presets.items()}
+                              if search.objective == "scalarized" and search.target_mflops is None else {})
         self.running: dict[str, _Running] = {}
         self.allowed = allowed_trials(budget, study)
         self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
@@ -84,6 +89,35 @@ class OptunaArchSearcher(Searcher):
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
+        self.target_mflops = search.target_mflops or study.user_attrs.get("target_mflops")
+        self._preset_results: list[tuple[_Running, dict]] = []  # held until the target is known
+        if search.objective == "scalarized" and search.target_mflops is not None:
+            self._log(f"scalarised objective: target {search.target_mflops:g} MFLOPs (search.target_mflops)")
+
+    @property
+    def _awaiting_target(self) -> bool:
+        return self.search.objective == "scalarized" and self.target_mflops is None
+
+    def _log(self, line: str) -> None:
+        print(line, flush=True)
+
+    def _resolve_target(self) -> None:
+        """Once every preset has ended: the best preset's MFLOPs become the scalarised target."""
+        if self.pending_presets or any(e.preset is not None for e in self.running.values()):
+            return
+        done = [(float(r["mean_ne"]), e) for e, r in self._preset_results
+                if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
+        if done:
+            ne, best = min(done, key=lambda pair: pair[0])
+            source = f"preset {best.preset} (best validation NE {ne:.4f})"
+        else:
+            best = min((e for e, _ in self._preset_results), key=lambda e: e.cost.mflops)
+            source = f"preset {best.preset} (no preset finished; the cheapest)"
+        self.target_mflops = best.cost.mflops
+        self._record_target(source)
+        held, self._preset_results = self._preset_results, []
+        for entry, result in held:
+            self._finish(entry, result)
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -93,6 +127,11 @@ class OptunaArchSearcher(Searcher):
             self.running[trial_id] = _Running(arch, cost, preset=name)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
+        if self._awaiting_target:
+            if not self.running:  # study resumed with its presets done but no target recorded
+                self._resolve_target_from_study()
+            if self._awaiting_target:
+                return None  # Ray asks again once the presets have ended
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.allowed or (self.gate is not None and self.gate.out_of_time()):
                 return Searcher.FINISHED
@@ -118,7 +157,7 @@ class OptunaArchSearcher(Searcher):
             violation = describe_violation(self.budget, cost)
             if violation:
                 trial.set_user_attr("infeasible", violation)
-                self.study.tell(trial, objective_values(self.search, INFEASIBLE_NE, cost))
+                self.study.tell(trial, objective_values(self.search, INFEASIBLE_NE, cost, self.target_mflops))
                 self._event(f"trial {trial.number}", "infeasible",
                             f"trial {trial.number} infeasible, not trained: {violation}", arch=arch, mflops=cost.mflops)
                 continue
@@ -175,7 +214,12 @@ class OptunaArchSearcher(Searcher):
         if entry.preset is None:
             self.finished += 1
         if error or result is None:
-            self._end(entry, TrialState.FAIL, "trial raised an error (see the Ray trial log)" if error else "no result")
+            reason = "trial raised an error (see the Ray trial log)" if error else "no result"
+            if entry.preset is not None and self._awaiting_target:
+                self._preset_results.append((entry, {"mean_ne": float("nan"), "final": True, "fail_reason": reason}))
+                self._resolve_target()
+                return
+            self._end(entry, TrialState.FAIL, reason)
             return
         # Ray does not pass the result that made the scheduler stop a trial to on_trial_result, and
         # the last epoch comes inside the final result (see trainable).
@@ -183,10 +227,18 @@ class OptunaArchSearcher(Searcher):
         if not result.get("final"):
             self._end(entry, TrialState.PRUNED, f"stopped early by the scheduler after epoch {result.get('epoch')}")
             return
+        if entry.preset is not None and self._awaiting_target:
+            self._preset_results.append((entry, result))
+            self._resolve_target()
+            return
+        self._finish(entry, result)
+
+    def _finish(self, entry: _Running, result: dict) -> None:
+        """Record a trial that reported its final result (failed inside, or trained)."""
         if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
             self._end(entry, TrialState.FAIL, result.get("fail_reason") or "validation NE is not finite")
             return
-        values = objective_values(self.search, float(result["mean_ne"]), entry.cost)
+        values = objective_values(self.search, float(result["mean_ne"]), entry.cost, self.target_mflops)
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
@@ -269,6 +321,23 @@ class OptunaArchSearcher(Searcher):
         self.study.tell(entry.trial, state=state)
         label = f"trial {entry.trial.number}"
         self._event(label, name, f"{label} {name}: {reason}", entry.arch, mflops=entry.cost.mflops)
+
+    def _resolve_target_from_study(self) -> None:
+        presets = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                   if "preset" in t.user_attrs]
+        if presets:
+            best = min(presets, key=lambda t: t.user_attrs["metrics"]["mean_ne"])
+            self.target_mflops = best.user_attrs["cost"]["mflops"]
+            source = f"preset {best.user_attrs['preset']} (best validation NE {best.user_attrs['metrics']['mean_ne']:.4f})"
+        else:  # every preset failed in an earlier run
+            name = min(self.preset_mflops, key=self.preset_mflops.get)
+            self.target_mflops, source = self.preset_mflops[name], f"preset {name} (no preset finished; the cheapest)"
+        self._record_target(source)
+
+    def _record_target(self, source: str) -> None:
+        self.study.set_user_attr("target_mflops", self.target_mflops)
+        self.study.set_user_attr("target_mflops_source", source)
+        self._log(f"scalarised objective: target {self.target_mflops:.4g} MFLOPs = {source}")
 
     def _evaluated_twin(self, arch: ArchSpec) -> optuna.trial.FrozenTrial | None:
         wanted = arch.to_dict()
