@@ -52,6 +52,7 @@ class _Running:
     trial: optuna.Trial | None = None
     preset: str | None = None
     curve: list = field(default_factory=list)  # [epoch, validation NE] as reported
+    twins: list = field(default_factory=list)  # later proposals of the same architecture, waiting
 
 
 def trained_count(study: optuna.Study) -> int:
@@ -161,6 +162,15 @@ class OptunaArchSearcher(Searcher):
                 self._event(f"trial {trial.number}", "infeasible",
                             f"trial {trial.number} infeasible, not trained: {violation}", arch=arch, mflops=cost.mflops)
                 continue
+            running_twin = self._running_twin(arch)
+            if running_twin is not None:
+                # Being trained right now: this trial waits and takes the twin's outcome when it ends.
+                running_twin.twins.append(trial)
+                trial.set_user_attr("same_as_trial", running_twin.trial.number)
+                self._event(f"trial {trial.number}", "twin",
+                            f"trial {trial.number} = trial {running_twin.trial.number} (same architecture, "
+                            "being trained; not retrained)", arch=arch, mflops=cost.mflops)
+                continue
             twin = self._evaluated_twin(arch)
             if twin is not None:
                 for key in ("metrics", "weights"):
@@ -253,6 +263,7 @@ class OptunaArchSearcher(Searcher):
             for key, value in attrs.items():
                 entry.trial.set_user_attr(key, value)
             self.study.tell(entry.trial, values)
+            self._settle_twins(entry)
             label = f"trial {entry.trial.number}"
         self._event(label, "complete", f"{label}: {text}", entry.arch, float(result["mean_ne"]), entry.cost.mflops)
 
@@ -289,8 +300,8 @@ class OptunaArchSearcher(Searcher):
         def beat() -> None:
             while not stop.wait(interval):
                 for entry in list(self.running.values()):
-                    if entry.trial is not None:
-                        self._beat(entry.trial)
+                    for trial in ([entry.trial] if entry.trial is not None else []) + list(entry.twins):
+                        self._beat(trial)
 
         threading.Thread(target=beat, daemon=True, name="unirank-heartbeat").start()
         return stop
@@ -319,6 +330,7 @@ class OptunaArchSearcher(Searcher):
         entry.trial.set_user_attr("fail_reason", reason)
         entry.trial.set_user_attr("curve", entry.curve)
         self.study.tell(entry.trial, state=state)
+        self._settle_twins(entry)
         label = f"trial {entry.trial.number}"
         self._event(label, name, f"{label} {name}: {reason}", entry.arch, mflops=entry.cost.mflops)
 
@@ -338,6 +350,24 @@ class OptunaArchSearcher(Searcher):
         self.study.set_user_attr("target_mflops", self.target_mflops)
         self.study.set_user_attr("target_mflops_source", source)
         self._log(f"scalarised objective: target {self.target_mflops:.4g} MFLOPs = {source}")
+
+    def _running_twin(self, arch: ArchSpec) -> _Running | None:
+        return next((e for e in self.running.values() if e.trial is not None and e.arch == arch), None)
+
+    def _settle_twins(self, entry: _Running) -> None:
+        """Trials that waited on ``entry`` take its outcome (values and weights, or its state)."""
+        if not entry.twins:
+            return
+        frozen = self.study._storage.get_trial(entry.trial._trial_id)
+        for twin in entry.twins:
+            for key in ("metrics", "weights", "fail_reason"):
+                if key in frozen.user_attrs:
+                    twin.set_user_attr(key, frozen.user_attrs[key])
+            if frozen.state == TrialState.COMPLETE:
+                self.study.tell(twin, frozen.values)
+            else:
+                self.study.tell(twin, state=TrialState.FAIL if frozen.state == TrialState.FAIL else TrialState.PRUNED)
+        entry.twins = []
 
     def _evaluated_twin(self, arch: ArchSpec) -> optuna.trial.FrozenTrial | None:
         wanted = arch.to_dict()

@@ -41,7 +41,11 @@ def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded (constraints come from ``Trial.set_constraint``)."""
     seed = cfg.search.seed
     if cfg.search.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
+        # group=True: the space is conditional (per-layer and per-pattern parameters exist only in
+        # some trials), so multivariate TPE models each group of co-occurring parameters jointly
+        # instead of falling back to independent sampling; constant_liar keeps concurrent trials apart.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=6, warn_independent_sampling=False)
     if cfg.search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     if cfg.search.sampler == "gp":
