@@ -18,6 +18,8 @@ def describe_module(m: ModuleSpec) -> str:
         return f"DCNv2 cross ({rank}{experts})"
     if m.kind == "attention":
         return f"self-attention ({m.heads or 1} heads)"
+    if m.kind == "dot" and m.with_dense:
+        return "dense row + dot products (DLRM interaction)"
     return {"dot": "dot product (DLRM)", "fm": "factorization machine"}[m.kind]
 
 
@@ -27,7 +29,9 @@ def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
     inputs += [(f"group {group} dim", str(dim)) for group, dim in sorted(e.group_dims.items())]
     inputs += [("hash buckets", str(e.hash_buckets) if e.hash_buckets else "none"),
                ("domain embedding", "yes" if e.domain_embedding else "no"),
-               ("dropped features", ", ".join(e.dropped) if e.dropped else "none")]
+               ("dropped features", ", ".join(e.dropped) if e.dropped else "none"),
+               ("dense features", "bottom MLP " + "-".join(map(str, (*e.dense_bottom, e.dim)))
+                if e.dense_bottom else "one linear row")]
     stack = [(f"layer {i}", " ‖ ".join(describe_module(m) for m in layer.modules)
               + ("" if layer.skip == "none" else f"  [skip: {layer.skip}]"))
              for i, layer in enumerate(arch.layers)] or [("layers", "none")]
@@ -35,11 +39,17 @@ def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
                             "star": "STAR"}[s.pattern])]
     for name, value in (("shared experts", s.num_experts), ("specific experts", s.num_specific_experts),
                         ("specific to", s.specific_to), ("expert width", s.expert_width),
+                        ("expert hidden layers", "-".join(map(str, s.expert_hidden)) if s.expert_hidden else None),
                         ("levels", s.levels),
-                        ("STAR widths", " → ".join(map(str, s.star_widths)) if s.star_widths else None)):
+                        ("STAR widths", " → ".join(map(str, s.star_widths)) if s.star_widths else None),
+                        ("partitioned normalisation", "yes" if s.star_norm else None),
+                        ("auxiliary network width", s.star_auxiliary)):
         if value is not None:
             sharing.append((name, str(value)))
     towers = [("one tower per", s.towers), ("tower width", str(s.tower_width))]
+    if arch.wide:
+        towers.append(("added to the logit", " + ".join({"linear": "first-order (linear) term",
+                                                         "fm": "FM second-order term"}[w] for w in arch.wide)))
     return [("Inputs", inputs), ("Interaction stack", stack), ("Sharing", sharing), ("Towers", towers)]
 
 

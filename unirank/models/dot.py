@@ -1,6 +1,8 @@
 """DLRM dot-product interaction (Naumov et al., 2019): all pairwise dot products of the rows of E.
 
     o = [ <e_i, e_j> for i < j ]            E ∈ R^{N×d}
+    o = [ e_0 ‖ <e_i, e_j> for i < j ]      with_dense: DLRM's interaction output, where e_0 is the
+                                             dense row (the bottom MLP's output)
 """
 from __future__ import annotations
 
@@ -9,18 +11,20 @@ from torch import nn
 
 
 class DotModule(nn.Module):
-    """Args: ``num_rows`` N.
+    """Args: ``num_rows`` N, ``dim`` d, ``dense_row``: output E's row 0 (the dense row) first.
 
-    Call: ``h`` (unused), ``E`` [B, N, d], ``x0`` (unused) → (o [B, N(N-1)/2], None).
+    Call: ``h`` (unused), ``E`` [B, N, d], ``x0`` (unused) → (o [B, (d +) N(N-1)/2], None).
     FLOPs per example: 2·N²·d (the batched matmul E Eᵀ; the lower triangle is discarded).
     """
 
-    def __init__(self, num_rows: int):
+    def __init__(self, num_rows: int, dim: int = 0, dense_row: bool = False):
         super().__init__()
         rows, cols = torch.triu_indices(num_rows, num_rows, offset=1)
         self.register_buffer("flat_index", rows * num_rows + cols, persistent=False)
-        self.out_features = int(rows.numel())
+        self.dense_row = dense_row
+        self.out_features = int(rows.numel()) + (dim if dense_row else 0)
 
     def forward(self, h, E, x0):
         gram = torch.bmm(E, E.transpose(1, 2)).flatten(1)  # [B, N·N]
-        return gram.index_select(1, self.flat_index), None
+        dots = gram.index_select(1, self.flat_index)
+        return (torch.cat([E[:, 0], dots], dim=1) if self.dense_row else dots), None

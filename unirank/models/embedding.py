@@ -2,8 +2,9 @@
 
 Per feature group one embedding table (all features of the group share it through offsets),
 optional hashing of large vocabularies, a projection of groups whose dim differs from the common
-dim d, dense features projected to one extra row (DLRM's bottom), optional domain embedding row,
-and dropped features (Lattice "Filter") removed before anything is computed.
+dim d, dense features turned into one extra row — by one Linear, or by DLRM's bottom MLP
+(``EmbeddingSpec.dense_bottom``) — an optional domain embedding row, and dropped features
+(Lattice "Filter") removed before anything is computed.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class GroupEmbedding(nn.Module):
 class InputLayer(nn.Module):
     """Call: ``dense`` [B, D], ``sparse`` [B, S], ``domain`` [B] →
     (E0 [B, N, d], h0 [B, W0]) where N = kept sparse features + 1 (dense row, if any dense
-    feature is kept) + 1 (domain row, if enabled) and h0 = [kept dense ‖ flatten(E0)]."""
+    feature is kept; it is row 0, ``has_dense_row``) + 1 (domain row, if enabled) and
+    h0 = [kept dense ‖ flatten(E0)]."""
 
     def __init__(self, spec: EmbeddingSpec, features: FeatureSpec):
         super().__init__()
@@ -81,10 +83,19 @@ class InputLayer(nn.Module):
             self.groups.append(GroupEmbedding(rows, spec.group_dims.get(group, spec.dim), spec.dim))
             self.register_buffer(f"group_index_{len(self.groups) - 1}",
                                  torch.tensor(members, dtype=torch.int64), persistent=False)
-        self.dense_projection = nn.Linear(len(dense_keep), spec.dim) if dense_keep else None
+        self.dense_projection, self.dense_bottom = None, None
+        if dense_keep and spec.dense_bottom:
+            layers, width = [], len(dense_keep)
+            for out in (*spec.dense_bottom, spec.dim):  # DLRM: ReLU after every bottom layer
+                layers += [nn.Linear(width, out), nn.ReLU()]
+                width = out
+            self.dense_bottom = nn.Sequential(*layers)
+        elif dense_keep:
+            self.dense_projection = nn.Linear(len(dense_keep), spec.dim)
+        self.has_dense_row = bool(dense_keep)
         self.domain_table = nn.Embedding(features.num_domains, spec.dim) if spec.domain_embedding else None
         self.num_rows = (sum(len(getattr(self, f"group_index_{g}")) for g in range(len(self.groups)))
-                         + (self.dense_projection is not None) + (self.domain_table is not None))
+                         + self.has_dense_row + (self.domain_table is not None))
         if self.num_rows == 0:
             raise UnirankError("embedding.dropped: every feature is dropped; keep at least one")
         self.out_features = len(dense_keep) + self.num_rows * spec.dim
@@ -104,6 +115,8 @@ class InputLayer(nn.Module):
         rows = []
         if self.dense_projection is not None:
             rows.append(self.dense_projection(dense).unsqueeze(1))
+        elif self.dense_bottom is not None:
+            rows.append(self.dense_bottom(dense).unsqueeze(1))
         rows += [group.project(v) for group, v in zip(self.groups, vectors)]
         if self.domain_table is not None:
             rows.append(vectors[-1].unsqueeze(1))

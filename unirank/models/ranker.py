@@ -10,16 +10,19 @@ from unirank.models.ple import PLE
 from unirank.models.sharing import MMoE, SharedBottom
 from unirank.models.stack import InteractionStack
 from unirank.models.star import Star
+from unirank.models.wide import FirstOrder, fm_logit
 from unirank.space.arch import ArchSpec
 
 SHARING = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE, "star": Star}
 
 
 class UnifiedRanker(nn.Module):
-    """inputs → interaction stack → sharing pattern → logits.
+    """inputs → interaction stack → sharing pattern → logits (+ the wide terms, DeepFM).
 
     Call: ``dense`` [B, D] float, ``sparse`` [B, S] int64, ``domain`` [B] int64 →
     logits [B, T] (one per objective, from the heads of each example's domain).
+    ``parts`` returns the summands of the logit: ``deep`` and, when in ``arch.wide``, ``linear``
+    [B, T] and ``fm`` [B, 1].
     """
 
     def __init__(self, arch: ArchSpec, features: FeatureSpec):
@@ -27,14 +30,33 @@ class UnifiedRanker(nn.Module):
         self.arch = arch
         self.inputs = InputLayer(arch.embedding, features)
         self.stack = InteractionStack(arch.layers, self.inputs.out_features, self.inputs.num_rows,
-                                      arch.embedding.dim)
+                                      arch.embedding.dim, dense_row=self.inputs.has_dense_row)
         self.sharing = SHARING[arch.sharing.pattern](
             self.stack.out_features, arch.sharing, features.num_domains, features.num_objectives
         )
+        wide = set(arch.wide or ())
+        self.first_order = FirstOrder(arch.embedding, features) if "linear" in wide else None
+        self.fm = "fm" in wide
+
+    def parts(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> dict[str, torch.Tensor]:
+        matrix, flat = self.inputs(dense, sparse, domain)
+        out = {"deep": self.sharing(self.stack(matrix, flat), domain)}
+        if self.first_order is not None:
+            out["linear"] = self.first_order(dense, sparse)
+        if self.fm:
+            out["fm"] = fm_logit(matrix)
+        return out
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
-        matrix, flat = self.inputs(dense, sparse, domain)
-        return self.sharing(self.stack(matrix, flat), domain)
+        if self.first_order is None and not self.fm:
+            matrix, flat = self.inputs(dense, sparse, domain)
+            return self.sharing(self.stack(matrix, flat), domain)
+        parts = self.parts(dense, sparse, domain)
+        logits = parts["deep"]
+        for name in ("linear", "fm"):
+            if name in parts:
+                logits = logits + parts[name]
+        return logits
 
 
 def build_model(arch: ArchSpec, features: FeatureSpec) -> UnifiedRanker:

@@ -25,13 +25,14 @@ from unirank.errors import UnirankError
 from unirank.space.arch import LayerSpec, ModuleSpec
 
 
-def build_module(spec: ModuleSpec, in_features: int, num_rows: int, dim: int) -> nn.Module:
+def build_module(spec: ModuleSpec, in_features: int, num_rows: int, dim: int,
+                 dense_row: bool = False) -> nn.Module:
     if spec.kind == "mlp":
         return MLPModule(in_features, spec.width)
     if spec.kind == "cross":
         return CrossModule(in_features, spec.rank, spec.experts or 1)
     if spec.kind == "dot":
-        return DotModule(num_rows)
+        return DotModule(num_rows, dim, dense_row=bool(spec.with_dense) and dense_row)
     if spec.kind == "fm":
         return FMModule(dim)
     return AttentionModule(num_rows, dim, spec.heads or 1)
@@ -44,10 +45,11 @@ MODULES = {"mlp": MLPModule, "cross": CrossModule, "dot": DotModule, "fm": FMMod
 class StackLayer(nn.Module):
     """Call: ``h`` [B, W], ``E`` [B, N, d], ``x0`` [B, W0] → (h' [B, W'], E' [B, N, d])."""
 
-    def __init__(self, spec: LayerSpec, in_features: int, num_rows: int, dim: int, index: int = 0):
+    def __init__(self, spec: LayerSpec, in_features: int, num_rows: int, dim: int, index: int = 0,
+                 dense_row: bool = False):
         super().__init__()
         self.skip = spec.skip
-        self.parts = nn.ModuleList(build_module(m, in_features, num_rows, dim) for m in spec.modules)
+        self.parts = nn.ModuleList(build_module(m, in_features, num_rows, dim, dense_row) for m in spec.modules)
         width = sum(p.out_features for p in self.parts)
         if width == 0:
             raise UnirankError(f"layers.{index}: produces no features (a dot module needs at least "
@@ -75,14 +77,16 @@ class StackLayer(nn.Module):
 
 
 class InteractionStack(nn.Module):
-    """Call: ``E0`` [B, N, d], ``h0`` [B, W0] → h [B, W] (W = ``out_features``)."""
+    """Call: ``E0`` [B, N, d], ``h0`` [B, W0] → h [B, W] (W = ``out_features``).
+    ``dense_row``: row 0 of E0 is the dense row (a DLRM dot module may output it)."""
 
-    def __init__(self, layers: tuple[LayerSpec, ...], in_features: int, num_rows: int, dim: int):
+    def __init__(self, layers: tuple[LayerSpec, ...], in_features: int, num_rows: int, dim: int,
+                 dense_row: bool = False):
         super().__init__()
         self.layers = nn.ModuleList()
         width = in_features
         for i, spec in enumerate(layers):
-            layer = StackLayer(spec, width, num_rows, dim, index=i)
+            layer = StackLayer(spec, width, num_rows, dim, index=i, dense_row=dense_row)
             self.layers.append(layer)
             width = layer.out_features
         self.out_features = width

@@ -13,7 +13,7 @@ Definitions (per example, inference forward):
   keeps the matmul part alone.
 - ``lookups_per_example`` / ``embedding_bytes_per_example``: the embedding-row work that the FLOP
   counter does not see — one table row (of its group's dim, fp32) read per kept sparse feature,
-  plus the domain row when enabled.
+  plus the domain row when enabled, plus DeepFM's first-order rows (one float per objective).
 - ``dense_params``: parameters outside embedding tables; ``embedding_params``: rows × dim.
 - ``latency_ms``: median wall time of an inference forward pass on a batch of
   ``latency_batch`` examples on the measuring device (after warm-up runs; CUDA synchronised).
@@ -32,6 +32,7 @@ aten = torch.ops.aten
 from unirank.data.features import FeatureSpec
 from unirank.models.embedding import InputLayer
 from unirank.models.ranker import build_model
+from unirank.models.wide import FirstOrder
 from unirank.space.arch import ArchSpec
 
 
@@ -178,6 +179,9 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
             if module.domain_table is not None:
                 lookups += 1
                 lookup_bytes += module.domain_table.embedding_dim * 4
+        elif isinstance(module, FirstOrder) and module.table is not None:  # DeepFM's linear term
+            lookups += module.lookups
+            lookup_bytes += module.lookups * module.table.embedding_dim * 4
     total = sum(p.numel() for p in model.parameters())
     return Cost(flops_per_example=flops / batch_size, dense_params=total - embedding_params,
                 embedding_params=embedding_params, lookups_per_example=lookups,

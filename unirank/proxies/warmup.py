@@ -222,18 +222,22 @@ class WarmupScorer:
     def score_pool(self, workers: int = 1) -> dict[ArchSpec, dict[str, float]]:
         """Terms and ``sigeo`` of every pool candidate; ``workers`` > 1 scores them in that many
         forked one-thread processes (terms and ``step_seconds`` are then those of a one-thread
-        trial; the scores do not depend on the worker count)."""
+        trial; with one worker the driver scores on one thread too, so that the scores do not
+        depend on the worker count)."""
         global _SCORING
         _SCORING = self
+        threads = torch.get_num_threads()
         try:
             workers = max(1, min(workers, len(self.pool)))
             if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+                torch.set_num_threads(1)
                 terms = [_score_one(i) for i in range(len(self.pool))]
             else:
                 with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as procs:
                     terms = procs.map(_score_one, range(len(self.pool)), chunksize=1)
         finally:
             _SCORING = None
+            torch.set_num_threads(threads)
         by_arch = dict(zip(self.pool, terms))
         self.norms = standardisation(by_arch)
         return combine(by_arch, self.cfg.geometry_weight, self.norms)

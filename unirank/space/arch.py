@@ -46,6 +46,8 @@ class EmbeddingSpec(_Spec):
     (id → 1 + (id-1) mod (buckets-1), ids sorted by frequency so frequent ids keep their own row).
     ``domain_embedding``: add a learned row for the example's domain to E.
     ``dropped``: feature names left out entirely (Lattice "Filter"); the cost reflects it.
+    ``dense_bottom``: hidden widths of DLRM's bottom MLP, which turns the dense features into
+    their row of E (ReLU after every layer, the last of width ``dim``); absent = one Linear.
     """
 
     dim: int = Field(ge=1, le=1024)
@@ -53,17 +55,20 @@ class EmbeddingSpec(_Spec):
     hash_buckets: int | None = Field(None, ge=2)
     domain_embedding: bool = False
     dropped: tuple[str, ...] = ()
+    dense_bottom: tuple[int, ...] | None = None
 
     @model_validator(mode="after")
     def _positive_dims(self) -> "EmbeddingSpec":
         for group, dim in self.group_dims.items():
             if dim < 1:
                 raise ValueError(f"group_dims.{group}: got {dim}, expected an integer >= 1")
+        if self.dense_bottom is not None and any(w < 1 for w in self.dense_bottom):
+            raise ValueError("dense_bottom: expected widths >= 1")
         return self
 
     def __hash__(self) -> int:  # dict fields are not hashable by default
         return hash((self.dim, tuple(sorted(self.group_dims.items())), self.hash_buckets,
-                     self.domain_embedding, self.dropped))
+                     self.domain_embedding, self.dropped, self.dense_bottom))
 
 
 class ModuleSpec(_Spec):
@@ -71,7 +76,8 @@ class ModuleSpec(_Spec):
 
     - ``mlp``: ``width`` — ReLU(W h + b)
     - ``cross``: ``rank`` (None = full rank), ``experts`` (mixture of low-rank experts, needs rank)
-    - ``dot``: — pairwise dot products of the rows of E (DLRM)
+    - ``dot``: ``with_dense`` — pairwise dot products of the rows of E; with ``with_dense`` the
+      dense row (the bottom MLP's output) is output before them, as DLRM's interaction does
     - ``fm``: — second-order factorization-machine vector of E
     - ``attention``: ``heads`` — multi-head self-attention over the rows of E (AutoInt)
     """
@@ -81,12 +87,13 @@ class ModuleSpec(_Spec):
     rank: int | None = Field(None, ge=1)
     experts: int | None = Field(None, ge=1)
     heads: int | None = Field(None, ge=1)
+    with_dense: bool | None = None
 
     @model_validator(mode="after")
     def _params_match_kind(self) -> "ModuleSpec":
-        allowed = {"mlp": {"width"}, "cross": {"rank", "experts"}, "dot": set(), "fm": set(),
+        allowed = {"mlp": {"width"}, "cross": {"rank", "experts"}, "dot": {"with_dense"}, "fm": set(),
                    "attention": {"heads"}}[self.kind]
-        for name in ("width", "rank", "experts", "heads"):
+        for name in ("width", "rank", "experts", "heads", "with_dense"):
             if getattr(self, name) is not None and name not in allowed:
                 raise ValueError(f"a {self.kind} module takes no {name}")
         if self.kind == "mlp" and self.width is None:
@@ -114,7 +121,11 @@ class SharingSpec(_Spec):
     - ``ple``: CGC/PLE (Tang et al., RecSys 2020): ``num_experts`` shared experts plus
       ``num_specific_experts`` per group (``specific_to`` objective or domain), ``levels`` levels.
     - ``star``: STAR (Sheng et al., CIKM 2021): an MLP of ``star_widths`` whose weights are the
-      element-wise product of shared and domain-specific weights.
+      element-wise product of shared and domain-specific weights; ``star_norm``: partitioned
+      normalisation of its input (per-domain statistics and scale); ``star_auxiliary``: width of
+      the auxiliary network fed the domain indicator, whose logit is added.
+    ``expert_hidden`` (mmoe): hidden widths of each expert before its ``expert_width`` output
+    (experts as MLPs); absent = one ReLU layer.
 
     ``towers``: one tower per ``portfolio``, per ``domain`` (T outputs) or per ``objective``
     (shared across domains); hidden width ``tower_width``.
@@ -127,6 +138,9 @@ class SharingSpec(_Spec):
     levels: int | None = Field(None, ge=1, le=4)
     specific_to: Literal["objective", "domain"] | None = None
     star_widths: tuple[int, ...] | None = None
+    star_norm: bool | None = None
+    star_auxiliary: int | None = Field(None, ge=1)
+    expert_hidden: tuple[int, ...] | None = None
     towers: Literal["portfolio", "domain", "objective"] = "portfolio"
     tower_width: int = Field(ge=1)
 
@@ -135,6 +149,12 @@ class SharingSpec(_Spec):
         needs = {"shared_bottom": set(), "mmoe": {"num_experts", "expert_width"},
                  "ple": {"num_experts", "num_specific_experts", "expert_width", "levels", "specific_to"},
                  "star": {"star_widths"}}[self.pattern]
+        optional = {"mmoe": {"expert_hidden"}, "star": {"star_norm", "star_auxiliary"}}.get(self.pattern, set())
+        for name in ("expert_hidden", "star_norm", "star_auxiliary"):
+            if getattr(self, name) is not None and name not in optional:
+                raise ValueError(f"{self.pattern} takes no {name}")
+        if self.expert_hidden is not None and any(w < 1 for w in self.expert_hidden):
+            raise ValueError("expert_hidden: expected widths >= 1")
         for name in ("num_experts", "num_specific_experts", "expert_width", "levels", "specific_to",
                      "star_widths"):
             given = getattr(self, name) is not None
@@ -150,10 +170,15 @@ class SharingSpec(_Spec):
 
 
 class ArchSpec(_Spec):
+    """``wide``: logit terms added to every head beside the deep part (DeepFM): ``linear`` =
+    first-order weights of every feature (one per objective), ``fm`` = the scalar FM term
+    Σ_{i<j} <e_i, e_j> over the rows of E (shared embeddings)."""
+
     schema_version: Literal[2] = SCHEMA_VERSION
     embedding: EmbeddingSpec
     layers: tuple[LayerSpec, ...] = ()
     sharing: SharingSpec
+    wide: tuple[Literal["linear", "fm"], ...] | None = None
 
     def __hash__(self) -> int:
         return hash(self.to_json(indent=None))
@@ -192,7 +217,8 @@ class ArchSpec(_Spec):
         parts = [f"emb{e.dim}" + "".join(f" {g}:{d}" for g, d in sorted(e.group_dims.items()))
                  + (f" hash{e.hash_buckets}" if e.hash_buckets else "")
                  + (" +dom" if e.domain_embedding else "")
-                 + (f" -{len(e.dropped)}f" if e.dropped else "")]
+                 + (f" -{len(e.dropped)}f" if e.dropped else "")
+                 + (" bottom" + "-".join(map(str, e.dense_bottom)) if e.dense_bottom else "")]
         layers = []
         for layer in self.layers:
             text = "+".join(_module_summary(m) for m in layer.modules)
@@ -202,10 +228,13 @@ class ArchSpec(_Spec):
         s = self.sharing
         parts.append({
             "shared_bottom": "shared_bottom",
-            "mmoe": f"mmoe{s.num_experts}×{s.expert_width}",
+            "mmoe": f"mmoe{s.num_experts}×" + "-".join(map(str, (*(s.expert_hidden or ()), s.expert_width))),
             "ple": f"ple{s.levels}L {s.num_experts}s+{s.num_specific_experts}/{s.specific_to}×{s.expert_width}",
-            "star": "star" + "-".join(map(str, s.star_widths or ())),
+            "star": "star" + "-".join(map(str, s.star_widths or ())) + (" +PN" if s.star_norm else "")
+                    + (f" +aux{s.star_auxiliary}" if s.star_auxiliary else ""),
         }[s.pattern])
+        if self.wide:
+            parts.append("+" + "+".join(self.wide) + " logit")
         parts.append(f"tower{s.tower_width}" + ("" if s.towers == "portfolio" else f"/{s.towers}"))
         return " | ".join(parts)
 
@@ -218,4 +247,6 @@ def _module_summary(m: ModuleSpec) -> str:
         return f"cross({inner})" if inner else "cross"
     if m.kind == "attention":
         return f"attn{m.heads or 1}h"
+    if m.kind == "dot" and m.with_dense:
+        return "dot+dense"
     return m.kind

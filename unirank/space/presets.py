@@ -24,31 +24,44 @@ def _towers(width: int = 32) -> SharingSpec:
 
 
 PRESETS: dict[str, ArchSpec] = {
-    # Shared-bottom multi-task MLP (Caruana 1997).
+    # Shared-bottom multi-task MLP (Caruana 1997): a shared MLP, one tower per portfolio.
     "shared_bottom_mlp": ArchSpec(embedding=_EMB, layers=(_mlp(256), _mlp(128)), sharing=_towers()),
-    # DLRM (Naumov et al. 2019): pairwise dot products of all embeddings (dense row = the bottom
-    # projection), concatenated with the input, then the top MLP.
-    "dlrm": ArchSpec(embedding=_EMB, layers=(_layer(ModuleSpec(kind="dot"), skip="concat"),
-                                            _mlp(256), _mlp(128)), sharing=_towers()),
+    # DLRM (Naumov et al. 2019): a bottom MLP (ReLU layers) turns the dense features into a
+    # d-vector; the interaction outputs that vector and the pairwise dot products of
+    # [bottom output, embeddings]; the top MLP sees those only (not the raw embeddings).
+    # Deviation: the top MLP's last layer is our per-portfolio tower.
+    "dlrm": ArchSpec(embedding=EmbeddingSpec(dim=16, dense_bottom=(64, 32)),
+                     layers=(_layer(ModuleSpec(kind="dot", with_dense=True)), _mlp(256), _mlp(128)),
+                     sharing=_towers()),
     # DCNv2 stacked (Wang et al. 2021): two full-rank cross layers, then the deep network.
     "dcnv2": ArchSpec(embedding=_EMB, layers=(_layer(ModuleSpec(kind="cross")), _layer(ModuleSpec(kind="cross")),
                                              _mlp(256), _mlp(128)), sharing=_towers()),
-    # DeepFM (Guo et al. 2017): the DNN, then the FM vector of the embeddings concatenated to it.
-    "deepfm": ArchSpec(embedding=_EMB, layers=(_mlp(256), _mlp(128),
-                                              _layer(ModuleSpec(kind="fm"), skip="concat")), sharing=_towers()),
-    # AutoInt (Song et al. 2019): three self-attention layers over the embeddings, 2 heads.
+    # DeepFM (Guo et al. 2017): logit = first-order (linear) term + the scalar FM second-order
+    # term + the DNN's logit, FM and DNN sharing the embeddings. Deviations: one logit per
+    # objective (first-order weights per objective, the FM scalar added to each); dense features
+    # enter the FM as one projected row (DeepFM's inputs are all categorical fields).
+    "deepfm": ArchSpec(embedding=_EMB, layers=(_mlp(256), _mlp(128)), sharing=_towers(),
+                       wide=("linear", "fm")),
+    # AutoInt (Song et al. 2019): three multi-head self-attention layers over the embeddings (2
+    # heads, residual connections through W_res, ReLU), the last layer's rows flattened into the
+    # output. Deviation: the output layer is our per-portfolio tower instead of one logistic unit.
     "autoint": ArchSpec(embedding=_EMB, layers=tuple(_layer(ModuleSpec(kind="attention", heads=2))
                                                     for _ in range(3)), sharing=_towers()),
-    # MMoE (Ma et al. 2018): experts read the embedded input, one gate per portfolio.
+    # MMoE (Ma et al. 2018): experts (MLPs, here 256-128) read the embedded input, one softmax
+    # gate per task (per portfolio here), a tower per task.
     "mmoe": ArchSpec(embedding=_EMB, layers=(), sharing=SharingSpec(
-        pattern="mmoe", num_experts=4, expert_width=128, tower_width=32)),
-    # PLE (Tang et al. 2020): two extraction levels, 2 shared + 1 objective-specific expert.
+        pattern="mmoe", num_experts=4, expert_hidden=(256,), expert_width=128, tower_width=32)),
+    # PLE (Tang et al. 2020): two extraction levels, 2 shared + 1 objective-specific expert per
+    # level, per-task gates and a shared gate between levels. Deviation: each expert is one ReLU
+    # layer of 128 (the paper's experts are MLPs).
     "ple": ArchSpec(embedding=_EMB, layers=(), sharing=SharingSpec(
         pattern="ple", num_experts=2, num_specific_experts=1, expert_width=128, levels=2,
         specific_to="objective", tower_width=32)),
-    # STAR (Sheng et al. 2021): shared ⊙ domain-specific MLP, domain embedding as input.
-    "star": ArchSpec(embedding=EmbeddingSpec(dim=16, domain_embedding=True), layers=(),
-                     sharing=SharingSpec(pattern="star", star_widths=(256, 128), tower_width=32)),
+    # STAR (Sheng et al. 2021): partitioned normalisation of the embedded input, the star-topology
+    # network (shared ⊙ domain-specific weights, 256-128), and the auxiliary network fed the
+    # domain indicator whose logit is added. Deviation: one tower per portfolio on top.
+    "star": ArchSpec(embedding=_EMB, layers=(), sharing=SharingSpec(
+        pattern="star", star_widths=(256, 128), star_norm=True, star_auxiliary=32, tower_width=32)),
 }
 
 

@@ -89,7 +89,8 @@ def evaluate(model: nn.Module, split: TensorSplit, features: FeatureSpec, precis
 def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
     """``loss(batch) → scalar``. With ``compile_dense`` everything but the embedding-table reads
     (whose gradients may be sparse) is one compiled graph: projections, stack, sharing, loss."""
-    if not compile_dense or not hasattr(model, "inputs"):
+    wide = getattr(model, "first_order", None) is not None or getattr(model, "fm", False)
+    if not compile_dense or not hasattr(model, "inputs") or wide:  # wide terms: the whole model, uncompiled
         return lambda b: masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
 
     def dense_part(dense, vectors, domain, labels, mask):
