@@ -150,7 +150,7 @@ def run(data: str, n: int, workers: int) -> tuple[str, dict]:
     ne = [f["ne"] for f in full]
     full_seconds = statistics.mean(f["seconds"] for f in full)
     per_candidate = (stats.seconds + scoring_seconds) / len(archs)
-    proxies = {"warm-up proxy (SiGeo-style)": ([scores[a]["sigeo"] for a in archs], per_candidate),
+    proxies = {"warm-up proxy (SiGeo-style)": ([scores[a]["score"] for a in archs], per_candidate),
                "warm-up loss only": ([scores[a]["loss"] for a in archs], per_candidate)}
     for name in cheap[0]:
         proxies[name] = ([c[name][0] for c in cheap], statistics.mean(c[name][1] for c in cheap))
@@ -165,7 +165,7 @@ def run(data: str, n: int, workers: int) -> tuple[str, dict]:
     for variant in VARIANTS:
         v_cfg = WarmupConfig(batch_size=cfg.train.batch_size, max_epochs=cfg.train.max_epochs, **variant)
         v_scores, v_stats, v_seconds = warmup_proxy(dataset, archs, v_cfg)
-        explored.append((variant, kendalltau([v_scores[a]["sigeo"] for a in archs], ne).statistic,
+        explored.append((variant, kendalltau([v_scores[a]["score"] for a in archs], ne).statistic,
                          kendalltau([v_scores[a]["loss"] for a in archs], ne).statistic,
                          (v_stats.seconds + v_seconds) / len(archs) / full_seconds))
         print(f"[{data}] variant {variant}: τ {explored[-1][1]:+.3f} (loss only {explored[-1][2]:+.3f})", flush=True)

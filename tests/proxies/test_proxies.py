@@ -54,13 +54,13 @@ def test_warm_up_lowers_every_paths_loss_and_scores_have_all_terms(tiny_dataset)
     for arch in pool:
         assert loss(arch) < before[arch], arch.summary()
         terms[arch] = proxy_terms(supernet, arch, batches, cfg)  # no fine-tuning rows: pure inheritance
-        assert set(terms[arch]) == {"loss", "zico", "fisher_rao", "step_seconds"}
+        assert set(terms[arch]) == {"loss", "train_loss", "zico", "fisher_rao", "fisher_rao_sum", "step_seconds"}
         assert terms[arch]["step_seconds"] > 0
         assert all(math.isfinite(v) for v in terms[arch].values())
         assert abs(terms[arch]["loss"] - loss(arch)) < 1e-5
     scores = combine(terms, geometry_weight=0.0)
-    assert sorted(pool, key=lambda a: scores[a]["sigeo"]) == sorted(pool, key=lambda a: terms[a]["loss"])
-    assert abs(sum(s["sigeo"] for s in scores.values())) < 1e-9  # standardised over the pool
+    assert sorted(pool, key=lambda a: scores[a]["score"]) == sorted(pool, key=lambda a: terms[a]["loss"])
+    assert abs(sum(s["score"] for s in scores.values())) < 1e-9  # standardised over the pool
 
 
 def test_short_training_baseline_improves_on_initialisation(tiny_dataset):
@@ -74,7 +74,7 @@ def test_scoring_in_worker_processes_gives_the_same_scores(tiny_dataset):
     alone, _, _ = warmup_proxy(tiny_dataset, pool, cfg, workers=1)
     forked, _, _ = warmup_proxy(tiny_dataset, pool, cfg, workers=2)
     for arch in pool:
-        for term in ("loss", "zico", "fisher_rao", "sigeo"):
+        for term in ("loss", "zico", "fisher_rao", "score"):
             assert math.isclose(alone[arch][term], forked[arch][term], rel_tol=1e-6, abs_tol=1e-9), term
         assert forked[arch]["step_seconds"] > 0
 
@@ -84,9 +84,9 @@ def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_
     scorer = WarmupScorer(tiny_dataset, pool, WarmupConfig(fraction=0.3, batch_size=256, finetune_steps=5))
     scores = scorer.score_pool(workers=1)
     for arch in pool[:2]:  # standardised like the pool: scored alone, a pool member gets its pool score
-        assert math.isclose(scorer.score(arch)["sigeo"], scores[arch]["sigeo"], rel_tol=1e-6, abs_tol=1e-9)
-    gate = ProxyGate(scorer, [s["sigeo"] for s in scores.values()], share=0.5, seconds_for=lambda s: 1e4 * s)
-    ranked = sorted(pool, key=lambda a: scores[a]["sigeo"])
+        assert math.isclose(scorer.score(arch)["score"], scores[arch]["score"], rel_tol=1e-6, abs_tol=1e-9)
+    gate = ProxyGate(scorer, [s["score"] for s in scores.values()], share=0.5, seconds_for=lambda s: 1e4 * s)
+    ranked = sorted(pool, key=lambda a: scores[a]["score"])
     for arch in ranked[:3]:
         score, reason = gate.check(arch)
         assert reason is None and score["predicted_seconds"] == 1e4 * score["step_seconds"]
@@ -99,7 +99,48 @@ def test_one_candidate_scored_alone_ranks_among_the_pool_and_the_gate_keeps_the_
     assert gate.out_of_time()
     for arch in ranked[3:]:
         score, reason = gate.check(arch)
-        assert score["sigeo"] > gate.threshold and "search.screen.gate" in reason
+        assert score["score"] > gate.threshold and "search.screen.gate" in reason
     assert all(gate.check(arch)[0]["covered"] == 1.0 for arch in pool)
     score, _ = gate.check(PRESETS["autoint"])  # attention: not in the pool, scored on a grown store
-    assert score["covered"] == 0.0 and math.isfinite(score["sigeo"]) and scorer.supernet.covers(PRESETS["autoint"])
+    assert score["covered"] == 0.0 and math.isfinite(score["score"]) and scorer.supernet.covers(PRESETS["autoint"])
+
+
+def _scores_on(dataset, scorer):
+    pool = [PRESETS[n] for n in ("shared_bottom_mlp", "dcnv2", "deepfm")]
+    cfg = WarmupConfig(fraction=0.3, batch_size=256, finetune_steps=5, scorer=scorer)
+    scores, _, _ = warmup_proxy(dataset, pool, cfg, workers=1)
+    return [scores[a]["score"] for a in pool], [scores[a]["loss"] for a in pool]
+
+
+def test_the_proxy_reads_no_validation_or_test_row():
+    from unirank.data.dataset import build_dataset
+    from tests.conftest import TINY_DATA
+
+    clean = _scores_on(build_dataset(TINY_DATA), "finetuned")
+    poisoned = build_dataset(TINY_DATA)
+    for name in ("val", "test"):  # every label flipped, every dense value scrambled
+        split = poisoned.splits[name]
+        split.labels.copy_(1 - split.labels)
+        split.dense.copy_(torch.randn_like(split.dense) * 100)
+    assert _scores_on(poisoned, "finetuned") == clean
+    # the comparison can fail: poisoning the training rows does change the scores
+    poisoned_train = build_dataset(TINY_DATA)
+    poisoned_train.splits["train"].labels.copy_(1 - poisoned_train.splits["train"].labels)
+    assert _scores_on(poisoned_train, "finetuned") != clean
+
+
+def test_the_three_scorers_are_what_their_names_say(tiny_dataset):
+    pool = [PRESETS[n] for n in ("shared_bottom_mlp", "dcnv2", "mmoe")]
+    results = {}
+    for scorer in ("warmup_loss", "finetuned", "sigeo"):
+        cfg = WarmupConfig(fraction=0.3, batch_size=256, finetune_steps=5, scorer=scorer)
+        results[scorer], _, _ = warmup_proxy(tiny_dataset, pool, cfg, workers=1)
+    for a in pool:
+        t = results["sigeo"][a]  # the paper's sum, λ = 1, on the inherited weights
+        assert t["score"] == -(t["zico"] + t["fisher_rao_sum"] - t["train_loss"])
+        # no per-candidate training for warmup_loss and sigeo: same inherited weights, same loss
+        assert results["warmup_loss"][a]["loss"] == t["loss"]
+        assert results["finetuned"][a]["loss"] != t["loss"]  # fine-tuned first
+    for scorer in ("warmup_loss", "finetuned"):  # the loss alone, standardised over the pool
+        ranked = sorted(pool, key=lambda a: results[scorer][a]["score"])
+        assert ranked == sorted(pool, key=lambda a: results[scorer][a]["loss"])

@@ -7,24 +7,30 @@ rows (a seeded sample) for ``epochs`` passes; each step trains sub-networks draw
 count plus one random path, gradients summed; Yu & Huang, BigNAS/slimmable "sandwich rule").
 
 Scoring, per candidate (``proxy_terms``): its weights are inherited from the supernet
-(``Supernet.extract``), optionally trained alone for ``finetune_steps`` mini-batches of the
-warm-up rows, then
+(``Supernet.extract``), with the ``finetuned`` scorer trained alone for ``finetune_steps``
+mini-batches of the warm-up rows, then
 
-- ``loss``: mean masked BCE on ``loss_rows`` validation rows (the same rows for every candidate;
-  forward only) — the warm-up loss term;
-- ``zico``: Σ_layers log(Σ_θ mean_b|g| / std_b(g)) over ``score_batches`` training batches —
-  gradient signal-to-noise (ZiCo, Li et al. 2023), higher is better;
-- ``fisher_rao``: log mean_b(θ·g)², the Fisher–Rao norm θᵀFθ with the empirical Fisher,
-  higher is better.
+- ``loss``: mean masked BCE on the proxy's held-out rows — up to ``loss_rows`` rows carved from
+  the *training* split that no warm-up or fine-tuning step sees (``proxies/rows.py``; the same
+  rows for every candidate; forward only). No validation or test row is read: those are what
+  the proxy is judged on;
+- ``train_loss``: mean BCE on the ``score_batches`` training batches of the gradient terms;
+- ``zico``: Σ_layers log(Σ_θ mean_b|g| / std_b(g)) over those batches — gradient
+  signal-to-noise (ZiCo, Li et al. 2023), higher is better;
+- ``fisher_rao``: log mean_b(θ·g_b)², the Fisher–Rao norm θᵀFθ with the empirical Fisher;
+  ``fisher_rao_sum``: log|θ·Σ_b g_b|, SiGeo's form; higher is better.
 
-The combined score (``combine``) is SiGeo's "−λ₃L̂ + λ₁·ZiCo + λ₂·log θᵀFθ" (Zheng et al. 2023)
-negated to rank like NE and made scale-free over the candidate pool:
-``sigeo = z(loss) − w·z(zico) − w·z(fisher_rao)`` with z = standardised over the pool, **lower is
-better**. The geometry weight w = 0.25 was chosen on the built-in synthetic data (36 candidates,
-60 fine-tuning steps: τ 0.349 against 0.311 for the loss alone, 0.302 for w = 0.5);
-``benchmarks/proxy_fidelity.py`` reports the loss alone beside it. On Census-Income the loss alone
-ranked better (τ 0.730 against 0.683), so search screening (``search.screen.geometry_weight``)
-defaults to w = 0.
+Three scorers, named for what they are (``WarmupConfig.scorer``; lower ``score`` is better):
+
+- ``warmup_loss``: ``loss`` of the inherited weights, standardised over the pool — the warm-up
+  loss alone, no per-candidate training;
+- ``finetuned``: the same after the candidate's fine-tuning, optionally with the geometry terms:
+  ``z(loss) − w·z(zico) − w·z(fisher_rao)`` (w = ``geometry_weight``; 0 = the loss alone);
+- ``sigeo``: SiGeo as the paper defines it (Zheng et al. 2023; RecSys defaults λ = 1), on the
+  inherited weights with no per-candidate training: ``−(zico + fisher_rao_sum − train_loss)``.
+
+Which ranks best, at what cost, on which data, is measured by ``benchmarks/proxy_fidelity.py``
+(``BENCHMARKS.md``); the default of ``search.screen.scorer`` is the one chosen there.
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ import torch
 
 from unirank.data.batches import Batch, TensorSplit
 from unirank.data.dataset import Dataset
+from unirank.proxies.rows import ProxyRows, proxy_rows
 from unirank.proxies.supernet import Supernet
 from unirank.proxies.zero_cost import loss_and_grads, zico_sum
 from unirank.space.arch import ArchSpec
@@ -54,14 +61,15 @@ class WarmupConfig:
     rule: str = "sandwich"      # sandwich | uniform
     score_batches: int = 4          # training batches for the gradient terms
     score_batch_size: int = 512
-    loss_rows: int = 16384          # validation rows for the loss term (forward only)
+    loss_rows: int = 16384          # held-out training rows for the loss term (forward only)
     # Steps each candidate trains alone from its inherited weights; None = finetune_fraction of
     # the study's longest training (max_epochs × batches per epoch), i.e. a fixed share of the
     # compute of training it fully.
     finetune_steps: int | None = None
     finetune_fraction: float = 0.04
     max_epochs: int = 8
-    geometry_weight: float = 0.25   # w in the combined score (see the module doc)
+    geometry_weight: float = 0.0    # w of the finetuned scorer (see the module doc)
+    scorer: str = "finetuned"       # warmup_loss | finetuned | sigeo
     seed: int = 0
 
 
@@ -79,19 +87,16 @@ class WarmupStats:
     seconds: float
 
 
-def _rows(split: TensorSplit, index: torch.Tensor) -> TensorSplit:
-    return TensorSplit(**{k: v[index] for k, v in split.tensors().items()})
+def rows_for(dataset: Dataset, cfg: WarmupConfig) -> ProxyRows:
+    """The proxy's rows, all from the training split (see ``proxies/rows.py``)."""
+    return proxy_rows(dataset, cfg.seed, holdout_rows=cfg.loss_rows, fraction=cfg.fraction,
+                      min_warm=cfg.batch_size, grad_rows=cfg.score_batches * cfg.score_batch_size)
 
 
 def split_for_warmup(dataset: Dataset, cfg: WarmupConfig) -> tuple[TensorSplit, TensorSplit]:
-    """(warm-up rows, scoring rows): seeded samples of the training split, disjoint unless the
-    warm-up takes (nearly) all of it."""
-    train = dataset.splits["train"]
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
-    n_warm = max(cfg.batch_size, int(cfg.fraction * len(train)))
-    n_score = cfg.score_batches * cfg.score_batch_size
-    scoring = order[n_warm:n_warm + n_score] if len(train) - n_warm >= n_score else order[:n_score]
-    return _rows(train, order[:n_warm]), _rows(train, scoring)
+    """(warm-up rows, gradient rows) of ``rows_for``."""
+    rows = rows_for(dataset, cfg)
+    return rows.warm, rows.grad
 
 
 def _size(supernet: Supernet, arch: ArchSpec) -> int:
@@ -158,7 +163,7 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     ``loss_rows``: where the loss term is measured (default: the gradient batches);
     ``warm_rows``: where the per-candidate fine-tuning (``steps``) draws its batches."""
     model = supernet.extract(arch)
-    finetune = bool(steps and warm_rows is not None)
+    finetune = bool(steps and warm_rows is not None and cfg.scorer == "finetuned")
     started = time.perf_counter()
     if finetune:
         _finetune(model, warm_rows, cfg, steps)
@@ -166,13 +171,17 @@ def proxy_terms(supernet: Supernet, arch: ArchSpec, batches: list[Batch], cfg: W
     losses, grads = zip(*(loss_and_grads(model, b) for b in batches))
     # seconds per training step; without fine-tuning, per forward+backward (a lower bound)
     step_seconds = (tuned - started) / steps if finetune else (time.perf_counter() - tuned) / len(batches)
-    fr = [sum(float((p * g).sum()) for _, p, g in named) ** 2 for named in grads]
-    fisher_rao = math.log(max(sum(fr) / len(fr), 1e-30))
-    loss = held_out_loss(model, loss_rows) if loss_rows is not None else sum(losses) / len(losses)
-    return {"loss": loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao, "step_seconds": step_seconds}
+    dots = [sum(float((p * g).sum()) for _, p, g in named) for named in grads]  # θ·g_b per batch
+    fisher_rao = math.log(max(sum(d * d for d in dots) / len(dots), 1e-30))
+    fisher_rao_sum = math.log(max(abs(sum(dots)), 1e-30))
+    train_loss = sum(losses) / len(losses)
+    loss = held_out_loss(model, loss_rows) if loss_rows is not None else train_loss
+    return {"loss": loss, "train_loss": train_loss, "zico": zico_sum(list(grads)), "fisher_rao": fisher_rao,
+            "fisher_rao_sum": fisher_rao_sum, "step_seconds": step_seconds}
 
 
 TERMS = ("loss", "zico", "fisher_rao")
+SCORERS = ("warmup_loss", "finetuned", "sigeo")
 
 
 def standardisation(terms: dict[ArchSpec, dict[str, float]]) -> dict[str, tuple[float, float]]:
@@ -185,18 +194,24 @@ def standardisation(terms: dict[ArchSpec, dict[str, float]]) -> dict[str, tuple[
     return norms
 
 
-def sigeo(t: dict[str, float], norms: dict[str, tuple[float, float]], geometry_weight: float) -> float:
-    """z(loss) − w·z(zico) − w·z(fisher_rao), z standardised by ``norms`` (lower is better)."""
+def score_of(t: dict[str, float], norms: dict[str, tuple[float, float]], geometry_weight: float,
+             scorer: str = "finetuned") -> float:
+    """A candidate's score from its terms (lower is better; see the module doc): SiGeo's raw sum,
+    or z(loss) − w·z(zico) − w·z(fisher_rao) with z standardised by the pool's ``norms``."""
+    if scorer == "sigeo":
+        return -(t["zico"] + t["fisher_rao_sum"] - t["train_loss"])
     z = {name: (t[name] - mean) / std for name, (mean, std) in norms.items()}
-    return z["loss"] - geometry_weight * (z["zico"] + z["fisher_rao"])
+    weight = geometry_weight if scorer == "finetuned" else 0.0
+    return z["loss"] - weight * (z["zico"] + z["fisher_rao"])
 
 
 def combine(terms: dict[ArchSpec, dict[str, float]], geometry_weight: float,
-            norms: dict[str, tuple[float, float]] | None = None) -> dict[ArchSpec, dict[str, float]]:
-    """Add ``sigeo`` = z(loss) − w·z(zico) − w·z(fisher_rao) over the pool (lower is better);
-    ``norms``: the pool's ``standardisation`` when already computed."""
+            norms: dict[str, tuple[float, float]] | None = None,
+            scorer: str = "finetuned") -> dict[ArchSpec, dict[str, float]]:
+    """Add ``score`` (``score_of``) to every candidate's terms; ``norms``: the pool's
+    ``standardisation`` when already computed."""
     norms = norms or standardisation(terms)
-    return {a: {**t, "sigeo": sigeo(t, norms, geometry_weight)} for a, t in terms.items()}
+    return {a: {**t, "score": score_of(t, norms, geometry_weight, scorer)} for a, t in terms.items()}
 
 
 class WarmupScorer:
@@ -210,9 +225,8 @@ class WarmupScorer:
         self.supernet = Supernet(dataset.features, self.pool)
         self.stats = warm_up(self.supernet, dataset, cfg)
         self.batches = score_batches(dataset, cfg)
-        self.warm_rows, _ = split_for_warmup(dataset, cfg)
-        val = dataset.splits["val"]
-        self.loss_rows = _rows(val, torch.arange(min(len(val), cfg.loss_rows)))
+        rows = rows_for(dataset, cfg)
+        self.warm_rows, self.loss_rows = rows.warm, rows.holdout  # training rows only
         self.steps = finetune_steps(cfg, len(dataset.splits["train"]))
         self.norms: dict[str, tuple[float, float]] | None = None  # set by score_pool
 
@@ -220,7 +234,7 @@ class WarmupScorer:
         return proxy_terms(self.supernet, arch, self.batches, self.cfg, self.loss_rows, self.warm_rows, self.steps)
 
     def score_pool(self, workers: int = 1) -> dict[ArchSpec, dict[str, float]]:
-        """Terms and ``sigeo`` of every pool candidate; ``workers`` > 1 scores them in that many
+        """Terms and ``score`` of every pool candidate; ``workers`` > 1 scores them in that many
         forked one-thread processes (terms and ``step_seconds`` are then those of a one-thread
         trial; with one worker the driver scores on one thread too, so that the scores do not
         depend on the worker count)."""
@@ -240,10 +254,10 @@ class WarmupScorer:
             torch.set_num_threads(threads)
         by_arch = dict(zip(self.pool, terms))
         self.norms = standardisation(by_arch)
-        return combine(by_arch, self.cfg.geometry_weight, self.norms)
+        return combine(by_arch, self.cfg.geometry_weight, self.norms, self.cfg.scorer)
 
     def score(self, arch: ArchSpec) -> dict[str, float]:
-        """Terms and ``sigeo`` of one candidate, on one thread, standardised like the pool, and
+        """Terms and ``score`` of one candidate, on one thread, standardised like the pool, and
         ``covered`` (1.0 when every block it needs was in the warmed store). An uncovered candidate
         (more experts, a wider block, a module kind in a slot no pool candidate had) grows the
         store: cells no pool candidate had keep their fresh initialisation and only the
@@ -257,7 +271,8 @@ class WarmupScorer:
             t = self.terms(arch)
         finally:
             torch.set_num_threads(threads)
-        return {**t, "covered": float(covered), "sigeo": sigeo(t, self.norms, self.cfg.geometry_weight)}
+        return {**t, "covered": float(covered),
+                "score": score_of(t, self.norms, self.cfg.geometry_weight, self.cfg.scorer)}
 
 
 # The scorer forked scoring workers read (set by ``score_pool`` just before it forks them).

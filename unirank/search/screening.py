@@ -89,9 +89,9 @@ class ProxyGate:
         """(proxy terms, score and ``predicted_seconds``; why it is not trained, or None)."""
         score = self.scorer.score(arch)
         score["predicted_seconds"] = self.seconds_for(score["step_seconds"])
-        if score["sigeo"] > self.threshold:
-            rank = sum(s < score["sigeo"] for s in self.pool_scores) + 1
-            return score, (f"screened out by the warm-up proxy gate: score {score['sigeo']:.3f} would rank "
+        if score["score"] > self.threshold:
+            rank = sum(s < score["score"] for s in self.pool_scores) + 1
+            return score, (f"screened out by the warm-up proxy gate: score {score['score']:.3f} would rank "
                            f"{rank} of {len(self.pool_scores) + 1} in the screened pool, outside the best "
                            f"{self.share:.0%} (search.screen.gate)")
         left = self.time_left()
@@ -147,7 +147,10 @@ def predicted_seconds(step_seconds: float, cfg: StudyConfig, dataset: Dataset) -
     costed at a third of a step each) at its measured seconds per step, plus start-up."""
     batch = cfg.train.batch_size
     steps = math.ceil(len(dataset.splits["train"]) / batch)
-    evals = math.ceil(len(dataset.splits["val"]) / batch) / 3
+    # validation rows estimated from the split fractions: screening reads no validation row
+    split = cfg.data.split
+    val_rows = len(dataset.splits["train"]) * split.val_fraction / max(0.05, 1 - split.val_fraction - split.test_fraction)
+    evals = math.ceil(val_rows / batch) / 3
     return cfg.train.max_epochs * (steps + evals) * step_seconds + TRIAL_OVERHEAD_SECONDS
 
 
@@ -195,12 +198,12 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     warm = WarmupConfig(fraction=screen.warmup_fraction, epochs=screen.warmup_epochs, rule=screen.rule,
                         finetune_steps=screen.finetune_steps, max_epochs=cfg.train.max_epochs,
                         batch_size=cfg.train.batch_size, seed=cfg.search.seed,
-                        geometry_weight=screen.geometry_weight)
+                        geometry_weight=screen.geometry_weight, scorer=screen.scorer)
     scorer = WarmupScorer(dataset, archs, warm)
     stats, scoring_started = scorer.stats, time.perf_counter()
     scores = scorer.score_pool(screen.workers or default_workers())
     scoring_seconds = time.perf_counter() - scoring_started
-    ranked = sorted(pool, key=lambda item: scores[item[0]]["sigeo"])
+    ranked = sorted(pool, key=lambda item: scores[item[0]]["score"])
     seconds = {arch: predicted_seconds(scores[arch]["step_seconds"], cfg, dataset) for arch in archs}
     deadline = started + cfg.budget.max_wall_minutes * 60 if cfg.budget.max_wall_minutes else None
     remaining = None if deadline is None else screen.queue_share * (deadline - time.perf_counter())
@@ -210,7 +213,7 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
     ranks = {arch: rank for rank, (arch, _) in enumerate(ranked, start=1)}
     for position, (arch, trial) in enumerate(queued + [item for item in ranked if item[0] not in queued_set], 1):
         rank, score = ranks[arch], scores[arch]
-        attrs = {"proxy_score": score["sigeo"], "proxy": score, "proxy_rank": rank,
+        attrs = {"proxy_score": score["score"], "proxy": score, "proxy_rank": rank,
                  "predicted_train_seconds": seconds[arch]}
         if arch in queued_set:
             study.enqueue_trial(trial.params, user_attrs={**attrs, "queue_position": position},
@@ -227,11 +230,11 @@ def screen_candidates(study: optuna.Study, cfg: StudyConfig, space: SearchSpace,
         # best-scored ones (Optuna's TPE cannot rank pruned trials of multi-objective studies by value)
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.PRUNED, params=trial.params, distributions=trial.distributions,
-            intermediate_values={0: score["sigeo"]} if len(study.directions) == 1 else None,
+            intermediate_values={0: score["score"]} if len(study.directions) == 1 else None,
             user_attrs={**attrs, "arch": arch.to_dict(), "screened_out": True, "fail_reason": reason}))
     gate = None
     if screen.gate:
-        gate = ProxyGate(scorer, [scores[a]["sigeo"] for a in archs], screen.gate,
+        gate = ProxyGate(scorer, [scores[a]["score"] for a in archs], screen.gate,
                          lambda step_seconds: predicted_seconds(step_seconds, cfg, dataset), deadline)
     summary = ScreenSummary(len(ranked), len(queued), stats.seconds, scoring_seconds, len(too_slow), gate)
     study.set_user_attr("screening", {"pool": summary.pool, "kept": summary.kept, "too_slow": summary.too_slow,

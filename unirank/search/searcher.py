@@ -194,14 +194,14 @@ class OptunaArchSearcher(Searcher):
     def _gated_out(self, trial: optuna.Trial, arch: ArchSpec, cost: Cost) -> bool:
         """Score ``trial`` with the proxy gate; record it PRUNED, untrained, if the gate says so."""
         score, reason = self.gate.check(arch)
-        trial.set_user_attr("proxy_score", score["sigeo"])
+        trial.set_user_attr("proxy_score", score["score"])
         trial.set_user_attr("proxy", score)
         if reason is None:
             return False
         trial.set_user_attr("screened_out", True)
         trial.set_user_attr("fail_reason", reason)
         if len(self.study.directions) == 1:  # as screening does: TPE ranks pruned trials by this
-            trial.report(score["sigeo"], 0)
+            trial.report(score["score"], 0)
         self.study.tell(trial, state=TrialState.PRUNED)
         self._event(f"trial {trial.number}", "screened", f"trial {trial.number} not trained: {reason}",
                     arch=arch, mflops=cost.mflops)
