@@ -1,19 +1,18 @@
 """Training throughput: unirank's training loop vs a plain hand-written PyTorch loop, same run.
 
     python benchmarks/train_throughput.py                    # CPU: presets on the quickstart data
-    python benchmarks/train_throughput.py --criteo           # GPU: DCNv2 on Criteo-shaped data
+    python benchmarks/train_throughput.py --criteo           # GPU: unirank train vs the expert anchor
 
 CPU mode: for each preset, the same model (``build_model``) is trained for one epoch by
 ``unirank.train.fit`` and by a hand-written loop (AdamW, masked BCE, shuffled index batches),
 alternating, ``--repeats`` times; medians and the ratio unirank/hand-written are reported, plus
 the share of a step spent producing the batch (the data path).
 
-Criteo mode (CUDA): 13 dense + 26 sparse features with 1M-row hashed vocabularies, batch 65,536.
-The anchor is a plain hand-written DCNv2 (26 nn.Embedding tables, 2 full-rank cross layers, MLP
-1024-1024-512) with dense Adam over the full tables, bf16 autocast and torch.compile. unirank
-trains the same DCNv2 as an ArchSpec with its engine (row-wise sparse embedding updates, fused
-AdamW for dense parameters, bf16, compiled dense part, data on the device). Achieved TFLOP/s =
-examples/s × 3 × forward FLOPs per example (forward + backward ≈ 3× forward).
+Criteo mode (CUDA): in one run, the expert's hand-written loop
+(``../shared/bench/gpu_anchor_sparse.py``, run unchanged in this process, both embedding
+optimizers) and ``unirank train`` (as a user runs it) of ``benchmarks/dcnv2_criteo.json`` exported
+with ``benchmarks/criteo_gpu.yaml``, with the same embedding optimizers; the ratio is unirank's
+examples/s over the anchor's.
 """
 from __future__ import annotations
 
@@ -28,11 +27,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_section  # noqa: E402
+from benchmarks._common import REPO, write_section  # noqa: E402
 from unirank.config import SyntheticDataConfig, TrainConfig  # noqa: E402
 from unirank.data.dataset import build_dataset  # noqa: E402
 from unirank.models import build_model  # noqa: E402
-from unirank.proxies.cost import model_cost  # noqa: E402
 from unirank.space import PRESETS, ArchSpec  # noqa: E402
 from unirank.train.fit import fit, seed_everything  # noqa: E402
 
@@ -83,115 +81,82 @@ def cpu_mode(args) -> None:
     write_section("train_throughput_cpu", body)
 
 
-class HandDCN(nn.Module):
-    """The anchor: plain DCNv2, one nn.Embedding per feature (dense gradients)."""
-
-    def __init__(self, vocab: int, dim: int = 16, widths=(1024, 1024, 512)):
-        super().__init__()
-        self.tables = nn.ModuleList(nn.Embedding(vocab, dim) for _ in range(26))
-        width = 13 + 26 * dim
-        self.cross = nn.ModuleList(nn.Linear(width, width) for _ in range(2))
-        layers, w = [], width
-        for out in widths:
-            layers += [nn.Linear(w, out), nn.ReLU()]
-            w = out
-        self.mlp = nn.Sequential(*layers, nn.Linear(w, 1))
-
-    def forward(self, dense, sparse):
-        x0 = torch.cat([torch.log1p(dense)] + [t(sparse[:, k]) for k, t in enumerate(self.tables)], 1)
-        x = x0
-        for layer in self.cross:
-            x = x0 * layer(x) + x
-        return self.mlp(x).squeeze(1)
+ANCHOR = REPO.parent / "shared" / "bench" / "gpu_anchor_sparse.py"
+OPTIMIZERS = ("rowwise_adagrad", "sparse_adam")
 
 
-def criteo_arch() -> ArchSpec:
-    return ArchSpec.from_dict({
-        "embedding": {"dim": 16},
-        "layers": [{"modules": [{"kind": "cross"}]}, {"modules": [{"kind": "cross"}]},
-                   {"modules": [{"kind": "mlp", "width": 1024}]}, {"modules": [{"kind": "mlp", "width": 1024}]},
-                   {"modules": [{"kind": "mlp", "width": 512}]}],
-        "sharing": {"pattern": "shared_bottom", "tower_width": 32}})
+def expert_anchor(path: Path, batch: int, steps: int) -> dict[str, dict]:
+    """Run the expert's hand-written loop (``../shared/bench/gpu_anchor_sparse.py``: one fused
+    table, sparse gradients, row-wise Adagrad or SparseAdam, compiled dense part, bf16, fused Adam)
+    in this process, unchanged; it reads its batch size and step count from ``sys.argv``."""
+    import importlib.util
+
+    argv, sys.argv = sys.argv, [str(path), str(batch), str(steps)]
+    try:
+        spec = importlib.util.spec_from_file_location("gpu_anchor_sparse", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return {opt: module.bench(opt) for opt in OPTIMIZERS}
+    finally:
+        sys.argv = argv
+
+
+def unirank_train(bundle: Path, optimizer: str, epochs: int) -> dict:
+    """``unirank train BUNDLE --device cuda`` as a user runs it (a subprocess); its metrics.json."""
+    import json
+    import subprocess
+
+    command = [sys.executable, "-m", "unirank", "train", str(bundle), "--device", "cuda", "--epochs", str(epochs),
+               "--restart", "--set", f"embedding_optimizer={optimizer}"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"unirank train failed:\n{done.stderr[-3000:]}")
+    print(done.stdout.strip(), flush=True)
+    return json.loads((bundle / "retrained" / "metrics.json").read_text())
 
 
 def criteo_mode(args) -> None:
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    batch = args.batch
-    data_cfg = SyntheticDataConfig(source="synthetic", layout="criteo", num_rows=batch * args.steps * 10 // 7 + 1000,
-                                   vocab_size=args.vocab, split={"val_fraction": 0.01, "test_fraction": 0.01})
-    t = time.perf_counter()
-    dataset = build_dataset(data_cfg)
-    print(f"data: {len(dataset.train):,} train rows in {time.perf_counter() - t:.0f} s", flush=True)
+    """The expert anchor and ``unirank train`` of the same DCNv2 shape, in one run."""
+    from unirank.config import load_config
+    from unirank.export.bundle import export_arch_bundle
 
-    # -- the anchor: hand-written DCNv2, dense Adam over the full tables, bf16 + compile --------
-    train = dataset.train.to(device)
-    raw_dense = torch.expm1(train.dense.clamp(max=20))  # any positive dense input will do for speed
-    seed_everything(0)
-    hand = HandDCN(args.vocab).to(device)
-    hand_forward_flops = model_cost(hand_proxy := _HandProxy(hand), dataset.features, 64, latency_batch=0).flops_per_example
-    del hand_proxy
-    optimizer = torch.optim.Adam(hand.parameters(), lr=1e-3)
-    step_fn = torch.compile(hand)
-    labels = train.labels[:, 0]
-
-    def hand_step(i):
-        idx = slice(i * batch, (i + 1) * batch)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            logits = step_fn(raw_dense[idx], train.sparse[idx] % args.vocab)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    steps = len(train) // batch
-    for i in range(3):
-        hand_step(i)
-    sync()
-    hand_runs = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            hand_step(i)
-        sync()
-        hand_runs.append(steps * batch / (time.perf_counter() - start))
-    hand = optimizer = step_fn = None  # free the anchor (tables + Adam state) before our run
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-    # -- unirank: the same DCNv2 as an ArchSpec, through unirank.train.fit ----------------------
-    arch = criteo_arch()
-    seed_everything(0)
-    model = build_model(arch, dataset.features)
-    forward_flops = model_cost(model, dataset.features, 64, latency_batch=0).flops_per_example
-    cfg = TrainConfig(batch_size=batch, lr=1e-3, max_epochs=args.repeats + 1, patience=100, device=args.device,
-                      embedding_optimizer=args.embedding_optimizer, embedding_lr=0.05 if args.embedding_optimizer == "rowwise_adagrad" else None,
-                      precision="bf16", compile=True)
-    result = fit(model, dataset, cfg)
-    ours_runs = [h["examples_per_second"] for h in result.history[1:]]  # epoch 1 includes compiling
-    o, h = statistics.median(ours_runs), statistics.median(hand_runs)
-    tflops = lambda speed, flops: speed * 3 * flops / 1e12  # noqa: E731
-    rows = ["| loop | examples/s | train MFLOPs/example | achieved TFLOP/s |", "|---|---|---|---|",
-            f"| hand-written DCNv2, dense Adam, bf16 + compile | {h:,.0f} | {3 * hand_forward_flops / 1e6:.1f} | {tflops(h, hand_forward_flops):.1f} |",
-            f"| unirank (`{args.embedding_optimizer}` embeddings, fused AdamW, bf16, compiled dense part) | {o:,.0f} | "
-            f"{3 * forward_flops / 1e6:.1f} | {tflops(o, forward_flops):.1f} |"]
-    print("\n".join(rows) + f"\nspeed-up: {o / h:.2f}x; validation NE after {result.epochs_run} epochs: {result.val.mean_ne:.4f}")
-    body = (f"## Training throughput on GPU: DCNv2 on Criteo-shaped data (`{args.embedding_optimizer}` embeddings)\n\n"
-            f"13 dense + 26 sparse features, {args.vocab:,}-row hashed vocabulary per feature, batch {batch:,}, "
-            f"{steps} steps per epoch; median over {args.repeats} epochs each (unirank's first epoch, "
-            f"which compiles, excluded). **Speed-up unirank / hand-written: {o / h:.2f}×.**\n\n" + "\n".join(rows))
-    write_section(f"train_throughput_gpu_{args.embedding_optimizer}", body)
-
-
-class _HandProxy(nn.Module):
-    """Lets the cost model count the anchor's FLOPs with unirank's (dense, sparse, domain) inputs."""
-
-    def __init__(self, hand: HandDCN):
-        super().__init__()
-        self.hand = hand
-
-    def forward(self, dense, sparse, domain):
-        return self.hand(dense.abs(), sparse % self.hand.tables[0].num_embeddings)
+    anchor_path = Path(args.anchor)
+    if not anchor_path.is_file():
+        raise SystemExit(f"error: expert anchor not found: {anchor_path} (see ../shared/bench/README.md)")
+    anchor = expert_anchor(anchor_path, args.batch, args.steps)
+    for opt, result in anchor.items():
+        print(f"anchor {opt}: {result}", flush=True)
+    cfg = load_config(REPO / "benchmarks" / "criteo_gpu.yaml", [f"train.batch_size={args.batch}"])
+    arch = ArchSpec.load(REPO / "benchmarks" / "dcnv2_criteo.json")
+    bundle = REPO / "runs" / "bench-dcnv2-criteo"
+    started = time.perf_counter()
+    export_arch_bundle(arch, cfg, bundle)
+    print(f"bundle written in {time.perf_counter() - started:.0f} s", flush=True)
+    ours = {opt: unirank_train(bundle, opt, args.epochs) for opt in OPTIMIZERS}
+    rows = ["| loop | embedding optimizer | examples/s | train GFLOPs/step | achieved TFLOP/s | unirank / anchor |",
+            "|---|---|---|---|---|---|"]
+    for opt in OPTIMIZERS:
+        a, o = anchor[opt], ours[opt]
+        rows.append(f"| expert hand-written loop (`gpu_anchor_sparse.py`) | {opt} | {a['examples_per_s']:,.0f} | "
+                    f"{a['train_mflops_per_example'] * a['batch'] / 1e3:.1f} | {a['achieved_tflops']:.1f} | |")
+        rows.append(f"| `unirank train` | {opt} | {o['examples_per_second']:,.0f} | "
+                    f"{o['train_tflops'] * 1e12 / o['examples_per_second'] * args.batch / 1e9:.1f} | "
+                    f"{o['train_tflops']:.1f} | **{o['examples_per_second'] / a['examples_per_s']:.2f}×** |")
+    table = "\n".join(rows)
+    print(table, flush=True)
+    body = ("## Training throughput on GPU: `unirank train` vs an expert's hand-written loop (DCNv2, Criteo shape)\n\n"
+            "One run, one GPU: first the expert anchor `../shared/bench/gpu_anchor_sparse.py`, unchanged (one fused "
+            "embedding table with per-feature offsets, sparse gradients with row-wise Adagrad or SparseAdam, the "
+            "dense part under `torch.compile`, bf16 autocast, fused Adam; 3 full-rank cross layers and MLP "
+            "1024-1024-512 in parallel, 13 dense + 26 sparse features × 1M rows, dim 16; one resident batch, "
+            f"{args.steps} timed steps after 10 warm-up steps), then `unirank train` of "
+            "`benchmarks/dcnv2_criteo.json` (3 full-rank cross layers, then MLP 1024-1024-512, dim 16) exported with "
+            "`benchmarks/criteo_gpu.yaml` (4M synthetic Criteo-shaped rows, 1M-row hashed vocabulary per feature), "
+            f"batch {args.batch:,}, up to {args.epochs} epochs (early stopping), examples/s = median epoch after the first (which compiles). "
+            "Achieved TFLOP/s: the anchor counts its forward+backward with FlopCounterMode; unirank 3 × its "
+            "forward matmul FLOPs. The anchor streams no data (one batch on the device); unirank reads shuffled "
+            "batches of the 4M rows.\n\n" + table)
+    write_section("train_throughput_gpu", body)
 
 
 def main() -> None:
@@ -202,11 +167,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=65_536)
-    parser.add_argument("--steps", type=int, default=40, help="steps per epoch (criteo mode)")
-    parser.add_argument("--vocab", type=int, default=1_000_000)
-    parser.add_argument("--device", default="cuda", help="criteo mode: cuda (cpu only to smoke-test)")
-    parser.add_argument("--embedding-optimizer", default="rowwise_adagrad",
-                        choices=["sparse_adam", "rowwise_adagrad", "adamw"])
+    parser.add_argument("--steps", type=int, default=50, help="timed steps of the anchor (criteo mode)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of unirank train (criteo mode)")
+    parser.add_argument("--anchor", default=str(ANCHOR), help="the expert anchor script (criteo mode)")
     args = parser.parse_args()
     criteo_mode(args) if args.criteo else cpu_mode(args)
 

@@ -43,7 +43,7 @@ class RetrainResult:
         return (f"trained {self.bundle} on {where}{resumed}: validation mean NE {self.mean_ne:.4f} "
                 f"(exported: {exported}), mean grouped AUC {self.mean_auc:.4f}, {self.epochs_run} epochs, "
                 f"{self.examples_per_second:,.0f} examples/s (median epoch), "
-                f"{self.train_tflops:.1f} TFLOP/s achieved (3 × forward FLOPs); "
+                f"{self.train_tflops:.1f} TFLOP/s achieved (3 × forward matmul FLOPs); "
                 f"weights: {self.output / 'model.safetensors'}")
 
 
@@ -69,7 +69,8 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
     world = init_from_env(device)
     seed_everything(train_cfg.seed)
     model = bundle.model() if from_weights else build_model(bundle.arch, dataset.features)
-    forward_flops = model_cost(model, dataset.features, latency_batch=0).flops_per_example
+    # achieved TFLOP/s counts matmul FLOPs (3 × forward), as MFU figures and FlopCounterMode do
+    forward_flops = model_cost(model, dataset.features, latency_batch=0).matmul_flops_per_example
     output = bundle.path / "retrained"
     checkpointing = Checkpointing(output / "checkpoint.pt", checkpoint_every)
     if restart and checkpointing.path.is_file():
