@@ -1,21 +1,26 @@
 """Proxy-screened search vs full-training search at the same wall-clock budget (Census-Income).
 
-    python benchmarks/proxy_search.py [--minutes 6] [--seeds 3] [--pool 48] [--keep 0.125] [--queue-share 0.5] [--gate 0.5] [--geometry-weight 0.25 0] [--section NAME]
+    python benchmarks/proxy_search.py [--minutes 6] [--seeds 8] [--pool 48] [--keep 0.125] [--queue-share 0.5] [--gate 0.5] [--scorer finetuned] [--tag TAG] [--section NAME]
 
 Per seed, real `unirank search studies/census.yaml` runs, one after the other on the same
 machine, each with `budget.max_wall_minutes` = --minutes covering everything it does (data,
 screening, trials), no presets, TPE, 2 concurrent trials:
 - full: TPE proposes, every candidate is trained fully;
-- screened (one run per --geometry-weight): `search.screen` (pool --pool, keep --keep): the
-  warm-up proxy scores the pool first (one scoring process per CPU) and the best that are predicted
+- screened (one run per --scorer, with --geometry-weight for the finetuned scorer):
+  `search.screen` (pool --pool, keep --keep): the warm-up proxy scores the pool first (one
+  scoring process per CPU; training rows only) and the best that are predicted
   to finish within --queue-share of the time left are trained fully, fastest first; then TPE
   continues for the rest, each proposal trained only if its proxy score is within the best --gate
   share of the pool's (0: no gate).
 Reported: best mean validation NE among trained candidates and the hypervolume of the
-(MFLOPs, NE) front against one reference point for all runs (1.1 × the largest MFLOPs seen, NE 1.0);
+(MFLOPs, NE) front against one reference point for all runs (1.1 × the largest MFLOPs seen, NE 1.0),
+per seed and as mean ± std over seeds, with paired tests (Wilcoxon signed-rank and paired t) of
+each screened arm against full training;
 for the screened runs also the screening's seconds and how the predicted training times compare
 with the measured ones; and a plot of every run's best NE so far against seconds since it started.
-Finished runs are kept (under runs/benchmarks/proxy_search/, named by their settings) and not rerun.
+Every invocation trains its own full-training run per seed (run folders carry --tag, default the
+date): no run is reused across invocations or variants. Within a tag, finished runs are kept
+(under runs/benchmarks/proxy_search/) and not rerun, so a killed benchmark resumes.
 """
 from __future__ import annotations
 
@@ -36,26 +41,26 @@ CENSUS = SHARED_DATA / "census_income" / "census-income.test.gz"
 OUT = REPO / "runs" / "benchmarks" / "proxy_search"
 
 
-def _arms(args: argparse.Namespace) -> dict[str, float | None]:
-    """Run label → geometry weight: full training (None), and one screened search per weight."""
-    if len(args.geometry_weight) == 1:
-        return {"full": None, "screened": args.geometry_weight[0]}
-    return {"full": None, **{f"screened w={w:g}": w for w in args.geometry_weight}}
+def _arms(args: argparse.Namespace) -> dict[str, tuple[str, float] | None]:
+    """Run label → (scorer, geometry weight): full training (None), one screened search per scorer."""
+    arms: dict[str, tuple[str, float] | None] = {"full": None}
+    for scorer in args.scorer:
+        label = f"screened {scorer}" + (f" w={args.geometry_weight:g}" if scorer == "finetuned" and args.geometry_weight else "")
+        arms[label] = (scorer, args.geometry_weight)
+    return arms
 
 
-def _run_dir(weight: float | None, seed: int, args: argparse.Namespace) -> Path:
+def _run_dir(screen: tuple[str, float] | None, seed: int, args: argparse.Namespace) -> Path:
     settings = f"full-{args.minutes:g}min"
-    if weight is not None:
-        settings = f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-w{weight:g}"
-        if args.queue_share < 1:  # runs from before search.screen.queue_share had the whole time
-            settings += f"-share{args.queue_share:g}"
-        if args.gate:
-            settings += f"-gate{args.gate:g}"
-    return OUT / f"{settings}-seed{seed}"
+    if screen is not None:
+        scorer, weight = screen
+        settings = (f"screened-{args.minutes:g}min-pool{args.pool}-keep{args.keep:g}-{scorer}-w{weight:g}"
+                    f"-share{args.queue_share:g}" + (f"-gate{args.gate:g}" if args.gate else ""))
+    return OUT / args.tag / f"{settings}-seed{seed}"
 
 
-def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace) -> Path:
-    out = _run_dir(weight, seed, args)
+def _search(mode: str, screen: tuple[str, float] | None, seed: int, args: argparse.Namespace) -> Path:
+    out = _run_dir(screen, seed, args)
     if (out / "done.json").is_file():  # resumable: a finished run is kept
         return out
     shutil.rmtree(out, ignore_errors=True)
@@ -64,9 +69,9 @@ def _search(mode: str, weight: float | None, seed: int, args: argparse.Namespace
            "--set", "search.presets=[]", "--set", "budget.trials=1000",
            "--set", f"budget.max_wall_minutes={args.minutes}",
            "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
-    if weight is not None:
+    if screen is not None:
         cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
-                "--set", f"search.screen.geometry_weight={weight}",
+                "--set", f"search.screen.scorer={screen[0]}", "--set", f"search.screen.geometry_weight={screen[1]}",
                 "--set", f"search.screen.queue_share={args.queue_share}",
                 "--set", f"search.screen.gate={args.gate or 'null'}"]
     started = time.time()
@@ -158,15 +163,18 @@ def _gate_counts(study) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=6.0)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--pool", type=int, default=48)
     parser.add_argument("--keep", type=float, default=0.125)
     parser.add_argument("--queue-share", type=float, default=0.5,
                         help="search.screen.queue_share: the share of the time left the queue may fill")
     parser.add_argument("--gate", type=float, default=0.5,
                         help="search.screen.gate: train a TPE proposal only if scored within this best share of the pool (0: no gate)")
-    parser.add_argument("--geometry-weight", type=float, nargs="+", default=[0.25, 0.0],
-                        help="one screened search per weight (search.screen.geometry_weight)")
+    parser.add_argument("--scorer", nargs="+", default=["finetuned"],
+                        choices=["warmup_loss", "finetuned", "sigeo"], help="one screened search per scorer")
+    parser.add_argument("--geometry-weight", type=float, default=0.0, help="finetuned scorer's geometry weight")
+    parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"),
+                        help="run folder tag: a new tag trains every run afresh")
     parser.add_argument("--section", default="proxy_search", help="the BENCHMARKS.md section to write")
     args = parser.parse_args()
     if not CENSUS.is_file():
@@ -175,6 +183,7 @@ def main() -> None:
 
     weights_by_arm = _arms(args)
     arms = list(weights_by_arm)
+    from scipy.stats import ttest_rel, wilcoxon
     runs, studies, histories = {}, {}, {}
     for seed in range(args.seeds):
         for arm, weight in weights_by_arm.items():
@@ -194,7 +203,8 @@ def main() -> None:
         summary[arm][1].append(hv)
         rows.append(f"| {seed} | {arm} | {len(pts)} | {best:.4f} | {hv:.4f} |")
     for arm, (bests, hvs) in summary.items():
-        rows.append(f"| mean | {arm} | | {statistics.mean(bests):.4f} | {statistics.mean(hvs):.4f} |")
+        rows.append(f"| mean ± std | {arm} | | {statistics.mean(bests):.4f} ± {statistics.stdev(bests):.4f} | "
+                    f"{statistics.mean(hvs):.4f} ± {statistics.stdev(hvs):.4f} |")
     notes, verdicts = [], []
     for arm in arms[1:]:
         for seed in range(args.seeds):
@@ -207,17 +217,27 @@ def main() -> None:
                          f"{_gate_counts(studies[(arm, seed)])}")
         wins = sum(s < f for s, f in zip(summary[arm][0], summary["full"][0]))
         hv_wins = sum(s > f for s, f in zip(summary[arm][1], summary["full"][1]))
+        tests = []
+        for what, k in (("best NE", 0), ("hypervolume", 1)):
+            a, b = summary[arm][k], summary["full"][k]
+            diff = [x - y for x, y in zip(a, b)]
+            w_p = wilcoxon(a, b).pvalue if any(diff) else 1.0
+            t_p = ttest_rel(a, b).pvalue if statistics.pstdev(diff) > 0 else 1.0
+            tests.append(f"{what}: mean difference {statistics.mean(diff):+.4f}, Wilcoxon p = {w_p:.3f}, "
+                         f"paired t p = {t_p:.3f}")
         verdicts.append(f"*{arm}* had the better best NE than full training in {wins} of {args.seeds} seeds and "
-                        f"the larger hypervolume in {hv_wins} of {args.seeds}.")
-    weights = ", ".join(f"{w:g}" for w in args.geometry_weight)
+                        f"the larger hypervolume in {hv_wins} of {args.seeds} (paired over seeds — "
+                        + "; ".join(tests) + ").")
+    weights = ", ".join(f"{label}" for label in arms[1:])
     gate = f"gate {args.gate:g}" if args.gate else "no gate"
     body = (f"## Proxy-screened vs full-training search at equal wall-clock (Census-Income; queue share "
             f"{args.queue_share:g}, {gate})\n\n"
             f"Each run: `unirank search studies/census.yaml` with `budget.max_wall_minutes={args.minutes:g}` "
             f"(covering data, screening and trials), TPE, no presets, 2 concurrent one-CPU trials, one after "
-            f"the other on the same machine. *screened* adds `search.screen` (pool {args.pool}, keep "
-            f"{args.keep:.0%}, geometry weight {weights}, queue share {args.queue_share:g}; warm-up and "
-            f"fine-tuning defaults): the queue is the best by proxy score predicted to end within "
+            f"the other on the same machine; every run of this table was trained for it (tag `{args.tag}`). "
+            f"*screened* adds `search.screen` (pool {args.pool}, keep "
+            f"{args.keep:.0%}, {weights}, queue share {args.queue_share:g}; warm-up and "
+            f"fine-tuning defaults; the proxy reads training rows only): the queue is the best by proxy score predicted to end within "
             f"{args.queue_share:.0%} of the time left, trained fastest first; TPE has the rest"
             + (f", and trains a proposal only if its proxy score is within the best {args.gate:.0%} of the pool's"
                if args.gate else "") + ". Reference point for the "
