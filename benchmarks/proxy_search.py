@@ -170,9 +170,12 @@ def main() -> None:
                         help="search.screen.queue_share: the share of the time left the queue may fill")
     parser.add_argument("--gate", type=float, default=0.5,
                         help="search.screen.gate: train a TPE proposal only if scored within this best share of the pool (0: no gate)")
-    parser.add_argument("--scorer", nargs="+", default=["finetuned"],
+    from unirank.config import ScreenConfig
+
+    parser.add_argument("--scorer", nargs="+", default=[ScreenConfig().scorer],
                         choices=["warmup_loss", "finetuned", "sigeo"], help="one screened search per scorer")
-    parser.add_argument("--geometry-weight", type=float, default=0.0, help="finetuned scorer's geometry weight")
+    parser.add_argument("--geometry-weight", type=float, default=ScreenConfig().geometry_weight,
+                        help="finetuned scorer's geometry weight")
     parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"),
                         help="run folder tag: a new tag trains every run afresh")
     parser.add_argument("--section", default="proxy_search", help="the BENCHMARKS.md section to write")

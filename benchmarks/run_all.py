@@ -17,7 +17,7 @@ Per dataset (`studies/<data>.yaml`: data, split, space, training protocol):
    before shipping, instead of trusting one lucky run);
 4. every training also reports the NE on the test split, which neither the search nor the
    selection ever saw: the unbiased comparison.
-Writes the results table (validation and test mean NE, validation AUC per objective, MFLOPs,
+Writes the results table (validation and test mean NE, test pooled AUC per objective, MFLOPs,
 params; mean ± std over training seeds) and the Pareto plot (all searched trials of all seeds,
 presets marked) into BENCHMARKS.md.
 """
@@ -54,7 +54,8 @@ def _train(job: tuple[str, str, dict, int, str]) -> dict:
     data, label, arch_dict, seed, dest = job
     if Path(dest).is_file():
         cached = json.loads(Path(dest).read_text())
-        if "test_ne" in cached:  # units from before the test column are trained again
+        # units from before the test AUC column, or of another architecture (a preset changed), are trained again
+        if "test_auc" in cached and cached.get("arch") == arch_dict:
             return {**cached, "label": label}
     import torch
 
@@ -76,7 +77,8 @@ def _train(job: tuple[str, str, dict, int, str]) -> dict:
     test = evaluate(model, dataset.splits["test"], dataset.features)  # fit leaves the best epoch's weights
     cost = measure_cost(arch, dataset.features)
     out = {"label": label, "seed": seed, "ne": result.val.mean_ne, "test_ne": test.mean_ne,
-           "auc": {k: v["pooled_auc"] for k, v in result.val.objectives.items()}, "mflops": cost.mflops,
+           "auc": {k: v["pooled_auc"] for k, v in result.val.objectives.items()},
+           "test_auc": {k: v["pooled_auc"] for k, v in test.objectives.items()}, "mflops": cost.mflops,
            "params": cost.params, "seconds": time.perf_counter() - started, "arch": arch_dict}
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     Path(dest).write_text(json.dumps(out))
@@ -154,7 +156,7 @@ def _mean(runs: list[dict], key: str = "ne") -> float:
 def _row(label: str, runs: list[dict]) -> str:
     objectives = sorted(runs[0]["auc"])
     return (f"| {label} | {mean_std([r['ne'] for r in runs])} | {mean_std([r['test_ne'] for r in runs])} | "
-            + " | ".join(mean_std([r["auc"][o] for r in runs]) for o in objectives)
+            + " | ".join(mean_std([r["test_auc"][o] for r in runs]) for o in objectives)
             + f" | {runs[0]['mflops']:.4f} | {runs[0]['params']:,} |")
 
 
@@ -169,7 +171,7 @@ def _verdict(label: str, runs: list[dict], best_preset: str, preset_runs: list[d
 
 def _section(data, by_preset, best_preset, by_search, searched, seeds, trials, top) -> str:
     objectives = sorted(next(iter(by_preset.values()))[0]["auc"])
-    head = ("| architecture | validation mean NE | test mean NE | " + " | ".join(f"AUC {o}" for o in objectives)
+    head = ("| architecture | validation mean NE | test mean NE | " + " | ".join(f"test pooled AUC {o}" for o in objectives)
             + " | MFLOPs | params |\n" + "|---|---|---|" + "---|" * len(objectives) + "---|---|")
     rows = [_row(n, runs) for n, runs in sorted(by_preset.items(), key=lambda kv: _mean(kv[1]))]
     rows += [_row(f"**{label}**", runs) for label, runs in sorted(by_search.items())]

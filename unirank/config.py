@@ -201,10 +201,15 @@ class ScreenConfig(_Section):
     # per candidate, from its inherited weights, before scoring; null = 4% of train.max_epochs' steps
     finetune_steps: int | None = Field(None, ge=0)
     rule: Literal["sandwich", "uniform"] = "sandwich"
-    # w in the score z(loss) − w·(z(ZiCo) + z(Fisher–Rao)). 0 (default) ranks by the warm-up loss
-    # alone, which ranked and searched better on Census-Income than the SiGeo combination w = 0.25
-    # (chosen on synthetic data; BENCHMARKS.md, proxy_fidelity and proxy_search)
-    geometry_weight: float = Field(0.0, ge=0)
+    # how candidates are scored from the warmed supernet (unirank/proxies/warmup.py):
+    # warmup_loss: the inherited weights' loss on held-out training rows; finetuned: the same after
+    # a short per-candidate fine-tuning (+ geometry_weight·geometry terms); sigeo: the paper's
+    # ZiCo + Fisher–Rao − training loss, no fine-tuning. The default (finetuned, w = 0.25) ranked
+    # best of the scorers on the synthetic data, where it was chosen; BENCHMARKS.md reports it on
+    # Census-Income and MovieLens (benchmarks/proxy_fidelity.py)
+    scorer: Literal["warmup_loss", "finetuned", "sigeo"] = "finetuned"
+    # finetuned only: w in z(loss) − w·z(ZiCo) − w·z(Fisher–Rao); 0 = the loss alone
+    geometry_weight: float = Field(0.25, ge=0)
     # with budget.max_wall_minutes: the share of the time left after scoring that the queue may fill
     queue_share: float = Field(0.5, gt=0, le=1)
     # after the queue: each sampler proposal is scored first and trained only if its score is within
