@@ -127,7 +127,7 @@ class SpaceConfig(_Section):
     hash_buckets: tuple[int | None, ...] = (None,)
     domain_embedding: tuple[bool, ...] = (False, True)
     feature_selection: Literal["none", "groups", "features"] = "none"
-    num_layers: IntRange = IntRange(low=1, high=4)
+    num_layers: IntRange = IntRange(low=0, high=4)  # 0: the sharing pattern reads the embeddings
     modules: tuple[ModuleKind, ...] = ("mlp", "cross", "dot", "fm", "attention")
     parallel: IntRange = IntRange(low=1, high=2)
     skip: tuple[Literal["none", "concat", "residual"], ...] = ("none", "concat", "residual")
@@ -143,16 +143,24 @@ class SpaceConfig(_Section):
     ple_levels: IntRange = IntRange(low=1, high=2)
     ple_specific_to: tuple[Literal["objective", "domain"], ...] = ("objective", "domain")
     star_layers: IntRange = IntRange(low=1, high=2)
-    star_width: tuple[int, ...] = (64, 128)
+    star_width: tuple[int, ...] = (64, 128, 256)
     towers: tuple[Literal["portfolio", "domain", "objective"], ...] = ("portfolio",)
     tower_width: tuple[int, ...] = (16, 32, 64)
+    # the blocks of the named models, so that every preset is a point of the default space:
+    dense_bottom: tuple[tuple[int, ...], ...] = ((), (64, 32))  # () = one Linear; else DLRM's bottom MLP
+    dot_with_dense: tuple[bool, ...] = (False, True)             # DLRM's interaction (dense row + dots)
+    wide: tuple[Literal["none", "linear", "fm", "linear+fm"], ...] = ("none", "linear+fm")  # DeepFM
+    expert_hidden: tuple[tuple[int, ...], ...] = ((), (256,))    # mmoe: MLP experts' hidden widths
+    star_norm: tuple[bool, ...] = (False, True)                   # STAR's partitioned normalisation
+    star_auxiliary: tuple[int | None, ...] = (None, 32)           # STAR's auxiliary network width
 
     @model_validator(mode="after")
     def _valid_choices(self) -> "SpaceConfig":
         positive = ("embedding_dim", "mlp_width", "cross_experts", "attention_heads", "expert_width",
                     "star_width", "tower_width")
         for name in (*positive, "hash_buckets", "domain_embedding", "modules", "skip", "sharing",
-                     "cross_rank", "ple_specific_to", "towers"):
+                     "cross_rank", "ple_specific_to", "towers", "dense_bottom", "dot_with_dense", "wide",
+                     "expert_hidden", "star_norm", "star_auxiliary"):
             values = getattr(self, name)
             if not values:
                 raise ValueError(f"{name}: expected at least one choice")
@@ -163,6 +171,11 @@ class SpaceConfig(_Section):
                 raise ValueError(f"{name}.low: expected an integer >= 1")
         if any(r is not None and r < 1 for r in self.cross_rank):
             raise ValueError(f"cross_rank: expected null (full rank) or integers >= 1, got {list(self.cross_rank)}")
+        for name in ("dense_bottom", "expert_hidden"):
+            if any(w < 1 for widths in getattr(self, name) for w in widths):
+                raise ValueError(f"{name}: expected lists of positive widths, got {list(getattr(self, name))}")
+        if any(a is not None and a < 1 for a in self.star_auxiliary):
+            raise ValueError(f"star_auxiliary: expected null or integers >= 1, got {list(self.star_auxiliary)}")
         if any(b is not None and b < 2 for b in self.hash_buckets):
             raise ValueError(f"hash_buckets: expected null or integers >= 2, got {list(self.hash_buckets)}")
         return self
@@ -221,7 +234,7 @@ class ScreenConfig(_Section):
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
-    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor", "evolution"] = "tpe"
     seed: int = 0
     # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
     objective: Literal["pareto", "scalarized"] = "pareto"

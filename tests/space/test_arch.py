@@ -69,7 +69,7 @@ def test_same_seed_same_candidates():
 def test_space_size_counts_a_fixed_space_as_one():
     fixed = SpaceConfig(embedding_dim=(8,), domain_embedding=(False,), num_layers={"low": 1, "high": 1},
                         modules=("mlp",), parallel={"low": 1, "high": 1}, skip=("none",), mlp_width=(64,),
-                        sharing=("shared_bottom",), tower_width=(16,))
+                        sharing=("shared_bottom",), tower_width=(16,), dense_bottom=((),), wide=("none",))
     assert SearchSpace(fixed).size() == 1
     wider = fixed.model_copy(update={"mlp_width": (64, 128)})
     assert SearchSpace(wider).size() == 2

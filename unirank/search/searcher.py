@@ -9,7 +9,11 @@ trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then
   PRUNED with its proxy score, never trained;
 - otherwise handed to Ray. Per-epoch results are kept as the trial's learning curve; a trial a
   scheduler (ASHA) stops is recorded PRUNED; a final result is told with the objectives.
-Presets are trained first, with the same protocol, and added to the study as marked trials.
+Presets are trained first, with the same protocol, and added to the study as marked trials. A
+preset that is a point of the search space (``SearchSpace.point``) carries its parameters, so the
+sampler (TPE, GP, NSGA-II, the predictor, evolution) learns from it like from any finished trial,
+and searched trials wait for the presets so that the first proposal already knows them; a preset
+outside the space is reported (log line, study attribute ``presets_outside_space``).
 With ``objective: scalarized`` and no ``search.target_mflops``, the target is the MFLOPs of the
 best preset: searched trials wait until every preset has ended, the target is logged and kept in
 the study (``target_mflops``, ``target_mflops_source``), and a resumed study reuses it.
@@ -33,11 +37,12 @@ from unirank.errors import UnirankError
 from unirank.proxies.cost import Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values)
+from unirank.search.evolution import EvolutionProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
 from unirank.search.study import heartbeat_interval
 from unirank.space.arch import ArchSpec
-from unirank.space.search_space import SearchSpace
+from unirank.space.search_space import OutsideSpace, SearchSpace
 
 if TYPE_CHECKING:
     from unirank.search.screening import ProxyGate
@@ -79,14 +84,25 @@ class OptunaArchSearcher(Searcher):
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
+        self.preset_points, outside = {}, {}
+        for name, arch in presets.items():
+            try:
+                self.preset_points[name] = space.point(arch)
+            except OutsideSpace as err:
+                outside[name] = str(err)
+        if outside:
+            study.set_user_attr("presets_outside_space", outside)
+            for name, reason in outside.items():
+                self._log(f"preset {name} is outside the search space ({reason}): trained and shown, "
+                          "but not an observation of the sampler")
         self.preset_mflops = ({n: measure_cost(a, features, latency_batch=0).mflops for n, a in presets.items()}
                               if search.objective == "scalarized" and search.target_mflops is None else {})
         self.running: dict[str, _Running] = {}
         self.allowed = allowed_trials(budget, study)
         self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
-        self.proposer = (PredictorProposer(space, features, search.seed)
-                         if search.sampler == "predictor" else None)
+        self.proposer = (PredictorProposer(space, features, search.seed) if search.sampler == "predictor" else
+                         EvolutionProposer(space, search.seed) if search.sampler == "evolution" else None)
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
@@ -128,6 +144,8 @@ class OptunaArchSearcher(Searcher):
             self.running[trial_id] = _Running(arch, cost, preset=name)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
+        if self.preset_points and any(e.preset is not None for e in self.running.values()):
+            return None  # the sampler's first proposal waits for the presets it learns from
         if self._awaiting_target:
             if not self.running:  # study resumed with its presets done but no target recorded
                 self._resolve_target_from_study()
@@ -255,8 +273,10 @@ class OptunaArchSearcher(Searcher):
                  "train_seconds": result.get("train_seconds")}
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
+            params, distributions = self.preset_points.get(entry.preset, (None, None))
             self.study.add_trial(optuna.trial.create_trial(
                 values=values, user_attrs={**attrs, "preset": entry.preset},
+                params=params, distributions=distributions,
                 constraints=constraint_values(self.budget, entry.cost) or None))
             label = entry.preset
         else:

@@ -3,12 +3,18 @@
 Parameter names as they appear in the study (conditional ones only when their parent is chosen):
 
     embedding_dim, dim_<group> (group_dims), hash_buckets, domain_embedding,
-    keep_<feature> / keep_group_<group> (feature_selection),
+    keep_<feature> / keep_group_<group> (feature_selection), dense_bottom,
     num_layers; per layer i: layer<i>_parallel, layer<i>_module<j> and its parameters
-      (layer<i>_module<j>_width | _rank, _experts | _heads), layer<i>_skip;
-    towers, sharing and, by pattern: num_experts, expert_width (mmoe, ple),
-      num_specific_experts, ple_levels, ple_specific_to (ple), star_layers, star_width_<k> (star);
-    tower_width.
+      (layer<i>_module<j>_width | _rank, _experts | _heads | _with_dense), layer<i>_skip;
+    towers, sharing and, by pattern: num_experts, expert_width (mmoe, ple), expert_hidden (mmoe),
+      num_specific_experts, ple_levels, ple_specific_to (ple), star_layers, star_width_<k>,
+      star_norm, star_auxiliary (star);
+    tower_width, wide.
+Width lists (dense_bottom, expert_hidden) are categorical strings: "none" or e.g. "64-32".
+
+``SearchSpace.point(arch)`` is the inverse of ``suggest``: the parameters (and their Optuna
+distributions) under which ``suggest`` returns exactly ``arch``, or ``OutsideSpace`` naming the
+first decision the space cannot make. It is how presets become observations of the sampler.
 """
 from __future__ import annotations
 
@@ -19,6 +25,18 @@ from unirank.config import SpaceConfig
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
 from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SharingSpec
+
+
+class OutsideSpace(UnirankError):
+    """An architecture the space cannot propose; the message names the decision."""
+
+
+def widths_label(widths: tuple[int, ...] | None) -> str:
+    return "-".join(map(str, widths)) if widths else "none"
+
+
+def parse_widths(label: str) -> tuple[int, ...] | None:
+    return None if label == "none" else tuple(int(w) for w in label.split("-"))
 
 
 class TrialLike(Protocol):
@@ -37,8 +55,12 @@ class SearchSpace:
 
     # -- the space ---------------------------------------------------------------------------
     def suggest(self, trial: TrialLike) -> ArchSpec:
-        return ArchSpec(embedding=self._embedding(trial), layers=self._layers(trial),
-                        sharing=self._sharing(trial))
+        embedding = self._embedding(trial)
+        layers = self._layers(trial)
+        sharing = self._sharing(trial)
+        wide = trial.suggest_categorical("wide", list(self.config.wide))
+        return ArchSpec(embedding=embedding, layers=layers, sharing=sharing,
+                        wide=None if wide == "none" else tuple(wide.split("+")))
 
     def _embedding(self, trial: TrialLike) -> EmbeddingSpec:
         c = self.config
@@ -60,10 +82,12 @@ class SearchSpace:
         # Keep at least two rows in E (a dot product needs a pair): give features back in order.
         while dropped and self._rows(dropped, domain_embedding) < 2:
             dropped.pop(0)
+        hash_buckets = trial.suggest_categorical("hash_buckets", list(c.hash_buckets))
+        bottom = parse_widths(trial.suggest_categorical("dense_bottom", [widths_label(w) for w in c.dense_bottom]))
         return EmbeddingSpec(
             dim=dim, group_dims={g: d for g, d in group_dims.items() if d != dim},
-            hash_buckets=trial.suggest_categorical("hash_buckets", list(c.hash_buckets)),
-            domain_embedding=domain_embedding, dropped=tuple(dropped),
+            hash_buckets=hash_buckets, domain_embedding=domain_embedding, dropped=tuple(dropped),
+            dense_bottom=bottom,
         )
 
     def _rows(self, dropped: list[str], domain_embedding: bool) -> int:
@@ -95,6 +119,9 @@ class SearchSpace:
             return ModuleSpec(kind="cross", rank=rank, experts=experts if experts and experts > 1 else None)
         if kind == "attention":
             return ModuleSpec(kind="attention", heads=trial.suggest_categorical(f"{name}_heads", list(c.attention_heads)))
+        if kind == "dot":
+            with_dense = trial.suggest_categorical(f"{name}_with_dense", list(c.dot_with_dense))
+            return ModuleSpec(kind="dot", with_dense=True if with_dense else None)
         return ModuleSpec(kind=kind)
 
     def _sharing(self, trial: TrialLike) -> SharingSpec:
@@ -105,6 +132,9 @@ class SearchSpace:
         if pattern in ("mmoe", "ple"):
             extra["num_experts"] = trial.suggest_int("num_experts", c.num_experts.low, c.num_experts.high)
             extra["expert_width"] = trial.suggest_categorical("expert_width", list(c.expert_width))
+        if pattern == "mmoe":
+            extra["expert_hidden"] = parse_widths(trial.suggest_categorical(
+                "expert_hidden", [widths_label(w) for w in c.expert_hidden]))
         if pattern == "ple":
             extra["num_specific_experts"] = trial.suggest_int(
                 "num_specific_experts", c.num_specific_experts.low, c.num_specific_experts.high)
@@ -116,16 +146,63 @@ class SearchSpace:
             depth = trial.suggest_int("star_layers", c.star_layers.low, c.star_layers.high)
             extra["star_widths"] = tuple(trial.suggest_categorical(f"star_width_{k}", list(c.star_width))
                                          for k in range(depth))
+            extra["star_norm"] = True if trial.suggest_categorical("star_norm", list(c.star_norm)) else None
+            extra["star_auxiliary"] = trial.suggest_categorical("star_auxiliary", list(c.star_auxiliary))
         return SharingSpec(pattern=pattern, towers=towers,
                            tower_width=trial.suggest_categorical("tower_width", list(c.tower_width)),
                            **extra)
+
+    # -- the inverse: an architecture as the space's parameters ---------------------------------
+    def point(self, arch: ArchSpec) -> tuple[dict, dict]:
+        """(params, distributions) under which ``suggest`` returns ``arch``; ``OutsideSpace``
+        (naming the decision) when the space cannot propose it."""
+        replay = _Replay(self._params_of(arch))
+        try:
+            again = self.suggest(replay)
+        except OutsideSpace:
+            raise
+        except (UnirankError, ValueError) as err:
+            raise OutsideSpace(str(err).splitlines()[0]) from None
+        if again != arch:
+            raise OutsideSpace(f"the space turns its parameters into {again.summary()}")
+        return dict(replay.used), dict(replay.distributions)
+
+    def _params_of(self, arch: ArchSpec) -> dict:
+        """The parameter values ``suggest`` would have to draw to build ``arch`` (unchecked)."""
+        c, e, s = self.config, arch.embedding, arch.sharing
+        p: dict = {"embedding_dim": e.dim, "hash_buckets": e.hash_buckets, "domain_embedding": e.domain_embedding,
+                   "dense_bottom": widths_label(e.dense_bottom), "num_layers": len(arch.layers),
+                   "towers": s.towers, "sharing": s.pattern, "tower_width": s.tower_width,
+                   "wide": "+".join(arch.wide) if arch.wide else "none"}
+        if self.features is not None:
+            p.update({f"dim_{g}": e.group_dims.get(g, e.dim) for g in self.features.groups})
+            p.update({f"keep_{n}": n not in e.dropped for n in self.features.feature_names})
+            members = {g: [f.name for f in self.features.sparse if f.group_name == g] for g in self.features.groups}
+            members["dense"] = list(self.features.dense)
+            p.update({f"keep_group_{g}": not any(n in e.dropped for n in names) for g, names in members.items()})
+        for i, layer in enumerate(arch.layers):
+            p[f"layer{i}_parallel"], p[f"layer{i}_skip"] = len(layer.modules), layer.skip
+            for j, m in enumerate(layer.modules):
+                name = f"layer{i}_module{j}"
+                p[name] = m.kind
+                p.update({"mlp": {f"{name}_width": m.width},
+                          "cross": {f"{name}_rank": m.rank, f"{name}_experts": m.experts or 1},
+                          "attention": {f"{name}_heads": m.heads or 1},
+                          "dot": {f"{name}_with_dense": bool(m.with_dense)}}.get(m.kind, {}))
+        p.update({"num_experts": s.num_experts, "expert_width": s.expert_width,
+                  "expert_hidden": widths_label(s.expert_hidden), "num_specific_experts": s.num_specific_experts,
+                  "ple_levels": s.levels, "ple_specific_to": s.specific_to,
+                  "star_layers": len(s.star_widths or ()), "star_norm": bool(s.star_norm),
+                  "star_auxiliary": s.star_auxiliary})
+        p.update({f"star_width_{k}": w for k, w in enumerate(s.star_widths or ())})
+        return p
 
     # -- description -------------------------------------------------------------------------
     def size(self) -> int:
         """Number of distinct ArchSpecs the space can produce (before duplicate group dims)."""
         c = self.config
         module_options = {
-            "mlp": len(c.mlp_width), "dot": 1, "fm": 1, "attention": len(c.attention_heads),
+            "mlp": len(c.mlp_width), "dot": len(c.dot_with_dense), "fm": 1, "attention": len(c.attention_heads),
             "cross": sum(1 if r is None else len(c.cross_experts) for r in c.cross_rank),
         }
         per_module = sum(module_options[k] for k in c.modules)
@@ -140,14 +217,16 @@ class SearchSpace:
             elif c.feature_selection == "groups":
                 embedding *= 2 ** (len(self.features.groups) + bool(self.features.dense))
         experts = (c.num_experts.high - c.num_experts.low + 1) * len(c.expert_width)
+        embedding *= len(c.dense_bottom)
         sharing = 0
         for pattern in c.sharing:
-            sharing += {"shared_bottom": 1, "mmoe": experts,
+            sharing += {"shared_bottom": 1, "mmoe": experts * len(c.expert_hidden),
                         "ple": experts * (c.num_specific_experts.high - c.num_specific_experts.low + 1)
                         * (c.ple_levels.high - c.ple_levels.low + 1) * len(c.ple_specific_to),
-                        "star": sum(len(c.star_width) ** k for k in range(c.star_layers.low, c.star_layers.high + 1)),
+                        "star": sum(len(c.star_width) ** k for k in range(c.star_layers.low, c.star_layers.high + 1))
+                        * len(c.star_norm) * len(c.star_auxiliary),
                         }[pattern]
-        return embedding * stacks * sharing * len(c.towers) * len(c.tower_width)
+        return embedding * stacks * sharing * len(c.towers) * len(c.tower_width) * len(c.wide)
 
     def describe(self) -> list[tuple[str, str]]:
         """(dimension, choices) rows, conditional ones indented under their parent."""
@@ -174,9 +253,45 @@ class SearchSpace:
              f"{rng(c.num_specific_experts)}, {rng(c.ple_levels)}, {list(c.ple_specific_to)}"),
             ("  star layers × width (star)", f"{rng(c.star_layers)} × {list(c.star_width)}"),
             ("tower_width", str(list(c.tower_width))),
+            ("dense_bottom (DLRM bottom MLP)", str([widths_label(w) for w in c.dense_bottom])),
+            ("  dot with dense row (DLRM)", str(list(c.dot_with_dense))),
+            ("  expert_hidden (mmoe MLP experts)", str([widths_label(w) for w in c.expert_hidden])),
+            ("  star_norm, star_auxiliary (star)", f"{list(c.star_norm)}, {list(c.star_auxiliary)}"),
+            ("wide (DeepFM logit terms)", str(list(c.wide))),
         ]
         return rows
 
 
 def format_size(n: int) -> str:
     return f"{n:,}" if n < 10**7 else f"{n:.2e} (≈10^{int(math.log10(n))})"
+
+
+class _Replay:
+    """A trial that answers ``suggest`` with given values, checks them against the choices and
+    records what was asked (``used``) with Optuna distributions (``distributions``)."""
+
+    def __init__(self, params: dict):
+        self.params, self.used, self.distributions = params, {}, {}
+
+    def _value(self, name: str):
+        if name not in self.params:
+            raise OutsideSpace(f"{name}: the architecture does not say")
+        return self.params[name]
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        from optuna.distributions import IntDistribution
+
+        value = self._value(name)
+        if value is None or not low <= value <= high:
+            raise OutsideSpace(f"{name} = {value!r} is outside {low}..{high}")
+        self.used[name], self.distributions[name] = value, IntDistribution(low, high)
+        return value
+
+    def suggest_categorical(self, name: str, choices: list):
+        from optuna.distributions import CategoricalDistribution
+
+        value = self._value(name)
+        if value not in choices:
+            raise OutsideSpace(f"{name} = {value!r} is not among the space's choices {choices}")
+        self.used[name], self.distributions[name] = value, CategoricalDistribution(choices)
+        return value

@@ -1,0 +1,39 @@
+"""SearchSpace.point, the inverse of suggest: presets and sampled architectures as parameters."""
+import optuna
+import pytest
+
+from unirank.config import SpaceConfig
+from unirank.space import PRESETS
+from unirank.space.search_space import OutsideSpace, SearchSpace
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_point_of_the_default_space(name, tiny_dataset):
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    params, distributions = space.point(PRESETS[name])
+    assert set(params) == set(distributions)
+    assert space.suggest(optuna.trial.FixedTrial(params)) == PRESETS[name]
+    for param, value in params.items():  # every value is a legal choice of its distribution
+        distributions[param].to_internal_repr(value)
+
+
+def test_point_inverts_suggest_on_sampled_architectures(tiny_dataset):
+    config = SpaceConfig(feature_selection="groups", group_dims=True)
+    space = SearchSpace(config, tiny_dataset.features)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(200):
+        trial = study.ask()
+        arch = space.suggest(trial)
+        params, _ = space.point(arch)
+        # the same architecture (when the space gave dropped features back, by other keep_* values)
+        assert space.suggest(optuna.trial.FixedTrial(params)) == arch
+        study.tell(trial, 0.0)
+
+
+def test_a_preset_outside_the_space_names_the_decision(tiny_dataset):
+    space = SearchSpace(SpaceConfig(expert_width=(32, 64)), tiny_dataset.features)
+    with pytest.raises(OutsideSpace, match="expert_width = 128"):
+        space.point(PRESETS["mmoe"])
+    narrow = SearchSpace(SpaceConfig(num_layers={"low": 1, "high": 2}), tiny_dataset.features)
+    with pytest.raises(OutsideSpace, match="num_layers"):
+        narrow.point(PRESETS["dcnv2"])
