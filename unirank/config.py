@@ -115,6 +115,36 @@ DataConfig = Annotated[
 ModuleKind = Literal["mlp", "cross", "dot", "fm", "attention"]
 
 
+class TrainSpaceConfig(_Section):
+    """Training hyperparameters searched with the architecture (AutoML for ranking tunes both):
+    each field set to a list of choices becomes a parameter ``train_<field>`` of every trial, and
+    overrides the study's ``train`` section for it. Unset fields keep the study's value."""
+
+    lr: tuple[float, ...] | None = None
+    embedding_lr: tuple[float | None, ...] | None = None
+    weight_decay: tuple[float, ...] | None = None
+    batch_size: tuple[int, ...] | None = None
+    max_epochs: tuple[int, ...] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> "TrainSpaceConfig":
+        for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not values:
+                raise ValueError(f"{name}: expected at least one choice (or leave it out)")
+            low = 0 if name == "weight_decay" else 1 if name in ("batch_size", "max_epochs") else None
+            for v in values:
+                if v is not None and ((low is None and v <= 0) or (low is not None and v < low)):
+                    raise ValueError(f"{name}: {v} is not a valid choice")
+        return self
+
+    def searched(self) -> dict[str, tuple]:
+        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs")
+                if getattr(self, name) is not None}
+
+
 class SpaceConfig(_Section):
     """Which architectures the search may propose (see ``unirank.space.search_space``).
 
@@ -153,6 +183,7 @@ class SpaceConfig(_Section):
     expert_hidden: tuple[tuple[int, ...], ...] = ((), (256,))    # mmoe: MLP experts' hidden widths
     star_norm: tuple[bool, ...] = (False, True)                   # STAR's partitioned normalisation
     star_auxiliary: tuple[int | None, ...] = (None, 32)           # STAR's auxiliary network width
+    train: TrainSpaceConfig = TrainSpaceConfig()  # training hyperparameters searched with the model
 
     @model_validator(mode="after")
     def _valid_choices(self) -> "SpaceConfig":

@@ -172,3 +172,26 @@ def test_repeated_proposals_do_not_consume_the_budget(tmp_path):
     assert len(trained) == 4 and len(set(archs)) == 4, archs
     for twin in (t for t in trials if "same_as_trial" in t.user_attrs):
         assert json.dumps(twin.user_attrs["arch"], sort_keys=True) in archs
+
+
+def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
+    config, out = _study(tmp_path, "hp")
+    result = run_cli("search", str(config), "--quiet", "--set", "budget.trials=3",
+                     "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
+                     "--set", "search.presets=[shared_bottom_mlp]", "--set", "search.sampler=random",
+                     "--set", "train.max_epochs=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="hp", storage=f"sqlite:///{out}/study.db")
+    preset = next(t for t in study.trials if "preset" in t.user_attrs)
+    # the preset is an observation of the sampler, with the study's training values (lr 0.005, batch 256)
+    assert preset.params["train_lr"] == 0.005 and preset.params["train_batch_size"] == 256
+    assert preset.distributions["train_lr"].choices == (0.005, 0.02)
+    searched = [t for t in _trained(study.trials)]
+    assert len(searched) == 3
+    for t in searched:
+        assert t.user_attrs["train"] == {"lr": t.params["train_lr"], "batch_size": t.params["train_batch_size"]}
+    chosen = searched[-1]
+    exported = run_cli("export", str(out), "--trial", str(chosen.number), "--dest", str(tmp_path / "bundle"))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    train = json.loads((tmp_path / "bundle" / "train.json").read_text())
+    assert train["lr"] == chosen.params["train_lr"] and train["batch_size"] == chosen.params["train_batch_size"]

@@ -75,6 +75,8 @@ def trial_panel(r: TrialRecord, source: StudySource) -> list:
     if r.fail_reason:
         parts.append(html.P(f"reason: {r.fail_reason}", style={"color": "firebrick"}))
     parts.append(html.Code(r.arch.summary(), style={"display": "block", "margin-bottom": "8px"}))
+    if r.train:
+        parts.append(html.P("training (searched): " + ", ".join(f"{k} {v}" for k, v in sorted(r.train.items()))))
     columns = []
     for title, rows in arch_sections(r.arch):
         columns.append(html.Div([html.H4(title), _table(["", ""], [[k, v] for k, v in rows])],

@@ -102,6 +102,8 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     state = PreprocessState.model_validate_json(state_text)
     shutil.copyfile(weights, staging / "model.safetensors")
     model = load_weights(build_model(chosen.arch, state.feature_spec()), staging / "model.safetensors")
+    if chosen.train:  # training values searched with this trial (space.train) replace the study's
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=chosen.train)})
     try:
         _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
     except BaseException:

@@ -96,6 +96,7 @@ class EvolutionProposer:
                 params[name] = self.rng.choice([c for c in dist.choices if c != params[name]])
         child = _Child(params, self.rng)
         self.space.suggest(child)
+        self.space.suggest_train(child)
         return child.used
 
     def propose(self, study: optuna.Study) -> dict | None:
@@ -103,10 +104,12 @@ class EvolutionProposer:
         parent = self.parent(study)
         if parent is None:
             return None
-        seen = {json.dumps(t.user_attrs.get("arch"), sort_keys=True) for t in study.get_trials(deepcopy=False)}
+        seen = {json.dumps([t.user_attrs.get("arch"), t.user_attrs.get("train", {})], sort_keys=True)
+                for t in study.get_trials(deepcopy=False)}
         for _ in range(_RETRIES):
             params = self.mutate(parent)
-            arch = self.space.suggest(optuna.trial.FixedTrial(params))
-            if json.dumps(arch.to_dict(), sort_keys=True) not in seen:
+            fixed = optuna.trial.FixedTrial(params)
+            key = [self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)]
+            if json.dumps(key, sort_keys=True) not in seen:
                 return params
         return None

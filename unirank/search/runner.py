@@ -82,7 +82,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       cfg.search, on_change=progress.update,
-                                      gate=screened.gate if screened is not None else None)
+                                      gate=screened.gate if screened is not None else None,
+                                      train_defaults=cfg.train.model_dump(mode="json"))
         scheduler = None
         if cfg.search.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler

@@ -58,6 +58,7 @@ class _Running:
     preset: str | None = None
     curve: list = field(default_factory=list)  # [epoch, validation NE] as reported
     twins: list = field(default_factory=list)  # later proposals of the same architecture, waiting
+    train: dict = field(default_factory=dict)  # training overrides searched with it (space.train)
 
 
 def trained_count(study: optuna.Study) -> int:
@@ -79,15 +80,19 @@ class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
                  on_change: Callable[[TrialEvent, int], None] | None = None,
-                 gate: ProxyGate | None = None):
+                 gate: ProxyGate | None = None, train_defaults: dict | None = None):
         super().__init__(metric="mean_ne", mode="min")
+        # the study's values of the searched training fields: what presets train with
+        self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
         self.preset_points, outside = {}, {}
         for name, arch in presets.items():
             try:
-                self.preset_points[name] = space.point(arch)
+                params, distributions = space.point(arch)
+                train_params, train_distributions = space.train_point(self.preset_train)
+                self.preset_points[name] = ({**params, **train_params}, {**distributions, **train_distributions})
             except OutsideSpace as err:
                 outside[name] = str(err)
         if outside:
@@ -141,7 +146,7 @@ class OptunaArchSearcher(Searcher):
         if self.pending_presets:
             name, arch = self.pending_presets.pop(0)
             cost = measure_cost(arch, self.features)
-            self.running[trial_id] = _Running(arch, cost, preset=name)
+            self.running[trial_id] = _Running(arch, cost, preset=name, train=self.preset_train)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
         if self.preset_points and any(e.preset is not None for e in self.running.values()):
@@ -161,7 +166,10 @@ class OptunaArchSearcher(Searcher):
             trial = self.study.ask()
             self._beat(trial)
             arch = self.space.suggest(trial)
+            train = self.space.suggest_train(trial)
             trial.set_user_attr("arch", arch.to_dict())
+            if train:
+                trial.set_user_attr("train", train)
             try:
                 cost = measure_cost(arch, self.features)
             except Exception as err:  # noqa: BLE001 - e.g. a dot module left with one row, or no memory
@@ -180,7 +188,7 @@ class OptunaArchSearcher(Searcher):
                 self._event(f"trial {trial.number}", "infeasible",
                             f"trial {trial.number} infeasible, not trained: {violation}", arch=arch, mflops=cost.mflops)
                 continue
-            running_twin = self._running_twin(arch)
+            running_twin = self._running_twin(arch, train)
             if running_twin is not None:
                 # Being trained right now: this trial waits and takes the twin's outcome when it ends.
                 running_twin.twins.append(trial)
@@ -189,7 +197,7 @@ class OptunaArchSearcher(Searcher):
                             f"trial {trial.number} = trial {running_twin.trial.number} (same architecture, "
                             "being trained; not retrained)", arch=arch, mflops=cost.mflops)
                 continue
-            twin = self._evaluated_twin(arch)
+            twin = self._evaluated_twin(arch, train)
             if twin is not None:
                 for key in ("metrics", "weights"):
                     trial.set_user_attr(key, twin.user_attrs.get(key))
@@ -203,10 +211,10 @@ class OptunaArchSearcher(Searcher):
                     and self._gated_out(trial, arch, cost)):
                 continue
             self.launched += 1
-            self.running[trial_id] = _Running(arch, cost, trial=trial)
+            self.running[trial_id] = _Running(arch, cost, trial=trial, train=train)
             self._event(f"trial {trial.number}", "running", f"trial {trial.number} started", arch=arch,
                         mflops=cost.mflops)
-            return {"arch": arch.to_dict(), "key": f"{trial.number:05d}"}
+            return {"arch": arch.to_dict(), "key": f"{trial.number:05d}", "train": train}
         return Searcher.FINISHED
 
     def _gated_out(self, trial: optuna.Trial, arch: ArchSpec, cost: Cost) -> bool:
@@ -270,7 +278,7 @@ class OptunaArchSearcher(Searcher):
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
-                 "train_seconds": result.get("train_seconds")}
+                 "train_seconds": result.get("train_seconds"), **({"train": entry.train} if entry.train else {})}
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
             params, distributions = self.preset_points.get(entry.preset, (None, None))
@@ -371,8 +379,9 @@ class OptunaArchSearcher(Searcher):
         self.study.set_user_attr("target_mflops_source", source)
         self._log(f"scalarised objective: target {self.target_mflops:.4g} MFLOPs = {source}")
 
-    def _running_twin(self, arch: ArchSpec) -> _Running | None:
-        return next((e for e in self.running.values() if e.trial is not None and e.arch == arch), None)
+    def _running_twin(self, arch: ArchSpec, train: dict) -> _Running | None:
+        return next((e for e in self.running.values()
+                     if e.trial is not None and e.arch == arch and e.train == train), None)
 
     def _settle_twins(self, entry: _Running) -> None:
         """Trials that waited on ``entry`` take its outcome (values and weights, or its state)."""
@@ -380,7 +389,7 @@ class OptunaArchSearcher(Searcher):
             return
         frozen = self.study._storage.get_trial(entry.trial._trial_id)
         for twin in entry.twins:
-            for key in ("metrics", "weights", "fail_reason"):
+            for key in ("metrics", "weights", "fail_reason", "train"):
                 if key in frozen.user_attrs:
                     twin.set_user_attr(key, frozen.user_attrs[key])
             if frozen.state == TrialState.COMPLETE:
@@ -389,10 +398,13 @@ class OptunaArchSearcher(Searcher):
                 self.study.tell(twin, state=TrialState.FAIL if frozen.state == TrialState.FAIL else TrialState.PRUNED)
         entry.twins = []
 
-    def _evaluated_twin(self, arch: ArchSpec) -> optuna.trial.FrozenTrial | None:
+    def _evaluated_twin(self, arch: ArchSpec, train: dict) -> optuna.trial.FrozenTrial | None:
+        """A finished trial of the same architecture trained the same way (same searched training
+        values; a preset trained with the study's)."""
         wanted = arch.to_dict()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible"):
+            if (trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible")
+                    and trial.user_attrs.get("train", {}) == train):
                 return trial
         return None
 

@@ -60,7 +60,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     if setup.cache_dir not in _DATASETS:
         _DATASETS[setup.cache_dir] = load_prepared(Path(setup.cache_dir))
     dataset = _DATASETS[setup.cache_dir]
-    train_cfg = TrainConfig.model_validate(setup.train)
+    train_cfg = TrainConfig.model_validate({**setup.train, **(config.get("train") or {})})  # space.train
     arch = ArchSpec.model_validate(config["arch"])
     seed_everything(train_cfg.seed)
     model = build_model(arch, dataset.features)

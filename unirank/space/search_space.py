@@ -152,6 +152,19 @@ class SearchSpace:
                            tower_width=trial.suggest_categorical("tower_width", list(c.tower_width)),
                            **extra)
 
+    # -- training hyperparameters (space.train) ------------------------------------------------
+    def suggest_train(self, trial: TrialLike) -> dict:
+        """Overrides of the study's training config: ``{field: value}`` for each searched field
+        (parameters ``train_<field>``); empty when ``space.train`` searches nothing."""
+        return {name: trial.suggest_categorical(f"train_{name}", list(choices))
+                for name, choices in self.config.train.searched().items()}
+
+    def train_point(self, train: dict) -> tuple[dict, dict]:
+        """(params, distributions) of a training config (e.g. the study's, for presets)."""
+        replay = _Replay({f"train_{name}": train.get(name) for name in self.config.train.searched()})
+        self.suggest_train(replay)
+        return dict(replay.used), dict(replay.distributions)
+
     # -- the inverse: an architecture as the space's parameters ---------------------------------
     def point(self, arch: ArchSpec) -> tuple[dict, dict]:
         """(params, distributions) under which ``suggest`` returns ``arch``; ``OutsideSpace``
