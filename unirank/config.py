@@ -183,6 +183,7 @@ class SpaceConfig(_Section):
     expert_hidden: tuple[tuple[int, ...], ...] = ((), (256,))    # mmoe: MLP experts' hidden widths
     star_norm: tuple[bool, ...] = (False, True)                   # STAR's partitioned normalisation
     star_auxiliary: tuple[int | None, ...] = (None, 32)           # STAR's auxiliary network width
+    dropout: tuple[float, ...] = (0.0,)  # after MLP modules and on the stack output; 0 = none
     train: TrainSpaceConfig = TrainSpaceConfig()  # training hyperparameters searched with the model
 
     @model_validator(mode="after")
@@ -205,6 +206,8 @@ class SpaceConfig(_Section):
         for name in ("dense_bottom", "expert_hidden"):
             if any(w < 1 for widths in getattr(self, name) for w in widths):
                 raise ValueError(f"{name}: expected lists of positive widths, got {list(getattr(self, name))}")
+        if not self.dropout or any(not 0 <= d < 1 for d in self.dropout):
+            raise ValueError(f"dropout: expected rates in [0, 1), got {list(self.dropout)}")
         if any(a is not None and a < 1 for a in self.star_auxiliary):
             raise ValueError(f"star_auxiliary: expected null or integers >= 1, got {list(self.star_auxiliary)}")
         if any(b is not None and b < 2 for b in self.hash_buckets):

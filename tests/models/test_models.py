@@ -116,3 +116,15 @@ def test_towers_route_each_example_to_its_own_unit(mode):
 def test_hashing_keeps_small_ids_and_folds_large_ones():
     ids = torch.tensor([[0, 3, 4, 9]])
     assert hashed_ids(ids, torch.tensor([5, 5, 5, 5])).tolist() == [[0, 3, 4, 1 + 8 % 4]]
+
+
+def test_dropout_acts_in_training_only(tiny_dataset):
+    arch = ArchSpec.from_dict({**PRESETS["shared_bottom_mlp"].to_dict(), "dropout": 0.5})
+    model = build_model(arch, tiny_dataset.features)
+    inputs = example_inputs(tiny_dataset.features, 32)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in model.modules()) == 3  # 2 MLP modules + stack output
+    model.train()
+    assert not torch.equal(model(*inputs), model(*inputs))
+    model.eval()
+    assert torch.equal(model(*inputs), model(*inputs))
+    assert ArchSpec.from_json(arch.to_json()).dropout == 0.5

@@ -1,4 +1,4 @@
-"""MLP module: o = ReLU(W h + b)."""
+"""MLP module: o = Dropout(ReLU(W h + b)) (dropout only when the ArchSpec sets a rate)."""
 from __future__ import annotations
 
 import torch
@@ -12,10 +12,12 @@ class MLPModule(nn.Module):
     (o [B, W'], None). FLOPs per example: 2·W·W'.
     """
 
-    def __init__(self, in_features: int, width: int):
+    def __init__(self, in_features: int, width: int, dropout: float | None = None):
         super().__init__()
         self.linear = nn.Linear(in_features, width)
+        self.dropout = nn.Dropout(dropout) if dropout else None
         self.out_features = width
 
     def forward(self, h, E, x0):
-        return torch.relu(self.linear(h)), None
+        o = torch.relu(self.linear(h))
+        return (self.dropout(o) if self.dropout is not None else o), None

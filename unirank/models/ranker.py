@@ -30,7 +30,9 @@ class UnifiedRanker(nn.Module):
         self.arch = arch
         self.inputs = InputLayer(arch.embedding, features)
         self.stack = InteractionStack(arch.layers, self.inputs.out_features, self.inputs.num_rows,
-                                      arch.embedding.dim, dense_row=self.inputs.has_dense_row)
+                                      arch.embedding.dim, dense_row=self.inputs.has_dense_row,
+                                      dropout=arch.dropout)
+        self.dropout = nn.Dropout(arch.dropout) if arch.dropout else None
         self.sharing = SHARING[arch.sharing.pattern](
             self.stack.out_features, arch.sharing, features.num_domains, features.num_objectives
         )
@@ -38,9 +40,14 @@ class UnifiedRanker(nn.Module):
         self.first_order = FirstOrder(arch.embedding, features) if "linear" in wide else None
         self.fm = "fm" in wide
 
+    def deep(self, matrix: torch.Tensor, flat: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        """E0 [B, N, d], h0 [B, W0], domain [B] → the deep part's logits [B, T]."""
+        h = self.stack(matrix, flat)
+        return self.sharing(self.dropout(h) if self.dropout is not None else h, domain)
+
     def parts(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> dict[str, torch.Tensor]:
         matrix, flat = self.inputs(dense, sparse, domain)
-        out = {"deep": self.sharing(self.stack(matrix, flat), domain)}
+        out = {"deep": self.deep(matrix, flat, domain)}
         if self.first_order is not None:
             out["linear"] = self.first_order(dense, sparse)
         if self.fm:
@@ -50,7 +57,7 @@ class UnifiedRanker(nn.Module):
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         if self.first_order is None and not self.fm:
             matrix, flat = self.inputs(dense, sparse, domain)
-            return self.sharing(self.stack(matrix, flat), domain)
+            return self.deep(matrix, flat, domain)
         parts = self.parts(dense, sparse, domain)
         logits = parts["deep"]
         for name in ("linear", "fm"):

@@ -26,9 +26,9 @@ from unirank.space.arch import LayerSpec, ModuleSpec
 
 
 def build_module(spec: ModuleSpec, in_features: int, num_rows: int, dim: int,
-                 dense_row: bool = False) -> nn.Module:
+                 dense_row: bool = False, dropout: float | None = None) -> nn.Module:
     if spec.kind == "mlp":
-        return MLPModule(in_features, spec.width)
+        return MLPModule(in_features, spec.width, dropout)
     if spec.kind == "cross":
         return CrossModule(in_features, spec.rank, spec.experts or 1)
     if spec.kind == "dot":
@@ -46,10 +46,11 @@ class StackLayer(nn.Module):
     """Call: ``h`` [B, W], ``E`` [B, N, d], ``x0`` [B, W0] → (h' [B, W'], E' [B, N, d])."""
 
     def __init__(self, spec: LayerSpec, in_features: int, num_rows: int, dim: int, index: int = 0,
-                 dense_row: bool = False):
+                 dense_row: bool = False, dropout: float | None = None):
         super().__init__()
         self.skip = spec.skip
-        self.parts = nn.ModuleList(build_module(m, in_features, num_rows, dim, dense_row) for m in spec.modules)
+        self.parts = nn.ModuleList(build_module(m, in_features, num_rows, dim, dense_row, dropout)
+                                   for m in spec.modules)
         width = sum(p.out_features for p in self.parts)
         if width == 0:
             raise UnirankError(f"layers.{index}: produces no features (a dot module needs at least "
@@ -81,12 +82,12 @@ class InteractionStack(nn.Module):
     ``dense_row``: row 0 of E0 is the dense row (a DLRM dot module may output it)."""
 
     def __init__(self, layers: tuple[LayerSpec, ...], in_features: int, num_rows: int, dim: int,
-                 dense_row: bool = False):
+                 dense_row: bool = False, dropout: float | None = None):
         super().__init__()
         self.layers = nn.ModuleList()
         width = in_features
         for i, spec in enumerate(layers):
-            layer = StackLayer(spec, width, num_rows, dim, index=i, dense_row=dense_row)
+            layer = StackLayer(spec, width, num_rows, dim, index=i, dense_row=dense_row, dropout=dropout)
             self.layers.append(layer)
             width = layer.out_features
         self.out_features = width

@@ -172,13 +172,15 @@ class SharingSpec(_Spec):
 class ArchSpec(_Spec):
     """``wide``: logit terms added to every head beside the deep part (DeepFM): ``linear`` =
     first-order weights of every feature (one per objective), ``fm`` = the scalar FM term
-    Σ_{i<j} <e_i, e_j> over the rows of E (shared embeddings)."""
+    Σ_{i<j} <e_i, e_j> over the rows of E (shared embeddings). ``dropout``: the rate of dropout
+    after every MLP module and on the stack's output (training only); absent = none."""
 
     schema_version: Literal[2] = SCHEMA_VERSION
     embedding: EmbeddingSpec
     layers: tuple[LayerSpec, ...] = ()
     sharing: SharingSpec
     wide: tuple[Literal["linear", "fm"], ...] | None = None
+    dropout: float | None = Field(None, gt=0, lt=1)
 
     def __hash__(self) -> int:
         return hash(self.to_json(indent=None))
@@ -235,6 +237,8 @@ class ArchSpec(_Spec):
         }[s.pattern])
         if self.wide:
             parts.append("+" + "+".join(self.wide) + " logit")
+        if self.dropout:
+            parts.append(f"dropout {self.dropout:g}")
         parts.append(f"tower{s.tower_width}" + ("" if s.towers == "portfolio" else f"/{s.towers}"))
         return " | ".join(parts)
 

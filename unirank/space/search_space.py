@@ -9,7 +9,7 @@ Parameter names as they appear in the study (conditional ones only when their pa
     towers, sharing and, by pattern: num_experts, expert_width (mmoe, ple), expert_hidden (mmoe),
       num_specific_experts, ple_levels, ple_specific_to (ple), star_layers, star_width_<k>,
       star_norm, star_auxiliary (star);
-    tower_width, wide.
+    tower_width, wide, dropout.
 Width lists (dense_bottom, expert_hidden) are categorical strings: "none" or e.g. "64-32".
 
 ``SearchSpace.point(arch)`` is the inverse of ``suggest``: the parameters (and their Optuna
@@ -59,8 +59,9 @@ class SearchSpace:
         layers = self._layers(trial)
         sharing = self._sharing(trial)
         wide = trial.suggest_categorical("wide", list(self.config.wide))
+        dropout = trial.suggest_categorical("dropout", list(self.config.dropout))
         return ArchSpec(embedding=embedding, layers=layers, sharing=sharing,
-                        wide=None if wide == "none" else tuple(wide.split("+")))
+                        wide=None if wide == "none" else tuple(wide.split("+")), dropout=dropout or None)
 
     def _embedding(self, trial: TrialLike) -> EmbeddingSpec:
         c = self.config
@@ -186,7 +187,7 @@ class SearchSpace:
         p: dict = {"embedding_dim": e.dim, "hash_buckets": e.hash_buckets, "domain_embedding": e.domain_embedding,
                    "dense_bottom": widths_label(e.dense_bottom), "num_layers": len(arch.layers),
                    "towers": s.towers, "sharing": s.pattern, "tower_width": s.tower_width,
-                   "wide": "+".join(arch.wide) if arch.wide else "none"}
+                   "wide": "+".join(arch.wide) if arch.wide else "none", "dropout": arch.dropout or 0.0}
         if self.features is not None:
             p.update({f"dim_{g}": e.group_dims.get(g, e.dim) for g in self.features.groups})
             p.update({f"keep_{n}": n not in e.dropped for n in self.features.feature_names})
@@ -239,7 +240,7 @@ class SearchSpace:
                         "star": sum(len(c.star_width) ** k for k in range(c.star_layers.low, c.star_layers.high + 1))
                         * len(c.star_norm) * len(c.star_auxiliary),
                         }[pattern]
-        return embedding * stacks * sharing * len(c.towers) * len(c.tower_width) * len(c.wide)
+        return embedding * stacks * sharing * len(c.towers) * len(c.tower_width) * len(c.wide) * len(c.dropout)
 
     def describe(self) -> list[tuple[str, str]]:
         """(dimension, choices) rows, conditional ones indented under their parent."""
@@ -271,6 +272,7 @@ class SearchSpace:
             ("  expert_hidden (mmoe MLP experts)", str([widths_label(w) for w in c.expert_hidden])),
             ("  star_norm, star_auxiliary (star)", f"{list(c.star_norm)}, {list(c.star_auxiliary)}"),
             ("wide (DeepFM logit terms)", str(list(c.wide))),
+            ("dropout", str(list(c.dropout))),
         ]
         return rows
 

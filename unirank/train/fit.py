@@ -95,7 +95,7 @@ def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
 
     def dense_part(dense, vectors, domain, labels, mask):
         matrix, flat = model.inputs.assemble(dense, vectors)
-        return masked_bce(model.sharing(model.stack(matrix, flat), domain), labels, mask)
+        return masked_bce(model.deep(matrix, flat, domain), labels, mask)
     compiled = torch.compile(dense_part)
     return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain), b.domain, b.labels, b.mask)
 
