@@ -105,7 +105,7 @@ def _plot(histories: dict, minutes: float, name: str) -> str | None:
     from unirank.dashboard.png import write_png
 
     fig = go.Figure()
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
     dashes = ["dot", "solid", "dash", "dashdot"]
     arms = sorted({mode for mode, _ in histories}, key=lambda arm: (arm != "full", arm))
     for (mode, seed), points in sorted(histories.items(), key=lambda kv: (kv[0][1], kv[0][0])):
