@@ -178,11 +178,16 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     config, out = _study(tmp_path, "hp")
     result = run_cli("search", str(config), "--quiet", "--set", "budget.trials=3",
                      "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
-                     "--set", "search.presets=[shared_bottom_mlp]", "--set", "search.sampler=random",
+                     # wide enough for shared_bottom_mlp (dim 16, mlp 256 → 128, tower 32), not for dcnv2 (4 layers)
+                     "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
+                     "--set", "space.tower_width=[8, 32]",
+                     "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random",
                      "--set", "train.max_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="hp", storage=f"sqlite:///{out}/study.db")
-    preset = next(t for t in study.trials if "preset" in t.user_attrs)
+    preset = next(t for t in study.trials if t.user_attrs.get("preset") == "shared_bottom_mlp")
+    assert "num_layers" in study.user_attrs["presets_outside_space"]["dcnv2"]
+    assert "dcnv2" in result.stdout and "outside the search space" in result.stdout
     # the preset is an observation of the sampler, with the study's training values (lr 0.005, batch 256)
     assert preset.params["train_lr"] == 0.005 and preset.params["train_batch_size"] == 256
     assert preset.distributions["train_lr"].choices == (0.005, 0.02)
