@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
-
 import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy.exc
 
@@ -44,8 +43,10 @@ def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
         # group=True: the space is conditional (per-layer and per-pattern parameters exist only in
         # some trials), so multivariate TPE models each group of co-occurring parameters jointly
         # instead of falling back to independent sampling; constant_liar keeps concurrent trials apart.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=6, warn_independent_sampling=False)
+        with warnings.catch_warnings():  # group and constant_liar are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                              n_startup_trials=6)
     if cfg.search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     if cfg.search.sampler == "gp":
