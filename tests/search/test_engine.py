@@ -140,31 +140,13 @@ def test_repeated_proposals_do_not_consume_the_budget(tmp_path):
     # A space of exactly 4 architectures (mlp or cross, tower 8 or 16): with 4 trials to train,
     # the sampler must repeat itself; repeats are answered from their twin and re-asked, so 4
     # distinct architectures are trained.
-    study_text = STUDY.replace("""  embedding_dim: [4, 8]
-  num_layers: {{low: 1, high: 2}}
-  mlp_width: [16, 32]
-  cross_rank: [null, 4]
-  num_experts: {{low: 2, high: 3}}
-  expert_width: [16]
-  star_width: [16]
-  tower_width: [8]""", """  embedding_dim: [4]
-  hash_buckets: [null]
-  domain_embedding: [false]
-  num_layers: {{low: 1, high: 1}}
-  parallel: {{low: 1, high: 1}}
-  modules: [mlp, cross]
-  skip: [none]
-  mlp_width: [16]
-  cross_rank: [null]
-  sharing: [shared_bottom]
-  towers: [portfolio]
-  tower_width: [8, 16]""")
-    assert study_text != STUDY
-    config = tmp_path / "repeat.yaml"
-    out = tmp_path / "out"
-    config.write_text(study_text.format(out=out).replace("name: e2e", "name: repeat"))
+    config, out = _study(tmp_path, "repeat")
+    fixed = ["embedding_dim=[4]", "hash_buckets=[null]", "domain_embedding=[false]", "dense_bottom=[[]]",
+             "num_layers={low: 1, high: 1}", "parallel={low: 1, high: 1}", "modules=[mlp, cross]",
+             "skip=[none]", "mlp_width=[16]", "cross_rank=[null]", "sharing=[shared_bottom]",
+             "towers=[portfolio]", "tower_width=[8, 16]", "wide=[none]", "dropout=[0.0]"]
     result = run_cli("search", str(config), "--quiet", "--set", "budget.trials=4", "--set", "search.presets=[]",
-                     "--set", "train.max_epochs=1")
+                     "--set", "train.max_epochs=1", *(x for f in fixed for x in ("--set", f"space.{f}")))
     assert result.returncode == 0, result.stderr[-3000:]
     trials = _trials(out, "repeat")
     trained = _trained(trials)
