@@ -230,6 +230,11 @@ class TrainConfig(_Section):
     embedding_lr: float | None = Field(None, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
+    # CUDA, one process: row-wise Adagrad fused into the lookup's backward (Triton kernels,
+    # unirank/train/fused_adagrad.py) and, with compile, each step (batch gather, forward,
+    # backward, every update) captured once as a CUDA graph and replayed (unirank/train/graphed.py).
+    # false = the plain path: sparse gradients, every kernel launched from Python
+    fast_path: bool = True
 
 
 class ScreenConfig(_Section):

@@ -42,8 +42,11 @@ class GroupEmbedding(nn.Module):
         self.projection = nn.Linear(table_dim, dim, bias=False) if table_dim != dim else None
 
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:
-        """``ids`` [B, S_g] → table rows [B, S_g, table_dim] (the only sparse-gradient op)."""
-        return self.table(hashed_ids(ids, self.rows) + self.offsets)
+        """``ids`` [B, S_g] → table rows [B, S_g, table_dim] (the only sparse-gradient op; with a
+        fused optimizer installed on the table, its backward updates the table in place)."""
+        rows = hashed_ids(ids, self.rows) + self.offsets
+        fused = getattr(self.table, "fused_update", None)
+        return fused.lookup(self.table, rows) if fused is not None else self.table(rows)
 
     def project(self, vectors: torch.Tensor) -> torch.Tensor:
         return self.projection(vectors) if self.projection is not None else vectors

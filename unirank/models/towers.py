@@ -40,9 +40,14 @@ class Towers(nn.Module):
         self.b2 = nn.Parameter(torch.zeros(units, outputs))
 
     def forward(self, x: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
-        pattern = "bf,ufh->buh" if x.dim() == 2 else "buf,ufh->buh"
-        hidden = torch.relu(torch.einsum(pattern, x, self.w1) + self.b1)
-        logits = torch.einsum("buh,uho->buo", hidden, self.w2) + self.b2  # [B, U, outputs]
+        units, width = self.w1.shape[0], self.w1.shape[2]
+        if x.dim() == 2:  # one GEMM [B, F] @ [F, U·H] (a batch-of-U bmm with small N is far slower on GPUs)
+            hidden = (x @ self.w1.permute(1, 0, 2).reshape(x.shape[1], units * width)).view(-1, units, width)
+        else:
+            hidden = torch.einsum("buf,ufh->buh", x, self.w1)
+        hidden = torch.relu(hidden + self.b1)
+        # The output layer has 1..T columns: a broadcast multiply and sum, not a GEMM.
+        logits = (hidden.unsqueeze(-1) * self.w2).sum(dim=2) + self.b2  # [B, U, outputs]
         if self.mode == "objective":
             return logits[..., 0]
         rows = torch.arange(logits.shape[0], device=logits.device)

@@ -4,7 +4,9 @@ Dense parameters: AdamW (fused on CUDA). Embedding tables: see ``unirank.train.o
 row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives.
 On CUDA: the whole training split lives on the device, bf16 autocast (``precision: auto``), and
 optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
-their gradients can be sparse). Validation NE after each epoch, early stopping with ``patience``,
+their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
+(``train.fast_path``, CUDA, one process): row-wise Adagrad fused into the lookup's backward and
+the whole step replayed as a CUDA graph (``train.fused_adagrad``, ``train.graphed``). Validation NE after each epoch, early stopping with ``patience``,
 best epoch's weights restored. A non-finite loss stops training with ``TrainingDiverged``; it is
 checked every ``_CHECK_EVERY`` steps so that GPU steps do not synchronise.
 """
@@ -29,6 +31,8 @@ from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.train.metrics import EvalResult, portfolio_metrics
 from unirank.train.distributed import World
+from unirank.train.fused_adagrad import uninstall as uninstall_fused
+from unirank.train.graphed import GraphedSteps, can_capture
 from unirank.train.optim import make_optimizers
 
 _CHECK_EVERY = 50
@@ -60,9 +64,10 @@ def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -
     return (losses * mask).sum() / mask.sum().clamp_min(1)
 
 
-def autocast_for(device: torch.device, precision: str):
+def autocast_for(device: torch.device, precision: str, cache: bool = True):
+    """bf16 autocast for ``precision`` bf16 (or auto on CUDA); ``cache=False`` inside CUDA graph capture."""
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache) if use_bf16 else nullcontext()
 
 
 @torch.no_grad()
@@ -96,7 +101,9 @@ def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
     def dense_part(dense, vectors, domain, labels, mask):
         matrix, flat = model.inputs.assemble(dense, vectors)
         return masked_bce(model.deep(matrix, flat, domain), labels, mask)
-    compiled = torch.compile(dense_part)
+    # force_shape_pad: inductor pads every GPU matmul to tensor-core multiples (DCNv2 on Criteo has
+    # width 13 + 27·16 = 445; unpadded, cuBLAS falls back to slow kernels for those matmuls)
+    compiled = torch.compile(dense_part, options={"force_shape_pad": True})
     return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain), b.domain, b.labels, b.mask)
 
 
@@ -123,9 +130,28 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     device = world.device if world else torch.device(cfg.device)
     model.to(device)
     train = (world.shard(dataset.train) if world else dataset.train).to(device)
+    fast = cfg.fast_path and device.type == "cuda" and world is None
+    graphs = fast and cfg.compile
     optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
-                                 cfg.embedding_lr, fused=device.type == "cuda")
+                                 cfg.embedding_lr, fused=device.type == "cuda", fused_tables=fast,
+                                 capturable=graphs)
     compute_loss = training_loss(model, cfg.compile)
+
+    def train_step(batch) -> torch.Tensor:
+        """Loss, backward, gradient exchange (torchrun), every optimizer's update → the loss."""
+        with autocast_for(device, cfg.precision, cache=not graphs):
+            loss = compute_loss(batch)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if world is not None:
+            world.sync_gradients(model)
+        for optimizer in optimizers:
+            optimizer.step()
+        return loss.detach()
+
+    graphed = (GraphedSteps(train_step, train, cfg.batch_size)
+               if graphs and can_capture(device, optimizers, distributed=False) else None)
     generator = torch.Generator().manual_seed(cfg.seed + (world.rank if world else 0))
     ranks = world.size if world else 1
     best, best_state, best_epoch, history = None, None, 0, []
@@ -158,21 +184,13 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         finite = torch.ones((), dtype=torch.bool, device=device)
         seen = 0
         epoch_order = generator.get_state()
-        batches = train.batches(cfg.batch_size, generator, drop_last=cfg.compile, skip=skip)
-        for step, batch in enumerate(batches, start=skip + 1):
-            seen += len(batch.domain)
-            with autocast_for(device, cfg.precision):
-                loss = compute_loss(batch)
-            finite &= torch.isfinite(loss.detach())
+        indices = train.shuffled_indices(cfg.batch_size, generator, drop_last=cfg.compile, skip=skip)
+        for step, index in enumerate(indices, start=skip + 1):
+            seen += len(index)
+            loss = graphed(index) if graphed is not None else train_step(train.take(index))
+            finite &= torch.isfinite(loss)
             if step % _CHECK_EVERY == 0 and not finite:
                 raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if world is not None:
-                world.sync_gradients(model)
-            for optimizer in optimizers:
-                optimizer.step()
             if checkpointing and step % checkpointing.every_steps == 0:
                 checkpoint(epoch, step)
         skip = 0
@@ -200,6 +218,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         if stop:
             break
     model.load_state_dict(best_state)
+    uninstall_fused(model)
     return FitResult(val=best, best_epoch=best_epoch, epochs_run=len(history),
                      train_seconds=seconds, examples_per_second=examples / max(seconds, 1e-9),
                      history=history)

@@ -61,10 +61,15 @@ def resolve_embedding_optimizer(model: nn.Module, choice: str) -> str:
 
 
 def make_optimizers(model: nn.Module, lr: float, weight_decay: float, embedding_optimizer: str,
-                    embedding_lr: float | None = None, fused: bool = False) -> list[torch.optim.Optimizer]:
+                    embedding_lr: float | None = None, fused: bool = False,
+                    fused_tables: bool = False, capturable: bool = False) -> list[torch.optim.Optimizer]:
     """One optimizer for dense parameters, one for embedding tables when they update sparsely.
 
-    Switches the model's ``nn.Embedding`` modules to sparse gradients when needed.
+    Switches the model's ``nn.Embedding`` modules to sparse gradients when needed. With
+    ``fused_tables`` and ``rowwise_adagrad``, the feature tables read through
+    ``GroupEmbedding.lookup`` update inside backward (``FusedRowWiseAdagrad``); any other table
+    keeps the sparse-gradient ``RowWiseAdagrad``. ``capturable``: the dense AdamW keeps its
+    step count on the device, so a CUDA graph can capture its update.
     """
     choice = resolve_embedding_optimizer(model, embedding_optimizer)
     tables = embedding_tables(model)
@@ -74,11 +79,23 @@ def make_optimizers(model: nn.Module, lr: float, weight_decay: float, embedding_
     table_params = {id(t.weight) for t in tables} if sparse else set()
     dense = [p for p in model.parameters() if id(p) not in table_params]
     kwargs = {"fused": True} if fused else {}
+    if capturable:  # CUDA graph capture of the step (unirank/train/graphed.py)
+        kwargs["capturable"] = True
     optimizers: list[torch.optim.Optimizer] = [
         torch.optim.AdamW(dense, lr=lr, weight_decay=weight_decay, **kwargs)
     ]
     if choice == "sparse_adam":
         optimizers.append(torch.optim.SparseAdam([t.weight for t in tables], lr=embedding_lr or lr))
+    elif choice == "rowwise_adagrad" and fused_tables:
+        from unirank.models.embedding import GroupEmbedding
+        from unirank.train.fused_adagrad import FusedRowWiseAdagrad
+
+        routed = [m.table for m in model.modules() if isinstance(m, GroupEmbedding)]
+        others = [t.weight for t in tables if all(t is not r for r in routed)]
+        if routed:
+            optimizers.append(FusedRowWiseAdagrad(routed, lr=embedding_lr or 0.05))
+        if others:
+            optimizers.append(RowWiseAdagrad(others, lr=embedding_lr or 0.05))
     elif choice == "rowwise_adagrad":
         optimizers.append(RowWiseAdagrad([t.weight for t in tables], lr=embedding_lr or 0.05))
     return optimizers
