@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py                    # CPU: presets on the quickstart data
     python benchmarks/train_throughput.py --criteo           # GPU: unirank train vs the expert anchor
+    python benchmarks/train_throughput.py --mdmo             # GPU: MMoE, 3 domains × 2 objectives
 
 CPU mode: for each preset, the same model (``build_model``) is trained for one epoch by
 ``unirank.train.fit`` and by a hand-written loop (AdamW, masked BCE, shuffled index batches),
@@ -85,7 +86,7 @@ ANCHOR = REPO.parent / "shared" / "bench" / "gpu_anchor_sparse.py"
 OPTIMIZERS = ("rowwise_adagrad", "sparse_adam")
 
 
-def expert_anchor(path: Path, batch: int, steps: int) -> dict[str, dict]:
+def expert_anchor(path: Path, batch: int, steps: int, optimizers=OPTIMIZERS) -> dict[str, dict]:
     """Run the expert's hand-written loop (``../shared/bench/gpu_anchor_sparse.py``: one fused
     table, sparse gradients, row-wise Adagrad or SparseAdam, compiled dense part, bf16, fused Adam)
     in this process, unchanged; it reads its batch size and step count from ``sys.argv``."""
@@ -96,7 +97,7 @@ def expert_anchor(path: Path, batch: int, steps: int) -> dict[str, dict]:
         spec = importlib.util.spec_from_file_location("gpu_anchor_sparse", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return {opt: module.bench(opt) for opt in OPTIMIZERS}
+        return {opt: module.bench(opt) for opt in optimizers}
     finally:
         sys.argv = argv
 
@@ -126,35 +127,23 @@ def bf16_matmul_tflops(size: int = 8192) -> float:
     return 2 * size ** 3 / ms / 1e9
 
 
-def criteo_mode(args) -> None:
-    """The expert anchor and ``unirank train`` of the same DCNv2 shape, in one run."""
+def train_both_paths(arch_json: str, study_yaml: str, bundle_name: str, args) -> dict:
+    """Export ``arch_json`` with ``study_yaml``; ``unirank train`` it per seed on the fast and the
+    plain path → {(fast, seed): metrics.json}."""
     from unirank.config import load_config
     from unirank.export.bundle import export_arch_bundle
 
-    anchor_path = Path(args.anchor)
-    if not anchor_path.is_file():
-        raise SystemExit(f"error: expert anchor not found: {anchor_path} (see ../shared/bench/README.md)")
-    peak = bf16_matmul_tflops()
-    print(f"bf16 matrix rate: {peak:.0f} TFLOP/s", flush=True)
-    anchor = expert_anchor(anchor_path, args.batch, args.steps)
-    for opt, result in anchor.items():
-        print(f"anchor {opt}: {result}", flush=True)
-    cfg = load_config(REPO / "benchmarks" / "criteo_gpu.yaml", [f"train.batch_size={args.batch}"])
-    arch = ArchSpec.load(REPO / "benchmarks" / "dcnv2_criteo.json")
-    bundle = REPO / "runs" / "bench-dcnv2-criteo"
+    cfg = load_config(REPO / "benchmarks" / study_yaml, [f"train.batch_size={args.batch}"])
+    bundle = REPO / "runs" / bundle_name
     started = time.perf_counter()
-    export_arch_bundle(arch, cfg, bundle)
+    export_arch_bundle(ArchSpec.load(REPO / "benchmarks" / arch_json), cfg, bundle)
     print(f"bundle written in {time.perf_counter() - started:.0f} s", flush=True)
-    runs = {(fast, seed): unirank_train(bundle, "rowwise_adagrad", args.epochs, seed, fast)
+    return {(fast, seed): unirank_train(bundle, "rowwise_adagrad", args.epochs, seed, fast)
             for seed in range(args.seeds) for fast in (True, False)}
-    a = anchor["rowwise_adagrad"]
-    rows = ["| loop | examples/s | train GFLOPs/step | achieved TFLOP/s | model FLOPs utilisation | / anchor | "
-            f"validation NE ({args.seeds} seeds) |", "|---|---|---|---|---|---|---|"]
-    for opt in OPTIMIZERS:
-        x = anchor[opt]
-        rows.append(f"| expert hand-written loop (`gpu_anchor_sparse.py`), {opt} | {x['examples_per_s']:,.0f} | "
-                    f"{x['train_mflops_per_example'] * x['batch'] / 1e3:.1f} | {x['achieved_tflops']:.1f} | "
-                    f"{x['achieved_tflops'] / peak:.1%} | | |")
+
+
+def unirank_rows(runs: dict, anchor: dict, peak: float, args) -> list[str]:
+    rows = []
     for fast, label in ((True, "`unirank train`, rowwise_adagrad (fast path)"),
                         (False, "`unirank train --set fast_path=false`, rowwise_adagrad (plain path)")):
         mine = [runs[(fast, s)] for s in range(args.seeds)]
@@ -163,7 +152,58 @@ def criteo_mode(args) -> None:
         ne = [m["validation"]["mean_ne"] for m in mine]
         spread = f" ± {statistics.stdev(ne):.4f}" if len(ne) > 1 else ""
         rows.append(f"| {label} | {speed:,.0f} | {tflops * 1e12 / speed * args.batch / 1e9:.1f} | {tflops:.1f} | "
-                    f"{tflops / peak:.1%} | **{speed / a['examples_per_s']:.2f}×** | {statistics.mean(ne):.4f}{spread} |")
+                    f"{tflops / peak:.1%} | **{speed / anchor['examples_per_s']:.2f}×** | {statistics.mean(ne):.4f}{spread} |")
+    return rows
+
+
+def mdmo_mode(args) -> None:
+    """A hand-written MMoE loop (benchmarks/mmoe_anchor.py) and ``unirank train`` of the same MMoE
+    (3 domains × 2 objectives, Criteo shape), in one run."""
+    peak = bf16_matmul_tflops()
+    print(f"bf16 matrix rate: {peak:.0f} TFLOP/s", flush=True)
+    path = REPO / "benchmarks" / "mmoe_anchor.py"
+    anchor = expert_anchor(path, args.batch, args.steps, optimizers=("rowwise_adagrad",))["rowwise_adagrad"]
+    print(f"anchor: {anchor}", flush=True)
+    runs = train_both_paths("mmoe_criteo.json", "criteo_mdmo_gpu.yaml", "bench-mmoe-criteo", args)
+    rows = ["| loop | examples/s | train GFLOPs/step | achieved TFLOP/s | model FLOPs utilisation | / hand-written | "
+            f"validation mean NE ({args.seeds} seeds) |", "|---|---|---|---|---|---|---|",
+            f"| hand-written MMoE loop (`benchmarks/mmoe_anchor.py`), rowwise_adagrad | {anchor['examples_per_s']:,.0f} | "
+            f"{anchor['train_mflops_per_example'] * anchor['batch'] / 1e3:.1f} | {anchor['achieved_tflops']:.1f} | "
+            f"{anchor['achieved_tflops'] / peak:.1%} | | |", *unirank_rows(runs, anchor, peak, args)]
+    table = "\n".join(rows)
+    print(table, flush=True)
+    body = ("## Training throughput on GPU: MMoE, 3 domains × 2 objectives (Criteo shape), `unirank train` vs a hand-written loop\n\n"
+            f"One run, one GPU: the bf16 matrix rate measured first ({peak:.0f} TFLOP/s, 8192³ product), then "
+            "`benchmarks/mmoe_anchor.py` — the same MMoE written by hand the way `../shared/bench/gpu_anchor_sparse.py` "
+            "writes DCNv2 (fused table, sparse gradients with row-wise Adagrad, compiled dense part, bf16, fused "
+            "Adam; 8 experts 429→512→256, a gate and a 256→64→1 tower per (domain, objective); one resident batch, "
+            f"{args.steps} timed steps) — then `unirank train` of `benchmarks/mmoe_criteo.json` exported with "
+            "`benchmarks/criteo_mdmo_gpu.yaml` (4M synthetic Criteo-shaped rows, 3 domains, objectives click and "
+            f"conversion; unirank's input adds a 16-wide dense row: width 445), batch {args.batch:,}, {args.epochs} "
+            f"epochs (early stopping), seeds 0–{args.seeds - 1}, fast and plain path; as in the DCNv2 section.\n\n" + table)
+    write_section("train_throughput_gpu_mdmo", body)
+
+
+def criteo_mode(args) -> None:
+    """The expert anchor and ``unirank train`` of the same DCNv2 shape, in one run."""
+    anchor_path = Path(args.anchor)
+    if not anchor_path.is_file():
+        raise SystemExit(f"error: expert anchor not found: {anchor_path} (see ../shared/bench/README.md)")
+    peak = bf16_matmul_tflops()
+    print(f"bf16 matrix rate: {peak:.0f} TFLOP/s", flush=True)
+    anchor = expert_anchor(anchor_path, args.batch, args.steps)
+    for opt, result in anchor.items():
+        print(f"anchor {opt}: {result}", flush=True)
+    runs = train_both_paths("dcnv2_criteo.json", "criteo_gpu.yaml", "bench-dcnv2-criteo", args)
+    a = anchor["rowwise_adagrad"]
+    rows = ["| loop | examples/s | train GFLOPs/step | achieved TFLOP/s | model FLOPs utilisation | / anchor | "
+            f"validation NE ({args.seeds} seeds) |", "|---|---|---|---|---|---|---|"]
+    for opt in OPTIMIZERS:
+        x = anchor[opt]
+        rows.append(f"| expert hand-written loop (`gpu_anchor_sparse.py`), {opt} | {x['examples_per_s']:,.0f} | "
+                    f"{x['train_mflops_per_example'] * x['batch'] / 1e3:.1f} | {x['achieved_tflops']:.1f} | "
+                    f"{x['achieved_tflops'] / peak:.1%} | | |")
+    rows += unirank_rows(runs, a, peak, args)
     table = "\n".join(rows)
     print(table, flush=True)
     body = ("## Training throughput on GPU: `unirank train` vs an expert's hand-written loop (DCNv2, Criteo shape)\n\n"
@@ -189,7 +229,8 @@ def criteo_mode(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--criteo", action="store_true", help="GPU mode (CUDA)")
+    parser.add_argument("--criteo", action="store_true", help="GPU mode (CUDA): DCNv2 vs the expert anchor")
+    parser.add_argument("--mdmo", action="store_true", help="GPU mode (CUDA): MMoE 3 domains × 2 objectives")
     parser.add_argument("--presets", nargs="+", default=["shared_bottom_mlp", "dcnv2", "mmoe", "deepfm"])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=2)
@@ -200,7 +241,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds of each unirank path (criteo mode)")
     parser.add_argument("--anchor", default=str(ANCHOR), help="the expert anchor script (criteo mode)")
     args = parser.parse_args()
-    criteo_mode(args) if args.criteo else cpu_mode(args)
+    criteo_mode(args) if args.criteo else mdmo_mode(args) if args.mdmo else cpu_mode(args)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class SyntheticDataConfig(_Section):
     """The built-in multi-domain multi-objective generator (see ``unirank.data.synthetic``)."""
 
     source: Literal["synthetic"]
-    layout: Literal["mdmo", "criteo"] = "mdmo"
+    layout: Literal["mdmo", "criteo", "criteo_mdmo"] = "mdmo"
     num_rows: int = Field(60_000, ge=1_000)
     num_domains: int = Field(3, ge=2, le=16)
     num_sparse: int = Field(8, ge=2, le=64)
@@ -61,6 +61,8 @@ class SyntheticDataConfig(_Section):
     split: SplitConfig = SplitConfig()
     # layout "criteo": Criteo-shaped data (13 dense, 26 pre-hashed sparse ids in [0, vocab_size),
     # one domain, one objective) for throughput work; num_sparse/num_dense/num_domains are ignored.
+    # layout "criteo_mdmo": the same features with num_domains domains and two objectives (click,
+    # conversion), for multi-domain multi-objective throughput work.
 
 
 class CensusDataConfig(_Section):

@@ -26,7 +26,7 @@ _PAIRS = ((0, 1), (2, 3), (4, 5), (1, 6))
 
 
 def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
-    if cfg.layout == "criteo":
+    if cfg.layout in ("criteo", "criteo_mdmo"):
         return generate_criteo_shaped(cfg)
     rng = np.random.default_rng(cfg.seed)
     n, num_sparse, vocab = cfg.num_rows, max(cfg.num_sparse, 8), cfg.vocab_size
@@ -84,7 +84,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def generate_criteo_shaped(cfg: SyntheticDataConfig) -> RawTable:
     """Criteo-shaped rows: label, 13 dense ``I1..I13`` (log-normal counts), 26 sparse ``C1..C26``
-    holding pre-hashed ids in [0, vocab_size) drawn from a power law; one domain.
+    holding pre-hashed ids in [0, vocab_size) drawn from a power law; one domain (layout
+    ``criteo_mdmo``: ``num_domains`` domains and a second objective, conversion).
 
     The click logit is a sum of per-id effects of C1..C4, two pairwise id interactions and a
     dense cross, so models can learn something; it is meant for speed, not for quality studies.
@@ -100,8 +101,17 @@ def generate_criteo_shaped(cfg: SyntheticDataConfig) -> RawTable:
     frame = pd.DataFrame(dense, columns=[f"I{j}" for j in range(1, 14)])
     for k in range(26):
         frame[f"C{k + 1}"] = ids[:, k]
-    frame["domain"] = "all"
+    objectives = ["click"]
+    if cfg.layout == "criteo_mdmo":  # domains shift the click rate; conversion follows C5..C6 too
+        domain = rng.choice(cfg.num_domains, size=n, p=np.arange(cfg.num_domains, 0, -1) / np.arange(1, cfg.num_domains + 1).sum())
+        logit += rng.normal(0.0, 0.5, size=cfg.num_domains)[domain]
+        frame["domain"] = np.array([f"d{d}" for d in range(cfg.num_domains)])[domain]
+        conversion = logit - 1.5 + effect[1, ids[:, 5] % 4096] - effect[2, ids[:, 6] % 4096]
+        frame["conversion"] = (rng.random(n) < _sigmoid(conversion)).astype(np.float32)
+        objectives.append("conversion")
+    else:
+        frame["domain"] = "all"
     frame["click"] = (rng.random(n) < _sigmoid(logit)).astype(np.float32)
     sparse = [f"C{k}" for k in range(1, 27)]
     return RawTable(frame=frame, dense=[f"I{j}" for j in range(1, 14)], sparse=sparse, domain="domain",
-                    objectives=["click"], source="synthetic:criteo", hashed={c: vocab for c in sparse})
+                    objectives=objectives, source=f"synthetic:{cfg.layout}", hashed={c: vocab for c in sparse})
