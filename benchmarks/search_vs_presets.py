@@ -1,0 +1,229 @@
+"""Does the search beat the hand-designed presets, tuned? And the default sampler random search?
+
+    python benchmarks/search_vs_presets.py [--data census movielens synthetic] [--seeds 5]
+        [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
+
+Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol) and search
+seed s:
+1. **search**: ``unirank search`` with the study's default sampler, every preset trained first as
+   an observation the sampler learns from (presets are points of the space), training
+   hyperparameters searched with the architecture (``TRAIN_SPACE``), ``--trials`` searched
+   candidates;
+2. **random**: the same study with ``search.sampler=random`` and no presets, given the same
+   wall-clock as (1) (``budget.max_wall_minutes``; at most 48 candidates);
+3. **tuned presets**: the ``--top-presets`` presets with the best validation NE in (1) of seed 0,
+   each tuned by its own TPE search (seed s) over the same ``TRAIN_SPACE`` with ``--tune``
+   trainings; a preset's result is its best-validation training;
+4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
+   tuned preset's (by validation NE); both evaluated on the test split, which nothing else reads.
+Verdicts: the winner beats the best tuned preset in a seed when its test NE is lower by more than
+the seeds' std (larger of the two), and likewise for the mean pooled test AUC (higher); the
+default sampler beats random when the hypervolume of its front of everything it trained
+(MFLOPs, mean validation NE; one reference point per dataset) is larger. Resumable: finished
+units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when rerun.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+
+PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
+DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
+        "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
+        "synthetic": ("quickstart.yaml", [])}
+TRAIN_SPACE = {"lr": [0.0003, 0.001, 0.003], "weight_decay": [0.0, 1e-5, 1e-4], "batch_size": [256, 512, 1024]}
+MAX_CANDIDATES = 48
+
+
+def _overrides(data: str) -> list[str]:
+    return [*DATA[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACE.items())]
+
+
+def _config(data: str):
+    from unirank.config import load_config
+
+    return load_config(REPO / "studies" / DATA[data][0], _overrides(data))
+
+
+def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],
+            minutes: float | None) -> dict:
+    done = out / "done.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    sets = [*_overrides(data), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
+            f"budget.trials={trials}", f"budget.total_trials={trials}", "search.cpus_per_trial=1"]
+    if sampler:
+        sets.append(f"search.sampler={sampler}")
+    if minutes:
+        sets.append(f"budget.max_wall_minutes={minutes:.2f}")
+    started = time.perf_counter()
+    ran = subprocess.run([sys.executable, "-m", "unirank", "search", f"studies/{DATA[data][0]}", "--quiet",
+                          *[x for s in sets for x in ("--set", s)]], cwd=REPO, capture_output=True, text=True)
+    if ran.returncode != 0:
+        sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
+    result = {"seconds": time.perf_counter() - started}
+    done.write_text(json.dumps(result))
+    return result
+
+
+def _records(out: Path) -> list:
+    from unirank.search.study import open_study_from_dir, trial_records
+
+    study, _ = open_study_from_dir(out)
+    return [r for r in trial_records(study) if r.same_as_trial is None]
+
+
+def _test_metrics(out: Path, trial: int) -> dict:
+    """Export the trial and evaluate its weights on the test split."""
+    from unirank.data.dataset import build_dataset
+    from unirank.export.bundle import export_bundle, load_bundle
+    from unirank.train.fit import evaluate
+
+    dest = out / "export" / f"trial-{trial}"
+    if not (dest / "model.safetensors").is_file():
+        export_bundle(out, trial, dest)
+    bundle = load_bundle(dest)
+    dataset = build_dataset(bundle.data, state=bundle.state)
+    test = evaluate(bundle.model(), dataset.splits["test"], dataset.features)
+    return {"test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())}
+
+
+def _tune(job: tuple) -> dict:
+    """One preset's training hyperparameters tuned by TPE (seed) over TRAIN_SPACE, ``n`` trainings."""
+    data, name, seed, n, dest = job
+    if Path(dest).is_file():
+        return json.loads(Path(dest).read_text())
+    import optuna
+    import torch
+
+    from unirank.data.dataset import load_prepared, prepare_dataset
+    from unirank.models import build_model
+    from unirank.proxies.cost import measure_cost
+    from unirank.space import PRESETS as ARCHS
+    from unirank.train import fit, seed_everything
+    from unirank.train.fit import evaluate
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cfg = _config(data)
+    dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
+    runs = []
+
+    def objective(trial) -> float:
+        values = {k: trial.suggest_categorical(k, v) for k, v in TRAIN_SPACE.items()}
+        seed_everything(seed)
+        model = build_model(ARCHS[name], dataset.features)
+        result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))
+        test = evaluate(model, dataset.splits["test"], dataset.features)
+        runs.append({"train": values, "ne": result.val.mean_ne, "test_ne": test.mean_ne,
+                     "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())})
+        return result.val.mean_ne
+
+    started = time.perf_counter()
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=2))
+    study.enqueue_trial({k: cfg.train.model_dump()[k] for k in TRAIN_SPACE})  # the study's own values first
+    study.optimize(objective, n_trials=n)
+    best = min(runs, key=lambda r: r["ne"])
+    out = {**best, "preset": name, "seed": seed, "mflops": measure_cost(ARCHS[name], dataset.features).mflops,
+           "tried": len(runs), "seconds": time.perf_counter() - started}
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    Path(dest).write_text(json.dumps(out))
+    return out
+
+
+def run(data: str, args, root: Path) -> str:
+    from unirank.search.pareto import hypervolume_2d
+
+    searched, randoms = {}, {}
+    for s in range(args.seeds):
+        print(f"[{data}] seed {s}: search (default sampler, presets as observations) …", flush=True)
+        t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None)
+        searched[s] = _records(root / data / f"search-{s}")
+        print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
+        _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60)
+        randoms[s] = _records(root / data / f"random-{s}")
+    preset_ne = {r.preset: r.mean_ne for r in searched[0] if r.preset}
+    top = sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
+    jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"))
+            for name in top for s in range(args.seeds)]
+    print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool:
+        tuned = list(pool.map(_tune, jobs))
+    rows, wins_ne, wins_auc, wins_hv = [], 0, 0, 0
+    best_presets, winners = {}, {}
+    for s in range(args.seeds):
+        best_presets[s] = min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"])
+        eligible = [r for r in searched[s] if r.preset is None and r.mflops <= best_presets[s]["mflops"]]
+        pick = min(eligible, key=lambda r: r.mean_ne) if eligible else None
+        winners[s] = ({"trial": pick.number, "ne": pick.mean_ne, "mflops": pick.mflops,
+                       **_test_metrics(root / data / f"search-{s}", pick.number)} if pick else None)
+    every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
+    reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
+    hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
+              hypervolume_2d([(r.mflops, r.mean_ne) for r in randoms[s]], reference)) for s in range(args.seeds)}
+    found = [w for w in winners.values() if w]
+    spread_ne = max(statistics.stdev([b["test_ne"] for b in best_presets.values()]),
+                    statistics.stdev([w["test_ne"] for w in found]) if len(found) > 1 else 0.0)
+    spread_auc = max(statistics.stdev([b["test_auc"] for b in best_presets.values()]),
+                     statistics.stdev([w["test_auc"] for w in found]) if len(found) > 1 else 0.0)
+    for s in range(args.seeds):
+        b, w = best_presets[s], winners[s]
+        beat_ne = bool(w) and b["test_ne"] - w["test_ne"] > spread_ne
+        beat_auc = bool(w) and w["test_auc"] - b["test_auc"] > spread_auc
+        wins_ne, wins_auc, wins_hv = wins_ne + beat_ne, wins_auc + beat_auc, wins_hv + (hv[s][0] > hv[s][1])
+        searched_n = sum(r.preset is None for r in searched[s])
+        rows.append(f"| {s} | {b['preset']} ({b['train']}) | {b['ne']:.4f} | {b['test_ne']:.4f} | {b['test_auc']:.4f} | "
+                    f"{b['mflops']:.4f} | "
+                    + (f"trial {w['trial']} | {w['ne']:.4f} | {w['test_ne']:.4f} | {w['test_auc']:.4f} | {w['mflops']:.4f} | "
+                       if w else "none ≤ preset MFLOPs | | | | | ")
+                    + f"{'yes' if beat_ne else 'no'} / {'yes' if beat_auc else 'no'} | {hv[s][0]:.4f} vs {hv[s][1]:.4f} "
+                    f"({searched_n} vs {len(randoms[s])} searched) |")
+    head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
+            "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
+            "hypervolume default vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    summary = (f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
+               f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
+               f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
+               f"- the default sampler's front hypervolume beats random search's (same wall-clock) in {wins_hv} of "
+               f"{args.seeds} seeds\n- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
+               f"with the study's training values, seed 0), {args.tune} trainings each per seed")
+    return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=12, help="searched candidates of the default sampler")
+    parser.add_argument("--tune", type=int, default=4, help="trainings per tuned preset per seed")
+    parser.add_argument("--top-presets", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
+    parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
+    args = parser.parse_args()
+    root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
+    parts = ["## The search against the tuned presets, and the default sampler against random search\n",
+             f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
+             f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
+             f"searched: {json.dumps(TRAIN_SPACE)}."]
+    for data in args.data:
+        section = run(data, args, root)
+        print(section, flush=True)
+        parts.append(section)
+        write_section("search_vs_presets", "\n\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
