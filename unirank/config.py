@@ -7,6 +7,7 @@ to the raw mapping before validation, so they are checked exactly like the file.
 """
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -36,14 +37,44 @@ class IntRange(_Section):
 class SplitConfig(_Section):
     """How rows become train/val/test (preprocessing is fitted on train only).
 
-    ``random``: a seeded permutation. ``time``: by the reader's timestamp — the earliest rows
-    train, the next ``val_fraction`` validate, the latest ``test_fraction`` test (no future data
-    leaks into training); only for sources with a time column (movielens)."""
+    ``random``: a seeded permutation. ``time``: by timestamp (movielens' own, or ``time_column`` of
+    a csv/parquet source) — the earliest rows train, the next ``val_fraction`` validate, the latest
+    ``test_fraction`` test; or, with ``cuts: [val_from, test_from]`` (dates, or fractions of the
+    rows in time order), train before ``val_from``, validate until ``test_from``, test from it; no
+    future row leaks into training. ``column``: the users' own split column (``column``), whose
+    ``values`` name the train/val/test rows (other rows are left out). Separate ``train``/``val``/
+    ``test`` paths of a csv/parquet source split by file instead."""
 
-    by: Literal["random", "time"] = "random"
+    by: Literal["random", "time", "column"] = "random"
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, ge=0, lt=0.5)
     seed: int = 0
+    time_column: str | None = None
+    cuts: tuple[float | datetime | date, float | datetime | date] | None = None
+    column: str | None = None
+    values: dict[Literal["train", "val", "test"], str] = {"train": "train", "val": "val", "test": "test"}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SplitConfig":
+        if self.by == "column" and not self.column:
+            raise ValueError("by: column needs `column` (the split column's name)")
+        if self.by != "column" and self.column:
+            raise ValueError(f"column: {self.column!r} is only used with by: column (by is {self.by})")
+        if self.by != "time" and (self.time_column or self.cuts):
+            raise ValueError(f"time_column/cuts are only used with by: time (by is {self.by})")
+        if "train" not in self.values or "val" not in self.values:
+            raise ValueError("values: name at least the train and val values of the split column")
+        if self.cuts is not None:
+            a, b = self.cuts
+            if isinstance(a, float) != isinstance(b, float):
+                raise ValueError(f"cuts: {list(self.cuts)}: give two dates or two fractions, not one of each")
+            if isinstance(a, float) and not 0 < a < b < 1:
+                raise ValueError(f"cuts: {list(self.cuts)}: expected fractions 0 < val_from < test_from < 1")
+            if not isinstance(a, float):
+                start, end = (datetime.combine(x, datetime.min.time()) if type(x) is date else x for x in (a, b))
+                if not start < end:
+                    raise ValueError(f"cuts: {[str(x) for x in self.cuts]}: val_from must come before test_from")
+        return self
 
 
 class SyntheticDataConfig(_Section):
@@ -89,14 +120,22 @@ class MovieLensDataConfig(_Section):
 
 
 class CsvDataConfig(_Section):
-    """Any CSV/Parquet table: name the dense, sparse, domain and label columns."""
+    """The users' own tables, CSV or Parquet (``source``; ``csv`` also reads ``.parquet`` files):
+    ``path`` is a file, a directory of files (hive-style ``key=value`` folders become columns) or a
+    glob; or ``train``/``val``/``test`` name one each (the split is then by file). Name the dense,
+    sparse, domain and label columns. Without ``domain`` the data is one domain. ``objectives``
+    lists label columns holding 0/1, or maps each to its positive value(s) (``income: ">50K"``,
+    ``event: [click, purchase]``: those values are 1, any other value 0, empty = missing)."""
 
-    source: Literal["csv"]
-    path: Path
+    source: Literal["csv", "parquet"]
+    path: Path | None = None
+    train: Path | None = None
+    val: Path | None = None
+    test: Path | None = None
     dense: tuple[str, ...] = ()
     sparse: tuple[str, ...] = ()
-    domain: str
-    objectives: tuple[str, ...] = Field(min_length=1)
+    domain: str | None = None
+    objectives: tuple[str, ...] | dict[str, str | int | float | list[str | int | float] | None] = Field(min_length=1)
     delimiter: str = ","
     min_count: int = Field(1, ge=1)
     split: SplitConfig = SplitConfig()
@@ -105,7 +144,28 @@ class CsvDataConfig(_Section):
     def _has_features(self) -> "CsvDataConfig":
         if not self.dense and not self.sparse:
             raise ValueError("name at least one dense or sparse column")
+        if self.path is None and self.train is None:
+            raise ValueError("give `path` (a file, directory or glob) or `train` and `val` paths")
+        if self.path is not None and (self.train or self.val or self.test):
+            raise ValueError("give either `path` or `train`/`val`/`test` paths, not both")
+        if self.train is not None and self.val is None:
+            raise ValueError("with `train` give `val` too (and optionally `test`)")
+        if self.train is not None and self.split.by != "random":
+            raise ValueError(f"split.by: {self.split.by} does not apply: the split is by the train/val/test files")
         return self
+
+    def labels(self) -> dict[str, tuple[str, ...] | None]:
+        """Label column → its positive values as strings (None: the column holds 0/1)."""
+        if not isinstance(self.objectives, dict):
+            return {name: None for name in self.objectives}
+        return {name: None if v is None else tuple(str(x) for x in (v if isinstance(v, list) else [v]))
+                for name, v in self.objectives.items()}
+
+    def paths(self) -> dict[str, Path]:
+        """``{"all": path}`` or the per-split paths given."""
+        if self.path is not None:
+            return {"all": self.path}
+        return {k: getattr(self, k) for k in ("train", "val", "test") if getattr(self, k) is not None}
 
 
 DataConfig = Annotated[

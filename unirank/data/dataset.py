@@ -62,15 +62,33 @@ def read_raw(cfg: DataConfig) -> RawTable:
     raise UnirankError(f"data.source: unsupported {cfg!r}")
 
 
-def split_rows(num_rows: int, cfg: DataConfig, times=None) -> dict[str, np.ndarray]:
-    """Row indices of train/val/test: a seeded permutation, or by time (earliest rows train,
-    latest test; ties keep file order)."""
+def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[str, np.ndarray]:
+    """Row indices of train/val/test: as ``given`` by the source (a split column, one path per
+    split), a seeded permutation, or by time (earliest rows train, latest test; ties keep file
+    order; with ``split.cuts``: by dates or fractions of the rows in time order)."""
+    if given is not None:
+        labels = np.asarray(given.astype(object).fillna(""))
+        return {name: np.flatnonzero(labels == name) for name in SPLITS}
     if cfg.split.by == "time":
         if times is None:
-            raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none")
+            raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none "
+                               "(csv/parquet: name it in data.split.time_column)")
+        cuts = getattr(cfg.split, "cuts", None)
+        if cuts is not None and not isinstance(cuts[0], float):
+            stamps = np.asarray(times)
+            if not np.issubdtype(stamps.dtype, np.datetime64):
+                raise UnirankError("data.split.cuts: dates given, but the time column holds numbers; "
+                                   "give fractions (e.g. [0.7, 0.85]) or a date column")
+            val_from, test_from = (np.datetime64(c) for c in cuts)
+            return {"train": np.flatnonzero(stamps < val_from),
+                    "val": np.flatnonzero((stamps >= val_from) & (stamps < test_from)),
+                    "test": np.flatnonzero(stamps >= test_from)}
         order = np.argsort(np.asarray(times), kind="stable")[::-1]  # latest first: val/test cut below
-        n_val = int(round(num_rows * cfg.split.val_fraction))
-        n_test = int(round(num_rows * cfg.split.test_fraction))
+        if cuts is not None:
+            n_test, n_val = int(round(num_rows * (1 - cuts[1]))), int(round(num_rows * (cuts[1] - cuts[0])))
+        else:
+            n_val = int(round(num_rows * cfg.split.val_fraction))
+            n_test = int(round(num_rows * cfg.split.test_fraction))
         return {"test": order[:n_test][::-1].copy(), "val": order[n_test:n_test + n_val][::-1].copy(),
                 "train": order[n_test + n_val:][::-1].copy()}
     order = np.random.default_rng(cfg.split.seed).permutation(num_rows)
@@ -83,9 +101,11 @@ def split_rows(num_rows: int, cfg: DataConfig, times=None) -> dict[str, np.ndarr
 def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:
     """Read and tensorise. With ``state`` (e.g. from an export bundle) nothing is refitted."""
     table = read_raw(cfg)
-    rows = split_rows(len(table.frame), cfg, table.times)
-    if len(rows["train"]) == 0 or len(rows["val"]) == 0:
-        raise UnirankError(f"{table.source}: too few rows ({len(table.frame)}) for the split")
+    rows = split_rows(len(table.frame), cfg, table.times, table.split)
+    for name in ("train", "val"):
+        if len(rows[name]) == 0:
+            raise UnirankError(f"{table.source}: the {name} split has no rows ({len(table.frame)} rows in all); "
+                               "check data.split")
     if state is None:
         state = fit_preprocessing(table, rows["train"], cfg.min_count)
     splits = {name: transform(table, rows[name], state) for name in SPLITS}
@@ -103,10 +123,13 @@ def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Data
 
 def cache_key(cfg: DataConfig) -> str:
     payload = {"version": _CACHE_VERSION, "config": json.loads(cfg.model_dump_json())}
-    path = getattr(cfg, "path", None)
-    if path is not None and Path(path).is_file():
-        stat = Path(path).stat()
-        payload["file"] = [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+    if isinstance(cfg, CsvDataConfig):  # every file read: a changed or added file is a new key
+        from unirank.data.tabular import resolve_files
+        files = [f for part, spec in cfg.paths().items() for f in resolve_files(spec, part)]
+        payload["files"] = [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    elif getattr(cfg, "path", None) is not None and Path(cfg.path).is_file():
+        stat = Path(cfg.path).stat()
+        payload["file"] = [str(Path(cfg.path).resolve()), stat.st_size, stat.st_mtime_ns]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -24,3 +24,6 @@ class RawTable:
     hashed: dict[str, int] = field(default_factory=dict)
     # Row timestamps for time-based splits (``split.by: time``); None when the source has none.
     times: "pd.Series | None" = None
+    # Each row's split ("train"/"val"/"test", missing = in none) when the source decides it (a split
+    # column, or one path per split); None: ``dataset.split_rows`` decides.
+    split: "pd.Series | None" = None

@@ -1,0 +1,107 @@
+"""The users' own tables: Parquet directories and globs, their splits, labels as they store them."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from unirank.config import CsvDataConfig
+from unirank.data.dataset import build_dataset, cache_key
+from unirank.errors import UnirankError
+
+
+def _frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "price": rng.normal(size=n).astype("float32"),
+        "item": rng.choice(["a", "b", "c", "d"], size=n),
+        "event": rng.choice(["view", "click", "purchase"], size=n),
+        "day": pd.date_range("2026-01-01", periods=n, freq="h").astype(str),
+        "fold": rng.choice(["tr", "va", "te"], size=n, p=[0.6, 0.2, 0.2]),
+    })
+
+
+def _cfg(**kw) -> CsvDataConfig:
+    base = {"source": "parquet", "dense": ["price"], "sparse": ["item"], "objectives": {"event": ["click", "purchase"]}}
+    return CsvDataConfig.model_validate({**base, **kw})
+
+
+def test_a_hive_partitioned_parquet_directory_without_a_domain_column(tmp_path):
+    frame = _frame(600)
+    for k in range(3):
+        folder = tmp_path / "events" / f"dt=2026-01-0{k + 1}"
+        folder.mkdir(parents=True)
+        frame.iloc[k * 200:(k + 1) * 200].to_parquet(folder / "part-0.parquet")
+    dataset = build_dataset(_cfg(path=tmp_path / "events", sparse=["item", "dt"]))  # dt: a hive folder key
+    assert dataset.features.domains == ("all",)  # no domain column: one domain
+    assert [f.name for f in dataset.features.sparse] == ["item", "dt"]
+    rows = sum(len(s) for s in dataset.splits.values())
+    assert rows == 600
+    labels = np.concatenate([s.labels[:, 0].numpy() for s in dataset.splits.values()])
+    assert labels.mean() == pytest.approx(frame["event"].isin(["click", "purchase"]).mean())
+
+
+def test_a_glob_of_csv_files_with_a_split_column(tmp_path):
+    frame = _frame(500)
+    for k in range(2):
+        frame.iloc[k * 250:(k + 1) * 250].to_csv(tmp_path / f"part{k}.csv", index=False)
+    cfg = CsvDataConfig.model_validate({
+        "source": "csv", "path": str(tmp_path / "part*.csv"), "dense": ["price"], "sparse": ["item"],
+        "objectives": {"event": "purchase"},
+        "split": {"by": "column", "column": "fold", "values": {"train": "tr", "val": "va", "test": "te"}}})
+    dataset = build_dataset(cfg)
+    assert [len(dataset.splits[s]) for s in ("train", "val", "test")] == \
+        [int((frame.fold == v).sum()) for v in ("tr", "va", "te")]
+
+
+def test_a_time_split_with_date_cuts_leaks_no_future_row(tmp_path):
+    frame = _frame(400)
+    frame.to_parquet(tmp_path / "t.parquet")
+    cfg = _cfg(path=tmp_path / "t.parquet", split={"by": "time", "time_column": "day",
+                                                   "cuts": ["2026-01-09", "2026-01-13"]})
+    dataset = build_dataset(cfg)
+    days = pd.to_datetime(frame["day"])
+    assert len(dataset.train) == int((days < "2026-01-09").sum())
+    assert len(dataset.test) == int((days >= "2026-01-13").sum())
+    assert len(dataset.val) == 400 - len(dataset.train) - len(dataset.test)
+
+
+def test_separate_train_val_test_paths(tmp_path):
+    for name, n in (("train", 300), ("val", 100), ("test", 80)):
+        _frame(n, seed=n).to_parquet(tmp_path / f"{name}.parquet")
+    dataset = build_dataset(_cfg(train=tmp_path / "train.parquet", val=tmp_path / "val.parquet",
+                                 test=tmp_path / "test.parquet"))
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (300, 100, 80)
+
+
+def test_the_cache_key_changes_when_a_file_is_added(tmp_path):
+    _frame(100).to_parquet(tmp_path / "a.parquet")
+    cfg = _cfg(path=tmp_path)
+    before = cache_key(cfg)
+    _frame(100, seed=1).to_parquet(tmp_path / "b.parquet")
+    assert cache_key(cfg) != before
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.assign(price=f.price.astype(object).where(f.index != 7, "n/a")), r"b\.csv: data.dense column 'price' row 9 is not numeric"),
+    (lambda f: f.drop(columns=["item"]), r"column 'item' declared in data.sparse is missing"),
+])
+def test_bad_files_name_the_file_and_row(tmp_path, change, message):
+    _frame(50).to_csv(tmp_path / "a.csv", index=False)
+    change(_frame(50, seed=1)).to_csv(tmp_path / "b.csv", index=False)
+    cfg = CsvDataConfig.model_validate({"source": "csv", "path": str(tmp_path / "*.csv"), "dense": ["price"],
+                                        "sparse": ["item"], "objectives": {"event": "click"}})
+    with pytest.raises(UnirankError, match=message):
+        build_dataset(cfg)
+
+
+def test_bad_split_and_label_settings_are_one_line_errors(tmp_path):
+    _frame(100).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(UnirankError, match="no row of column 'fold' is 'train'"):
+        build_dataset(_cfg(path=tmp_path / "t.parquet", split={"by": "column", "column": "fold"}))
+    with pytest.raises(UnirankError, match=r"no row of 'event' has a positive value \['buy'\]"):
+        build_dataset(_cfg(path=tmp_path / "t.parquet", objectives={"event": "buy"}))
+    with pytest.raises(UnirankError, match="label column 'event' row 1: got 'view'"):
+        build_dataset(_cfg(path=tmp_path / "t.parquet", objectives=["event"]))
+    with pytest.raises(ValueError, match="val_from must come before test_from"):
+        _cfg(path=tmp_path / "t.parquet", split={"by": "time", "time_column": "day", "cuts": ["2026-02-01", "2026-01-01"]})
+    with pytest.raises(ValueError, match="either `path` or `train`"):
+        _cfg(path=tmp_path / "t.parquet", train=tmp_path / "t.parquet", val=tmp_path / "t.parquet")
