@@ -350,6 +350,9 @@ class SearchConfig(_Section):
     storage: str | None = None
     address: str | None = None
     cpus_per_trial: float = Field(1.0, gt=0)
+    # GPUs each trial asks Ray Tune for (fractional packs several trials on one GPU, e.g. 0.25 = 4);
+    # a trial given a GPU trains on it (train.device becomes cuda: data on the device, bf16)
+    gpus_per_trial: float = Field(0.0, ge=0, le=8)
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
 
@@ -360,9 +363,21 @@ class SearchConfig(_Section):
                              "empty (with presets the target is the best preset's MFLOPs)")
         return self
 
-    def concurrency(self, cpus: float) -> int:
-        """Trials trained at once on ``cpus`` CPUs: ``max_concurrent`` or as many as fit."""
-        return self.max_concurrent or max(1, int(cpus // self.cpus_per_trial))
+    def concurrency(self, cpus: float, gpus: float = 0.0) -> int:
+        """Trials trained at once on ``cpus`` CPUs (and ``gpus`` GPUs when trials ask for GPUs):
+        ``max_concurrent`` or as many as fit."""
+        fit = int(cpus // self.cpus_per_trial)
+        if self.gpus_per_trial:
+            fit = min(fit, int(round(gpus / self.gpus_per_trial, 6)))
+        return self.max_concurrent or max(1, fit)
+
+    def resources(self) -> dict[str, float]:
+        """What each trial asks Ray Tune for."""
+        return {"cpu": self.cpus_per_trial, **({"gpu": self.gpus_per_trial} if self.gpus_per_trial else {})}
+
+    def trial_device(self, train_device: str) -> str:
+        """The device a trial trains on: CUDA when it is given a GPU, else ``train.device``."""
+        return "cuda" if self.gpus_per_trial else train_device
 
 
 class BudgetConfig(_Section):

@@ -95,7 +95,7 @@ def test_bad_files_name_the_file_and_row(tmp_path, change, message):
 
 def test_bad_split_and_label_settings_are_one_line_errors(tmp_path):
     _frame(100).to_parquet(tmp_path / "t.parquet")
-    with pytest.raises(UnirankError, match="no row of column 'fold' is 'train'"):
+    with pytest.raises(UnirankError, match=r"unknown value '(tr|va|te)', expected one of \['test', 'train', 'val'\]"):
         build_dataset(_cfg(path=tmp_path / "t.parquet", split={"by": "column", "column": "fold"}))
     with pytest.raises(UnirankError, match=r"no row of 'event' has a positive value \['buy'\]"):
         build_dataset(_cfg(path=tmp_path / "t.parquet", objectives={"event": "buy"}))
@@ -105,3 +105,15 @@ def test_bad_split_and_label_settings_are_one_line_errors(tmp_path):
         _cfg(path=tmp_path / "t.parquet", split={"by": "time", "time_column": "day", "cuts": ["2026-02-01", "2026-01-01"]})
     with pytest.raises(ValueError, match="either `path` or `train`"):
         _cfg(path=tmp_path / "t.parquet", train=tmp_path / "t.parquet", val=tmp_path / "t.parquet")
+
+
+def test_unknown_split_values_and_cuts_outside_the_data_are_named(tmp_path):
+    frame = _frame(100)
+    frame.loc[42, "fold"] = "holdout"
+    frame.to_parquet(tmp_path / "t.parquet")
+    split = {"by": "column", "column": "fold", "values": {"train": "tr", "val": "va", "test": "te"}}
+    with pytest.raises(UnirankError, match=r"t\.parquet: data.split.column 'fold' row 43: unknown value 'holdout'"):
+        build_dataset(_cfg(path=tmp_path / "t.parquet", split=split))
+    with pytest.raises(UnirankError, match="the test split is empty: the times run from"):
+        build_dataset(_cfg(path=tmp_path / "t.parquet",
+                           split={"by": "time", "time_column": "day", "cuts": ["2026-01-02", "2027-01-01"]}))

@@ -80,9 +80,14 @@ def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[s
                 raise UnirankError("data.split.cuts: dates given, but the time column holds numbers; "
                                    "give fractions (e.g. [0.7, 0.85]) or a date column")
             val_from, test_from = (np.datetime64(c) for c in cuts)
-            return {"train": np.flatnonzero(stamps < val_from),
+            rows = {"train": np.flatnonzero(stamps < val_from),
                     "val": np.flatnonzero((stamps >= val_from) & (stamps < test_from)),
                     "test": np.flatnonzero(stamps >= test_from)}
+            for name, cut in (("train", "val_from"), ("val", "test_from"), ("test", "test_from")):
+                if len(rows[name]) == 0:
+                    raise UnirankError(f"data.split.cuts: the {name} split is empty: the times run from "
+                                       f"{stamps.min()} to {stamps.max()}; move {cut} inside them")
+            return rows
         order = np.argsort(np.asarray(times), kind="stable")[::-1]  # latest first: val/test cut below
         if cuts is not None:
             n_test, n_val = int(round(num_rows * (1 - cuts[1]))), int(round(num_rows * (cuts[1] - cuts[0])))
@@ -153,7 +158,8 @@ def prepare_dataset(cfg: DataConfig, cache_root: Path) -> Path:
 def load_prepared(folder: Path) -> Dataset:
     folder = Path(folder)
     state = PreprocessState.model_validate_json((folder / "preprocess.json").read_text())
-    tensors = torch.load(folder / "tensors.pt", weights_only=True)
+    # memory-mapped: concurrent trials on a node share the file's pages instead of each holding a copy
+    tensors = torch.load(folder / "tensors.pt", weights_only=True, mmap=True)
     splits = {
         name: TensorSplit(**{k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
         for name in SPLITS

@@ -82,7 +82,7 @@ def _read(spec: Path, role: str, cfg: CsvDataConfig, roles: dict[str, str]) -> t
         frame = data.to_table(columns=columns).to_pandas()
     except UnirankError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:  # pyarrow's too
         raise UnirankError(f"{spec}: cannot read ({str(err).splitlines()[0]})") from None
     if frame.empty:
         raise UnirankError(f"{spec}: no data rows")
@@ -161,17 +161,23 @@ def read_table(cfg: CsvDataConfig) -> RawTable:
     if cfg.path is None:
         table.split = pd.Series(np.concatenate(split)).replace({"all": "train"})
     elif cfg.split.by == "column":
-        table.split = _split_column(frame[cfg.split.column], cfg)
+        table.split = _split_column(frame[cfg.split.column], cfg, origins)
     if cfg.split.by == "time" and cfg.split.time_column:
         table.times = _times(frame[cfg.split.time_column], cfg.split.time_column, origins)
     return table
 
 
-def _split_column(values: pd.Series, cfg: CsvDataConfig) -> pd.Series:
-    """The split column's values → "train"/"val"/"test" (None: a row of no split, left out)."""
+def _split_column(values: pd.Series, cfg: CsvDataConfig, origins: list) -> pd.Series:
+    """The split column's values → "train"/"val"/"test"; another value is an error."""
     names = {str(v): k for k, v in cfg.split.values.items()}
     text = values.astype("string").str.strip()
     mapped = text.map(names)
+    unknown = (mapped.isna() & text.notna()).to_numpy()
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        file, line = _locate(origins, row)
+        raise UnirankError(f"{file}: data.split.column {cfg.split.column!r} row {line}: unknown value "
+                           f"'{text.iloc[row]}', expected one of {sorted(names)} (data.split.values)")
     for part in ("train", "val"):
         if not (mapped == part).any():
             shown = ", ".join(map(str, text.dropna().unique()[:8]))

@@ -17,6 +17,7 @@ from pathlib import Path
 from unirank.config import StudyConfig
 from unirank.data.dataset import prepare_dataset
 from unirank.data.preprocess import PreprocessState
+from unirank.errors import UnirankError
 from unirank.search.progress import SearchProgress
 from unirank.search.searcher import OptunaArchSearcher, allowed_trials
 from unirank.search.lock import search_lock
@@ -73,11 +74,15 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
         ray.init(address=cfg.search.address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING,
                  num_cpus=None if cfg.search.address else os.cpu_count())
-    cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = cfg.search.concurrency(cpus)
+    cpus, gpus = ray.cluster_resources().get("CPU", 1), ray.cluster_resources().get("GPU", 0)
+    if cfg.search.gpus_per_trial and gpus < cfg.search.gpus_per_trial:
+        raise UnirankError(f"search.gpus_per_trial: {cfg.search.gpus_per_trial} GPU per trial, but the Ray "
+                           f"cluster has {gpus:g} GPU(s); set it to 0 to train on CPUs")
+    concurrency = cfg.search.concurrency(cpus, gpus)
 
+    train = cfg.train.model_copy(update={"device": cfg.search.trial_device(cfg.train.device)})
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
-                       train=cfg.train.model_dump(mode="json"),
+                       train=train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
@@ -92,8 +97,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                                       max_t=cfg.train.max_epochs, grace_period=cfg.search.asha_grace_epochs,
                                       reduction_factor=cfg.search.asha_reduction_factor)
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(run_trial, setup=setup),
-                                {"cpu": cfg.search.cpus_per_trial}),
+            tune.with_resources(tune.with_parameters(run_trial, setup=setup), cfg.search.resources()),
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=-1, max_concurrent_trials=concurrency,
                 reuse_actors=True,  # keep trial workers (imports, cached tensors) between trials

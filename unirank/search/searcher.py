@@ -278,6 +278,7 @@ class OptunaArchSearcher(Searcher):
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
+                 "device": result.get("device"),
                  "train_seconds": result.get("train_seconds"), **({"train": entry.train} if entry.train else {})}
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:

@@ -89,5 +89,5 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
-        "node": ray.get_runtime_context().get_node_id(),
+        "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device,
     })
