@@ -117,3 +117,10 @@ def test_unknown_split_values_and_cuts_outside_the_data_are_named(tmp_path):
     with pytest.raises(UnirankError, match="the test split is empty: the times run from"):
         build_dataset(_cfg(path=tmp_path / "t.parquet",
                            split={"by": "time", "time_column": "day", "cuts": ["2026-01-02", "2027-01-01"]}))
+
+
+def test_files_with_different_column_types_are_named(tmp_path):
+    _frame(60).to_parquet(tmp_path / "a.parquet")
+    _frame(60, seed=2).assign(price="x").to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(UnirankError, match=r"b\.parquet: column 'price' is .*string, but the first file has double"):
+        build_dataset(_cfg(path=tmp_path))

@@ -77,6 +77,12 @@ def _read(spec: Path, role: str, cfg: CsvDataConfig, roles: dict[str, str]) -> t
         origins, start = [], 0
         for fragment in data.get_fragments():  # every file must hold the columns (no silent nulls)
             _check_columns([*fragment.physical_schema.names, *folder_keys], roles, fragment.path)
+            for column in roles:
+                if column in fragment.physical_schema.names:
+                    mine, first = fragment.physical_schema.field(column).type, data.schema.field(column).type
+                    if mine != first:
+                        raise UnirankError(f"{fragment.path}: column {column!r} is {mine}, but the first file "
+                                           f"has {first}: every file needs the same column types")
             origins.append((Path(fragment.path), start))
             start += fragment.count_rows()
         frame = data.to_table(columns=columns).to_pandas()
