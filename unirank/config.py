@@ -174,7 +174,8 @@ DataConfig = Annotated[
 ]
 
 
-ModuleKind = Literal["mlp", "cross", "dot", "fm", "attention"]
+# module kinds: the block registry's (unirank/models/blocks.py), checked in SpaceConfig
+ModuleKind = str
 
 
 class TrainSpaceConfig(_Section):
@@ -263,6 +264,11 @@ class SpaceConfig(_Section):
         for name in ("num_experts", "num_specific_experts", "ple_levels", "star_layers", "parallel"):
             if getattr(self, name).low < 1:
                 raise ValueError(f"{name}.low: expected an integer >= 1")
+        from unirank.models.blocks import blocks
+
+        unknown = [k for k in self.modules if k not in blocks()]
+        if unknown:
+            raise ValueError(f"modules: unknown kind {unknown[0]!r} (known: {', '.join(blocks())})")
         if any(r is not None and r < 1 for r in self.cross_rank):
             raise ValueError(f"cross_rank: expected null (full rank) or integers >= 1, got {list(self.cross_rank)}")
         for name in ("dense_bottom", "expert_hidden"):

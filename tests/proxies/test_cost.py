@@ -37,7 +37,9 @@ def _cost(layers, sharing=None, embedding=None):
 
 
 def towers(width_in, hidden=3, units=2, outputs=1):
-    return units * (2 * width_in * hidden + 2 * hidden * outputs)
+    """The towers' matmul FLOPs: the hidden layer of each unit. Its output layer (1..T logits from
+    H values) runs as a multiply-and-sum, counted in the total FLOPs, not as a matmul."""
+    return units * 2 * width_in * hidden
 
 
 def test_linear_flops_are_two_in_out_per_example_plus_the_bias():

@@ -6,21 +6,12 @@ for side-by-side comparison of several trials.
 """
 from __future__ import annotations
 
+from unirank.models.blocks import block
 from unirank.space.arch import ArchSpec, ModuleSpec
 
 
 def describe_module(m: ModuleSpec) -> str:
-    if m.kind == "mlp":
-        return f"MLP (width {m.width})"
-    if m.kind == "cross":
-        rank = f"rank {m.rank}" if m.rank else "full rank"
-        experts = f", mixture of {m.experts} experts" if (m.experts or 1) > 1 else ""
-        return f"DCNv2 cross ({rank}{experts})"
-    if m.kind == "attention":
-        return f"self-attention ({m.heads or 1} heads)"
-    if m.kind == "dot" and m.with_dense:
-        return "dense row + dot products (DLRM interaction)"
-    return {"dot": "dot product (DLRM)", "fm": "factorization machine"}[m.kind]
+    return block(m.kind).describe(m)
 
 
 def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:

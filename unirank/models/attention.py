@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unirank.models.blocks import Block
+
 
 class AttentionModule(nn.Module):
     """Args: ``num_rows`` N, ``dim`` d, ``heads`` H (head size d_h = max(1, d // H)).
@@ -38,3 +40,15 @@ class AttentionModule(nn.Module):
         mixed = mixed.transpose(1, 2).reshape(b, n, self.heads * self.head_dim)
         new = torch.relu(self.out(mixed) + self.residual(E))
         return new.flatten(1), new
+
+
+BLOCK = Block(
+    kind="attention", params=("heads",),
+    build=lambda spec, ctx: AttentionModule(ctx.num_rows, ctx.dim, spec.heads or 1),
+    suggest=lambda trial, name, c: {"heads": trial.suggest_categorical(f"{name}_heads", list(c.attention_heads))},
+    point=lambda m, name: {f"{name}_heads": m.heads or 1},
+    choices=lambda c: len(c.attention_heads),
+    space_rows=lambda c: [("    attention heads", str(list(c.attention_heads)))],
+    summary=lambda m: f"attn{m.heads or 1}h",
+    describe=lambda m: f"self-attention ({m.heads or 1} heads)",
+)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unirank.models.blocks import Block
+
 
 class CrossModule(nn.Module):
     """Args: ``in_features`` W, ``rank`` r (None = full rank), ``experts`` K (≥ 2 needs r).
@@ -44,3 +46,33 @@ class CrossModule(nn.Module):
             return x0 * mixed[:, 0] + h, None
         gates = torch.softmax(self.gate(h), dim=-1)  # [B, K]
         return x0 * torch.einsum("bk,bkw->bw", gates, mixed) + h, None
+
+
+def _suggest(trial, name, c) -> dict:
+    rank = trial.suggest_categorical(f"{name}_rank", list(c.cross_rank))
+    experts = trial.suggest_categorical(f"{name}_experts", list(c.cross_experts)) if rank is not None else None
+    return {"rank": rank, "experts": experts if experts and experts > 1 else None}
+
+
+def _summary(m) -> str:
+    inner = ",".join(x for x in (f"r{m.rank}" if m.rank else "", f"×{m.experts}" if (m.experts or 1) > 1 else "") if x)
+    return f"cross({inner})" if inner else "cross"
+
+
+def _describe(m) -> str:
+    experts = f", mixture of {m.experts} experts" if (m.experts or 1) > 1 else ""
+    return f"DCNv2 cross ({f'rank {m.rank}' if m.rank else 'full rank'}{experts})"
+
+
+BLOCK = Block(
+    kind="cross", params=("rank", "experts"),
+    build=lambda spec, ctx: CrossModule(ctx.in_features, spec.rank, spec.experts or 1),
+    suggest=_suggest,
+    point=lambda m, name: {f"{name}_rank": m.rank, f"{name}_experts": m.experts or 1},
+    choices=lambda c: sum(1 if r is None else len(c.cross_experts) for r in c.cross_rank),
+    space_rows=lambda c: [("    cross rank (null = full)", str(list(c.cross_rank))),
+                          ("      cross experts (if low rank)", str(list(c.cross_experts)))],
+    summary=_summary, describe=_describe,
+    check=lambda m: ("a cross module with experts > 1 needs rank (mixture of low-rank experts)"
+                     if (m.experts or 1) > 1 and m.rank is None else None),
+)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unirank.models.blocks import Block
+
 
 class DotModule(nn.Module):
     """Args: ``num_rows`` N, ``dim`` d, ``dense_row``: output E's row 0 (the dense row) first.
@@ -28,3 +30,19 @@ class DotModule(nn.Module):
         gram = torch.bmm(E, E.transpose(1, 2)).flatten(1)  # [B, N·N]
         dots = gram.index_select(1, self.flat_index)
         return (torch.cat([E[:, 0], dots], dim=1) if self.dense_row else dots), None
+
+
+def _suggest(trial, name, c) -> dict:
+    return {"with_dense": True if trial.suggest_categorical(f"{name}_with_dense", list(c.dot_with_dense)) else None}
+
+
+BLOCK = Block(
+    kind="dot", params=("with_dense",),
+    build=lambda spec, ctx: DotModule(ctx.num_rows, ctx.dim, dense_row=bool(spec.with_dense) and ctx.dense_row),
+    suggest=_suggest,
+    point=lambda m, name: {f"{name}_with_dense": bool(m.with_dense)},
+    choices=lambda c: len(c.dot_with_dense),
+    space_rows=lambda c: [("    dot with dense row (DLRM)", str(list(c.dot_with_dense)))],
+    summary=lambda m: "dot+dense" if m.with_dense else "dot",
+    describe=lambda m: "dense row + dot products (DLRM interaction)" if m.with_dense else "dot product (DLRM)",
+)

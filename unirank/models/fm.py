@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from unirank.models.blocks import Block
+
 
 class FMModule(nn.Module):
     """Args: ``dim`` d.
@@ -20,3 +22,10 @@ class FMModule(nn.Module):
 
     def forward(self, h, E, x0):
         return 0.5 * (E.sum(dim=1).pow(2) - E.pow(2).sum(dim=1)), None
+
+
+BLOCK = Block(
+    kind="fm", params=(), build=lambda spec, ctx: FMModule(ctx.dim),
+    suggest=lambda trial, name, c: {}, point=lambda m, name: {}, choices=lambda c: 1,
+    space_rows=lambda c: [], summary=lambda m: "fm", describe=lambda m: "factorization machine",
+)

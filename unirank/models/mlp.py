@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unirank.models.blocks import Block
+
 
 class MLPModule(nn.Module):
     """Args: ``in_features`` W, ``width`` W'.
@@ -21,3 +23,19 @@ class MLPModule(nn.Module):
     def forward(self, h, E, x0):
         o = torch.relu(self.linear(h))
         return (self.dropout(o) if self.dropout is not None else o), None
+
+
+def _build(spec, ctx):
+    return MLPModule(ctx.in_features, spec.width, ctx.dropout)
+
+
+BLOCK = Block(
+    kind="mlp", params=("width",), build=_build,
+    suggest=lambda trial, name, c: {"width": trial.suggest_categorical(f"{name}_width", list(c.mlp_width))},
+    point=lambda m, name: {f"{name}_width": m.width},
+    choices=lambda c: len(c.mlp_width),
+    space_rows=lambda c: [("    mlp width", str(list(c.mlp_width)))],
+    summary=lambda m: f"mlp{m.width}",
+    describe=lambda m: f"MLP (width {m.width})",
+    check=lambda m: "an mlp module needs width (an integer >= 1)" if m.width is None else None,
+)

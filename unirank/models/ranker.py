@@ -27,7 +27,7 @@ class UnifiedRanker(nn.Module):
 
     def __init__(self, arch: ArchSpec, features: FeatureSpec):
         super().__init__()
-        self.arch = arch
+        self.arch, self.features = arch, features
         self.inputs = InputLayer(arch.embedding, features)
         self.stack = InteractionStack(arch.layers, self.inputs.out_features, self.inputs.num_rows,
                                       arch.embedding.dim, dense_row=self.inputs.has_dense_row,
@@ -53,6 +53,12 @@ class UnifiedRanker(nn.Module):
         if self.fm:
             out["fm"] = fm_logit(matrix)
         return out
+
+    def weight_slots(self) -> dict:
+        """Parameter name → the weight slot it fills (``unirank.models.slots``)."""
+        from unirank.models.slots import weight_slots
+
+        return weight_slots(self)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         if self.first_order is None and not self.fm:

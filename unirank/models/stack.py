@@ -1,7 +1,7 @@
 """The interaction stack: layers of modules run in parallel, outputs concatenated (DHEN-style).
 
 Every module has the same call signature ``(h [B, W], E [B, N, d], x0 [B, W0]) → (o, E' | None)``
-(see MODULES). A layer runs its modules on the same input, concatenates their outputs
+(each kind is a block of ``unirank.models.blocks``). A layer runs its modules on the same input, concatenates their outputs
 ``o = [o_1 ‖ … ‖ o_M]`` and applies its skip:
 
     none:      h' = o
@@ -16,30 +16,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unirank.models.attention import AttentionModule
-from unirank.models.crossnet import CrossModule
-from unirank.models.dot import DotModule
-from unirank.models.fm import FMModule
-from unirank.models.mlp import MLPModule
 from unirank.errors import UnirankError
+from unirank.models.blocks import BuildContext, block
 from unirank.space.arch import LayerSpec, ModuleSpec
 
 
 def build_module(spec: ModuleSpec, in_features: int, num_rows: int, dim: int,
                  dense_row: bool = False, dropout: float | None = None) -> nn.Module:
-    if spec.kind == "mlp":
-        return MLPModule(in_features, spec.width, dropout)
-    if spec.kind == "cross":
-        return CrossModule(in_features, spec.rank, spec.experts or 1)
-    if spec.kind == "dot":
-        return DotModule(num_rows, dim, dense_row=bool(spec.with_dense) and dense_row)
-    if spec.kind == "fm":
-        return FMModule(dim)
-    return AttentionModule(num_rows, dim, spec.heads or 1)
-
-
-MODULES = {"mlp": MLPModule, "cross": CrossModule, "dot": DotModule, "fm": FMModule,
-           "attention": AttentionModule}
+    """The module of ``spec`` (its block's builder, ``unirank.models.blocks``)."""
+    return block(spec.kind).build(spec, BuildContext(in_features, num_rows, dim, dense_row, dropout))
 
 
 class StackLayer(nn.Module):

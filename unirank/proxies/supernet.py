@@ -27,7 +27,6 @@ returns a stand-alone ``build_model(arch)`` with the inherited weights copied in
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -38,8 +37,6 @@ from unirank.data.features import FeatureSpec
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
 
-_PART = re.compile(r"stack\.layers\.(\d+)\.parts\.(\d+)\.(.+)")
-_GROUP = re.compile(r"inputs\.groups\.(\d+)\.(table|projection)\.weight")
 
 
 @dataclass
@@ -92,8 +89,9 @@ class Supernet(nn.Module):
         projection over every dense column, else the parameter itself."""
         model = build_model(arch, self.features)
         bindings, blocks = [], []
+        slots = model.weight_slots()  # the model says which slot each parameter fills
         for name, param in model.named_parameters():
-            binding = self._bind(name, param, arch, model)
+            binding = self._bind(name, param, slots[name])
             bindings.append(binding)
             if binding.tables is not None:
                 offset = 0
@@ -108,27 +106,9 @@ class Supernet(nn.Module):
                 blocks.append((binding.key, param.detach()))
         return model, bindings, blocks
 
-    def _bind(self, name: str, param: torch.Tensor, arch: ArchSpec, model: nn.Module) -> _Binding:
-        shape = tuple(param.shape)
-        if (m := _GROUP.fullmatch(name)) is not None:
-            g, what = int(m.group(1)), m.group(2)
-            members = getattr(model.inputs, f"group_index_{g}").tolist()
-            group = self.features.sparse[members[0]].group_name
-            if what == "projection":
-                return _Binding(name, shape, key=f"inputs.projection.{group}")
-            rows = model.inputs.groups[g].rows.tolist()
-            return _Binding(name, shape, tables=[(f"inputs.feature.{self.features.sparse[i].name}", r)
-                                                 for i, r in zip(members, rows)])
-        if name == "inputs.dense_projection.weight":
-            return _Binding(name, shape, key=name, columns=model.inputs.dense_index.clone())
-        if (m := _PART.fullmatch(name)) is not None:
-            i, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
-            return _Binding(name, shape, key=f"stack.{i}.{j}.{arch.layers[i].modules[j].kind}.{rest}")
-        if name.startswith("sharing.towers."):
-            return _Binding(name, shape, key=f"towers.{arch.sharing.towers}.{name[len('sharing.towers.'):]}")
-        if name.startswith("sharing."):
-            return _Binding(name, shape, key=f"sharing.{arch.sharing.pattern}.{name[len('sharing.'):]}")
-        return _Binding(name, shape, key=name)
+    @staticmethod
+    def _bind(name: str, param: torch.Tensor, slot) -> _Binding:
+        return _Binding(name, tuple(param.shape), key=slot.key, columns=slot.columns, tables=slot.tables)
 
     def _grow(self, key: str, values: torch.Tensor) -> None:
         """Make ``store[key]`` cover ``values.shape``; cells already there keep their values,

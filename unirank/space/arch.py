@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from unirank.errors import UnirankError, describe_validation_error
 
@@ -82,24 +82,32 @@ class ModuleSpec(_Spec):
     - ``attention``: ``heads`` — multi-head self-attention over the rows of E (AutoInt)
     """
 
-    kind: Literal["mlp", "cross", "dot", "fm", "attention"]
+    kind: str  # a kind of the block registry (unirank/models/blocks.py)
     width: int | None = Field(None, ge=1)
     rank: int | None = Field(None, ge=1)
     experts: int | None = Field(None, ge=1)
     heads: int | None = Field(None, ge=1)
     with_dense: bool | None = None
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from unirank.models.blocks import block
+
+        block(kind)  # unknown kinds: ValueError naming the known ones
+        return kind
+
     @model_validator(mode="after")
     def _params_match_kind(self) -> "ModuleSpec":
-        allowed = {"mlp": {"width"}, "cross": {"rank", "experts"}, "dot": {"with_dense"}, "fm": set(),
-                   "attention": {"heads"}}[self.kind]
+        from unirank.models.blocks import block
+
+        entry = block(self.kind)
         for name in ("width", "rank", "experts", "heads", "with_dense"):
-            if getattr(self, name) is not None and name not in allowed:
+            if getattr(self, name) is not None and name not in entry.params:
                 raise ValueError(f"a {self.kind} module takes no {name}")
-        if self.kind == "mlp" and self.width is None:
-            raise ValueError("an mlp module needs width (an integer >= 1)")
-        if self.kind == "cross" and (self.experts or 1) > 1 and self.rank is None:
-            raise ValueError("a cross module with experts > 1 needs rank (mixture of low-rank experts)")
+        problem = entry.check(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -244,13 +252,6 @@ class ArchSpec(_Spec):
 
 
 def _module_summary(m: ModuleSpec) -> str:
-    if m.kind == "mlp":
-        return f"mlp{m.width}"
-    if m.kind == "cross":
-        inner = ",".join(x for x in (f"r{m.rank}" if m.rank else "", f"×{m.experts}" if (m.experts or 1) > 1 else "") if x)
-        return f"cross({inner})" if inner else "cross"
-    if m.kind == "attention":
-        return f"attn{m.heads or 1}h"
-    if m.kind == "dot" and m.with_dense:
-        return "dot+dense"
-    return m.kind
+    from unirank.models.blocks import block
+
+    return block(m.kind).summary(m)

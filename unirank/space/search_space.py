@@ -24,6 +24,7 @@ from typing import Protocol
 from unirank.config import SpaceConfig
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
+from unirank.models.blocks import block
 from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SharingSpec
 
 
@@ -108,22 +109,8 @@ class SearchSpace:
         return tuple(layers)
 
     def _module(self, trial: TrialLike, name: str) -> ModuleSpec:
-        c = self.config
-        kind = trial.suggest_categorical(name, list(c.modules))
-        if kind == "mlp":
-            return ModuleSpec(kind="mlp", width=trial.suggest_categorical(f"{name}_width", list(c.mlp_width)))
-        if kind == "cross":
-            rank = trial.suggest_categorical(f"{name}_rank", list(c.cross_rank))
-            experts = None
-            if rank is not None:
-                experts = trial.suggest_categorical(f"{name}_experts", list(c.cross_experts))
-            return ModuleSpec(kind="cross", rank=rank, experts=experts if experts and experts > 1 else None)
-        if kind == "attention":
-            return ModuleSpec(kind="attention", heads=trial.suggest_categorical(f"{name}_heads", list(c.attention_heads)))
-        if kind == "dot":
-            with_dense = trial.suggest_categorical(f"{name}_with_dense", list(c.dot_with_dense))
-            return ModuleSpec(kind="dot", with_dense=True if with_dense else None)
-        return ModuleSpec(kind=kind)
+        kind = trial.suggest_categorical(name, list(self.config.modules))
+        return ModuleSpec(kind=kind, **block(kind).suggest(trial, name, self.config))
 
     def _sharing(self, trial: TrialLike) -> SharingSpec:
         c = self.config
@@ -199,10 +186,7 @@ class SearchSpace:
             for j, m in enumerate(layer.modules):
                 name = f"layer{i}_module{j}"
                 p[name] = m.kind
-                p.update({"mlp": {f"{name}_width": m.width},
-                          "cross": {f"{name}_rank": m.rank, f"{name}_experts": m.experts or 1},
-                          "attention": {f"{name}_heads": m.heads or 1},
-                          "dot": {f"{name}_with_dense": bool(m.with_dense)}}.get(m.kind, {}))
+                p.update(block(m.kind).point(m, name))
         p.update({"num_experts": s.num_experts, "expert_width": s.expert_width,
                   "expert_hidden": widths_label(s.expert_hidden), "num_specific_experts": s.num_specific_experts,
                   "ple_levels": s.levels, "ple_specific_to": s.specific_to,
@@ -215,11 +199,7 @@ class SearchSpace:
     def size(self) -> int:
         """Number of distinct ArchSpecs the space can produce (before duplicate group dims)."""
         c = self.config
-        module_options = {
-            "mlp": len(c.mlp_width), "dot": len(c.dot_with_dense), "fm": 1, "attention": len(c.attention_heads),
-            "cross": sum(1 if r is None else len(c.cross_experts) for r in c.cross_rank),
-        }
-        per_module = sum(module_options[k] for k in c.modules)
+        per_module = sum(block(k).choices(c) for k in c.modules)
         per_layer = sum(per_module ** p for p in range(c.parallel.low, c.parallel.high + 1)) * len(c.skip)
         stacks = sum(per_layer ** n for n in range(c.num_layers.low, c.num_layers.high + 1))
         embedding = len(c.embedding_dim) * len(c.hash_buckets) * len(c.domain_embedding)
@@ -255,10 +235,7 @@ class SearchSpace:
             ("num_layers", rng(c.num_layers)),
             ("  modules per layer (parallel)", rng(c.parallel)),
             ("  module kind", str(list(c.modules))),
-            ("    mlp width", str(list(c.mlp_width))),
-            ("    cross rank (null = full)", str(list(c.cross_rank))),
-            ("      cross experts (if low rank)", str(list(c.cross_experts))),
-            ("    attention heads", str(list(c.attention_heads))),
+            *(row for k in c.modules for row in block(k).space_rows(c)),
             ("  skip", str(list(c.skip))),
             ("towers", str(list(c.towers))),
             ("sharing", str(list(c.sharing))),
@@ -268,7 +245,6 @@ class SearchSpace:
             ("  star layers × width (star)", f"{rng(c.star_layers)} × {list(c.star_width)}"),
             ("tower_width", str(list(c.tower_width))),
             ("dense_bottom (DLRM bottom MLP)", str([widths_label(w) for w in c.dense_bottom])),
-            ("  dot with dense row (DLRM)", str(list(c.dot_with_dense))),
             ("  expert_hidden (mmoe MLP experts)", str([widths_label(w) for w in c.expert_hidden])),
             ("  star_norm, star_auxiliary (star)", f"{list(c.star_norm)}, {list(c.star_auxiliary)}"),
             ("wide (DeepFM logit terms)", str(list(c.wide))),

@@ -1,0 +1,53 @@
+"""Which weight slot each parameter of a model fills: the model says it, nobody parses names.
+
+A slot is what a weight-sharing supernet (``unirank.proxies.supernet``) stores once and lends to
+every architecture that uses it: by ``key`` (the leading block of one stored tensor), by input
+``columns`` (the dense projection: columns picked per dense feature), or as ``tables`` (a group's
+embedding table: the concatenation of its features' own tables, ``(key, rows)`` each).
+
+Keys: ``inputs.feature.<name>`` (one table per sparse feature), ``inputs.projection.<group>``,
+``stack.<layer>.<slot>.<kind>.<parameter>`` (a module owns its weights per layer, slot and kind),
+``sharing.<pattern>.<parameter>``, ``towers.<mode>.<parameter>``; anything else by its name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class WeightSlot:
+    key: str | None = None
+    columns: torch.Tensor | None = None          # [D'] int64: dense feature columns used
+    tables: list[tuple[str, int]] | None = None  # [(feature key, rows), ...] in table order
+
+
+def weight_slots(model: nn.Module) -> dict[str, WeightSlot]:
+    """Parameter name → its slot, for a ``UnifiedRanker``."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    slots = {n: WeightSlot(key=n) for n in names.values()}
+    features, inputs = model.features, model.inputs
+    for g, group in enumerate(inputs.groups):
+        members = getattr(inputs, f"group_index_{g}").tolist()
+        slots[names[id(group.table.weight)]] = WeightSlot(
+            tables=[(f"inputs.feature.{features.sparse[i].name}", r) for i, r in zip(members, group.rows.tolist())])
+        if group.projection is not None:
+            slots[names[id(group.projection.weight)]] = WeightSlot(
+                key=f"inputs.projection.{features.sparse[members[0]].group_name}")
+    if inputs.dense_projection is not None:
+        slots[names[id(inputs.dense_projection.weight)]] = WeightSlot(
+            key="inputs.dense_projection.weight", columns=inputs.dense_index.clone())
+    for i, layer in enumerate(model.stack.layers):
+        for j, (part, spec) in enumerate(zip(layer.parts, model.arch.layers[i].modules)):
+            for rest, p in part.named_parameters():
+                slots[names[id(p)]] = WeightSlot(key=f"stack.{i}.{j}.{spec.kind}.{rest}")
+    towers = getattr(model.sharing, "towers", None)
+    tower_ids = {id(p) for p in towers.parameters()} if towers is not None else set()
+    for rest, p in model.sharing.named_parameters():
+        if id(p) in tower_ids:
+            slots[names[id(p)]] = WeightSlot(key=f"towers.{model.arch.sharing.towers}.{rest[len('towers.'):]}")
+        else:
+            slots[names[id(p)]] = WeightSlot(key=f"sharing.{model.arch.sharing.pattern}.{rest}")
+    return slots
