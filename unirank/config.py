@@ -355,6 +355,11 @@ class SearchConfig(_Section):
     study_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100)
     storage: str | None = None
     address: str | None = None
+    # auto: a trial on the driver's node reads the prepared data and writes weights at the driver's
+    # paths; on another node it reads them there when they exist. false: no node but the driver's
+    # uses the driver's paths — the prepared data goes to workers through Ray's object store and
+    # each trial's weights come back through it (clusters without a shared disk)
+    shared_disk: Literal["auto", "false"] = "auto"
     cpus_per_trial: float = Field(1.0, gt=0)
     # GPUs each trial asks Ray Tune for (fractional packs several trials on one GPU, e.g. 0.25 = 4);
     # a trial given a GPU trains on it (train.device becomes cuda: data on the device, bf16)

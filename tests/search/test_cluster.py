@@ -25,8 +25,11 @@ def two_node_cluster(tmp_path):
                            "--include-dashboard=false", "--disable-usage-stats"],
                           capture_output=True, text=True, timeout=120, env=ENV)
     assert head.returncode == 0, head.stderr[-2000:]
+    elsewhere = tmp_path / "worker-cwd"  # the worker node runs from another directory
+    elsewhere.mkdir()
     worker = subprocess.run([str(RAY), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
-                             "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=ENV)
+                             "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=ENV,
+                            cwd=elsewhere)
     try:
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield f"127.0.0.1:{port}"
@@ -35,15 +38,22 @@ def two_node_cluster(tmp_path):
         subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, env=ENV)
 
 
-def test_a_study_runs_on_both_nodes_of_a_cluster(two_node_cluster, tmp_path):
+def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_cluster, tmp_path):
+    """With search.shared_disk: false the worker node never reads the driver's folders: the prepared
+    data reaches it through Ray's object store and its trials' weights come back the same way."""
     out = tmp_path / "out"
     config = tmp_path / "cluster.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: cluster"))
     result = subprocess.run([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
                              two_node_cluster, "--set", "budget.trials=6", "--set", "search.presets=[]",
-                             "--set", "train.max_epochs=2"], cwd=REPO, capture_output=True, text=True,
-                            timeout=600, env=ENV)
+                             "--set", "train.max_epochs=2", "--set", "search.shared_disk=false"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="cluster", storage=f"sqlite:///{out}/study.db").get_trials()
-    nodes = {t.user_attrs.get("node") for t in trials if t.state.name == "COMPLETE" and "node" in t.user_attrs}
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    nodes = {t.user_attrs.get("node") for t in done if "node" in t.user_attrs}
     assert len(nodes) == 2, f"trials ran on {len(nodes)} node(s)"
+    assert all(Path(t.user_attrs["weights"]).is_file() for t in done)  # written by the driver
+    exported = subprocess.run([sys.executable, "-m", "unirank", "export", str(out), "--trial", str(done[-1].number)],
+                              cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
+    assert exported.returncode == 0, exported.stderr[-2000:]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -274,6 +275,13 @@ class OptunaArchSearcher(Searcher):
         if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
             self._end(entry, TrialState.FAIL, result.get("fail_reason") or "validation NE is not finite")
             return
+        if result.get("weights_ref") is not None:  # trained on a node without the driver's disk
+            import ray
+
+            path = Path(result["weights"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".tmp").write_bytes(ray.get(result["weights_ref"]))
+            path.with_suffix(".tmp").replace(path)
         values = objective_values(self.search, float(result["mean_ne"]), entry.cost, self.target_mflops)
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],

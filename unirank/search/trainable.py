@@ -1,7 +1,10 @@
 """The function every Ray Tune trial runs: train one ArchSpec with the study's protocol.
 
 It reports validation NE after every epoch (what a Ray Tune scheduler such as ASHA acts on) and a
-final result with ``final=True``, the per-portfolio metrics and the path of the saved weights.
+final result with ``final=True``, the per-portfolio metrics and the path of the saved weights (on
+another node than the driver's without a shared disk: the weights themselves, through Ray's
+object store, for the driver to write there; the prepared data likewise comes from the object
+store, see ``TrialSetup.local_data``).
 
 Two rules keep a scheduler from losing finished work:
 - the epoch ``train.max_epochs`` is not reported on its own but inside the final result. ASHA stops
@@ -36,6 +39,35 @@ class TrialSetup:
     trials_dir: str
     train: dict
     threads: int
+    driver_node: str = ""           # the Ray node id of the process running the search
+    shared_disk: str = "auto"       # see SearchConfig.shared_disk
+    data_ref: object = None         # Ray ObjectRef: {file name: bytes} of the prepared data
+
+    def on_driver_node(self) -> bool:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() == self.driver_node
+
+    def local_data(self) -> Path:
+        """The prepared data's folder on this node: the driver's when it can be read here, else a
+        copy fetched once per node from the object store into the node's temporary folder."""
+        import tempfile
+
+        import ray
+
+        cache = Path(self.cache_dir)
+        if (self.on_driver_node() or self.shared_disk == "auto") and (cache / "tensors.pt").is_file():
+            return cache
+        if self.data_ref is None:
+            raise RuntimeError(f"the prepared data {cache} is not readable on this node and was not sent "
+                               "(search.shared_disk: false sends it)")
+        local = Path(tempfile.gettempdir()) / "unirank-data" / cache.name
+        if not (local / "preprocess.json").is_file():
+            local.mkdir(parents=True, exist_ok=True)
+            for name, blob in ray.get(self.data_ref).items():  # preprocess.json last: the "done" mark
+                (local / f"{name}.tmp").write_bytes(blob)
+                (local / f"{name}.tmp").replace(local / name)
+        return local
 
 
 
@@ -58,7 +90,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
 
     torch.set_num_threads(setup.threads)
     if setup.cache_dir not in _DATASETS:
-        _DATASETS[setup.cache_dir] = load_prepared(Path(setup.cache_dir))
+        _DATASETS[setup.cache_dir] = load_prepared(setup.local_data())
     dataset = _DATASETS[setup.cache_dir]
     train_cfg = TrainConfig.model_validate({**setup.train, **(config.get("train") or {})})  # space.train
     arch = ArchSpec.model_validate(config["arch"])
@@ -83,8 +115,17 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         tune.report({"mean_ne": float("nan"), "final": True, "fail_reason": failure_reason(err)})
         return
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
-    save_weights(model, weights)
+    sent = {}
+    if setup.on_driver_node() or setup.shared_disk == "auto" and weights.parent.parent.is_dir():
+        save_weights(model, weights)
+    else:  # the driver's disk is not ours: the weights go back through the object store
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            save_weights(model, Path(scratch) / "model.safetensors")
+            sent = {"weights_ref": ray.put((Path(scratch) / "model.safetensors").read_bytes())}
     tune.report({
+        **sent,
         **last, "mean_ne": result.val.mean_ne, "mean_auc": result.val.mean_auc, "final": True,
         "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
