@@ -91,3 +91,16 @@ def test_csv_reader_rejects_bad_labels_and_dense(tmp_path):
     path = _csv(tmp_path, "a,dom,y\n1,u,0\nabc,u,1\n")
     with pytest.raises(UnirankError, match="row 3 is not numeric"):
         build_dataset(cfg)
+
+
+def test_two_processes_preparing_the_same_data_at_once_leave_a_readable_cache(tmp_path):
+    """Each process writes its own temporary files, then renames: no process writes into the
+    file another one has already published (which corrupted the cache before)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        folders = pool.starmap(prepare_dataset, [(TINY_DATA, tmp_path)] * 2)
+    assert folders[0] == folders[1]
+    dataset = load_prepared(folders[0])
+    assert len(dataset.train) > 0 and not list(folders[0].glob("*.tmp"))

@@ -146,12 +146,15 @@ def prepare_dataset(cfg: DataConfig, cache_root: Path) -> Path:
     dataset = build_dataset(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"{split}.{k}": v for split, s in dataset.splits.items() for k, v in s.tensors().items()}
-    # Write to temporary names and rename, so a crash never leaves a half-written cache behind.
-    torch.save(tensors, folder / "tensors.pt.tmp")
-    (folder / "preprocess.json.tmp").write_text(dataset.state.model_dump_json())
-    (folder / "data_config.json").write_text(cfg.model_dump_json())
-    os.replace(folder / "tensors.pt.tmp", folder / "tensors.pt")
-    os.replace(folder / "preprocess.json.tmp", folder / "preprocess.json")
+    # Write to temporary names of this process and rename, so a crash never leaves a half-written
+    # cache behind and two processes preparing the same data at once never write into one file.
+    tmp = f".{os.getpid()}.tmp"
+    torch.save(tensors, folder / f"tensors.pt{tmp}")
+    (folder / f"preprocess.json{tmp}").write_text(dataset.state.model_dump_json())
+    (folder / f"data_config.json{tmp}").write_text(cfg.model_dump_json())
+    os.replace(folder / f"data_config.json{tmp}", folder / "data_config.json")
+    os.replace(folder / f"tensors.pt{tmp}", folder / "tensors.pt")
+    os.replace(folder / f"preprocess.json{tmp}", folder / "preprocess.json")
     return folder
 
 
