@@ -93,6 +93,11 @@ def _test_metrics(out: Path, trial: int) -> dict:
 
     dest = out / "export" / f"trial-{trial}"
     if not (dest / "model.safetensors").is_file():
+        from unirank.data.dataset import prepare_dataset
+        from unirank.search.study import open_study_from_dir
+
+        # the study's cache under this version's key (same file, same config: the same state)
+        prepare_dataset(open_study_from_dir(out)[1].data, out / "cache")
         export_bundle(out, trial, dest)
     bundle = load_bundle(dest)
     dataset = build_dataset(bundle.data, state=bundle.state)

@@ -127,7 +127,9 @@ def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Data
 
 
 def cache_key(cfg: DataConfig) -> str:
-    payload = {"version": _CACHE_VERSION, "config": json.loads(cfg.model_dump_json())}
+    # fields left at their defaults are not part of the key: adding a config field (with a default)
+    # in a later version does not orphan the caches of existing studies
+    payload = {"version": _CACHE_VERSION, "config": cfg.model_dump(mode="json", exclude_defaults=True)}
     if isinstance(cfg, CsvDataConfig):  # every file read: a changed or added file is a new key
         from unirank.data.tabular import resolve_files
         files = [f for part, spec in cfg.paths().items() for f in resolve_files(spec, part)]
