@@ -359,7 +359,7 @@ class SearchConfig(_Section):
     # paths; on another node it reads them there when they exist. false: no node but the driver's
     # uses the driver's paths — the prepared data goes to workers through Ray's object store and
     # each trial's weights come back through it (clusters without a shared disk)
-    shared_disk: Literal["auto", "false"] = "auto"
+    shared_disk: Literal["auto"] | bool = "auto"  # true: every node reads the driver's paths
     cpus_per_trial: float = Field(1.0, gt=0)
     # GPUs each trial asks Ray Tune for (fractional packs several trials on one GPU, e.g. 0.25 = 4);
     # a trial given a GPU trains on it (train.device becomes cuda: data on the device, bf16)

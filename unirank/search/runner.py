@@ -84,9 +84,10 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     # the prepared data, for nodes that cannot read the driver's disk (search.shared_disk)
     several_nodes = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
     data_ref = (ray.put({name: (cache_dir / name).read_bytes() for name in ("tensors.pt", "preprocess.json")})
-                if cfg.search.shared_disk == "false" or several_nodes else None)
+                if cfg.search.shared_disk is False or several_nodes else None)
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
-                       driver_node=ray.get_runtime_context().get_node_id(), shared_disk=cfg.search.shared_disk,
+                       driver_node=ray.get_runtime_context().get_node_id(),
+                       shared_disk="false" if cfg.search.shared_disk is False else "auto",
                        data_ref=data_ref, train=train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
