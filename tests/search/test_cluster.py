@@ -41,9 +41,14 @@ def two_node_cluster(tmp_path):
 def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_cluster, tmp_path):
     """With search.shared_disk: false the worker node never reads the driver's folders: the prepared
     data reaches it through Ray's object store and its trials' weights come back the same way."""
+    import shutil
+    import tempfile
+
     out = tmp_path / "out"
     config = tmp_path / "cluster.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: cluster"))
+    fetched = Path(tempfile.gettempdir()) / "unirank-data"  # where a worker node puts the data it is sent
+    shutil.rmtree(fetched, ignore_errors=True)
     result = subprocess.run([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
                              two_node_cluster, "--set", "budget.trials=6", "--set", "search.presets=[]",
                              "--set", "train.max_epochs=2", "--set", "search.shared_disk=false"],
@@ -54,6 +59,8 @@ def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_
     nodes = {t.user_attrs.get("node") for t in done if "node" in t.user_attrs}
     assert len(nodes) == 2, f"trials ran on {len(nodes)} node(s)"
     assert all(Path(t.user_attrs["weights"]).is_file() for t in done)  # written by the driver
+    cache = next((out / "cache").iterdir()).name
+    assert (fetched / cache / "tensors.pt").is_file()  # the worker node got the data from the object store
     exported = subprocess.run([sys.executable, "-m", "unirank", "export", str(out), "--trial", str(done[-1].number)],
                               cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert exported.returncode == 0, exported.stderr[-2000:]
