@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from unirank.train import table_kernels
+from unirank.train.optim import rowwise_adagrad_update_
 
 
 class _LookupWithRowWiseAdagrad(torch.autograd.Function):
@@ -38,11 +39,7 @@ class _LookupWithRowWiseAdagrad(torch.autograd.Function):
         if table_kernels.available(ctx.weight) and ctx.weight.dtype == torch.float32:
             table_kernels.rowwise_adagrad_(ctx.weight, ctx.accumulator, ids, grad.contiguous(), ctx.lr, ctx.eps)
             return None, None, None, None, None
-        g = grad.float()
-        accumulator = ctx.accumulator
-        accumulator.index_add_(0, ids, g.square().mean(dim=1))
-        scale = accumulator.index_select(0, ids).sqrt_().add_(ctx.eps).reciprocal_().mul_(-ctx.lr)
-        ctx.weight.index_add_(0, ids, (g * scale.unsqueeze(1)).to(ctx.weight.dtype))
+        rowwise_adagrad_update_(ctx.weight, ctx.accumulator, ids, grad, ctx.lr, ctx.eps)
         return None, None, None, None, None
 
 

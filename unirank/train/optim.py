@@ -38,15 +38,23 @@ class RowWiseAdagrad(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 grad = p.grad if p.grad.is_sparse else p.grad.to_sparse(1)
-                rows, values = grad._indices()[0], grad._values()
                 state = self.state[p]
                 if "sum" not in state:
                     state["sum"] = torch.zeros(p.shape[0], device=p.device, dtype=torch.float32)
-                accumulator = state["sum"]
-                accumulator.index_add_(0, rows, values.float().pow(2).mean(dim=1))
-                scale = group["lr"] / (accumulator.index_select(0, rows).sqrt() + group["eps"])
-                p.index_add_(0, rows, (-scale.unsqueeze(1) * values).to(p.dtype))
+                rowwise_adagrad_update_(p, state["sum"], grad._indices()[0], grad._values(),
+                                        group["lr"], group["eps"])
         return None
+
+
+@torch.no_grad()
+def rowwise_adagrad_update_(weight: torch.Tensor, accumulator: torch.Tensor, rows: torch.Tensor,
+                            values: torch.Tensor, lr: float, eps: float) -> None:
+    """The row-wise Adagrad arithmetic, in place: per occurrence o (row ``rows[o]`` [N], gradient
+    ``values[o]`` [N, d]) s_r += mean(g_o²); then w_r -= lr · Σ_o g_o / (√s_r + ε)."""
+    g = values.float()
+    accumulator.index_add_(0, rows, g.square().mean(dim=1))
+    scale = accumulator.index_select(0, rows).sqrt_().add_(eps).reciprocal_().mul_(-lr)
+    weight.index_add_(0, rows, (g * scale.unsqueeze(1)).to(weight.dtype))
 
 
 def embedding_tables(model: nn.Module) -> list[nn.Embedding]:
