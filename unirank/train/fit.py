@@ -6,9 +6,10 @@ On CUDA: the whole training split lives on the device, bf16 autocast (``precisio
 optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
 their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
 (``train.fast_path``, CUDA, one process): row-wise Adagrad fused into the lookup's backward and
-the whole step replayed as a CUDA graph (``train.fused_adagrad``, ``train.graphed``). Validation NE after each epoch, early stopping with ``patience``,
-best epoch's weights restored. A non-finite loss stops training with ``TrainingDiverged``; it is
-checked every ``_CHECK_EVERY`` steps so that GPU steps do not synchronise.
+the whole step replayed as a CUDA graph (``train.fused_adagrad``, ``train.graphed``). Validation
+NE after each epoch, early stopping with ``patience``, best epoch's weights restored. A
+non-finite loss stops training with ``TrainingDiverged``; it is checked every ``_CHECK_EVERY``
+steps so that GPU steps do not synchronise.
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         return loss.detach()
 
     graphed = (GraphedSteps(train_step, train, cfg.batch_size)
-               if graphs and can_capture(device, optimizers, distributed=False) else None)
+               if graphs and can_capture(optimizers) else None)
     generator = torch.Generator().manual_seed(cfg.seed + (world.rank if world else 0))
     ranks = world.size if world else 1
     best, best_state, best_epoch, history = None, None, 0, []

@@ -9,8 +9,8 @@ they compile, autotune, create optimizer state and cuBLAS handles), then the ste
 indices into the graph's static index buffer and replays. The gather of the batch from the
 device-resident split is inside the graph, so no batch tensor is made on the host.
 
-Requirements, checked by ``can_capture``: CUDA, one process (no gradient exchange between
-ranks), static shapes (``drop_last``), and optimizers that are capturable — fused AdamW with
+Requirements: CUDA, one process (no gradient exchange between ranks), static shapes
+(``drop_last``), and optimizers that are capturable (checked by ``can_capture``) — fused AdamW with
 ``capturable=True``; embedding tables updated densely or by the fused row-wise Adagrad, not by a
 sparse-gradient optimizer (building a sparse gradient syncs with the host).
 """
@@ -21,17 +21,17 @@ from typing import Callable
 import torch
 
 from unirank.data.batches import Batch, TensorSplit
+from unirank.train.fused_adagrad import FusedRowWiseAdagrad
 
 
-def can_capture(device: torch.device, optimizers: list[torch.optim.Optimizer], distributed: bool) -> bool:
-    if device.type != "cuda" or distributed:
-        return False
-    return all(group.get("capturable", False) or type(o).__name__ == "FusedRowWiseAdagrad"
+def can_capture(optimizers: list[torch.optim.Optimizer]) -> bool:
+    """Whether every optimizer's update can be captured (the caller checks CUDA and one process)."""
+    return all(isinstance(o, FusedRowWiseAdagrad) or group.get("capturable", False)
                for o in optimizers for group in o.param_groups)
 
 
 class GraphedSteps:
-    """``steps(index)`` trains on the rows ``index`` [B] of ``split`` and returns the loss (a
+    """``graphed(index)`` trains on the rows ``index`` [B] of ``split`` and returns the loss (a
     device scalar, valid until the next call). ``step(batch)`` is the eager step (loss,
     zero_grad, backward, optimizer updates) that is captured."""
 
