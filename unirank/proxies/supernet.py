@@ -91,7 +91,8 @@ class Supernet(nn.Module):
         bindings, blocks = [], []
         slots = model.weight_slots()  # the model says which slot each parameter fills
         for name, param in model.named_parameters():
-            binding = self._bind(name, param, slots[name])
+            slot = slots[name]
+            binding = _Binding(name, tuple(param.shape), key=slot.key, columns=slot.columns, tables=slot.tables)
             bindings.append(binding)
             if binding.tables is not None:
                 offset = 0
@@ -105,10 +106,6 @@ class Supernet(nn.Module):
             else:
                 blocks.append((binding.key, param.detach()))
         return model, bindings, blocks
-
-    @staticmethod
-    def _bind(name: str, param: torch.Tensor, slot) -> _Binding:
-        return _Binding(name, tuple(param.shape), key=slot.key, columns=slot.columns, tables=slot.tables)
 
     def _grow(self, key: str, values: torch.Tensor) -> None:
         """Make ``store[key]`` cover ``values.shape``; cells already there keep their values,
