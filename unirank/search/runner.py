@@ -87,7 +87,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                 if cfg.search.shared_disk is False or several_nodes else None)
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
                        driver_node=ray.get_runtime_context().get_node_id(),
-                       shared_disk="false" if cfg.search.shared_disk is False else "auto",
+                       shared_disk=cfg.search.shared_disk,
                        data_ref=data_ref, train=train.model_dump(mode="json"),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:

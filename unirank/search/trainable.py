@@ -40,7 +40,7 @@ class TrialSetup:
     train: dict
     threads: int
     driver_node: str = ""           # the Ray node id of the process running the search
-    shared_disk: str = "auto"       # see SearchConfig.shared_disk
+    shared_disk: str | bool = "auto"  # SearchConfig.shared_disk: False = never read the driver's paths
     data_ref: object = None         # Ray ObjectRef: {file name: bytes} of the prepared data
 
     def on_driver_node(self) -> bool:
@@ -56,7 +56,7 @@ class TrialSetup:
         import ray
 
         cache = Path(self.cache_dir)
-        if (self.on_driver_node() or self.shared_disk == "auto") and (cache / "tensors.pt").is_file():
+        if (self.on_driver_node() or self.shared_disk is not False) and (cache / "tensors.pt").is_file():
             return cache
         if self.data_ref is None:
             raise RuntimeError(f"the prepared data {cache} is not readable on this node and was not sent "
@@ -116,7 +116,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         return
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
     sent = {}
-    if setup.on_driver_node() or setup.shared_disk == "auto" and weights.parent.parent.is_dir():
+    if setup.on_driver_node() or setup.shared_disk is not False and weights.parent.parent.is_dir():
         save_weights(model, weights)
     else:  # the driver's disk is not ours: the weights go back through the object store
         import tempfile
