@@ -73,7 +73,7 @@ def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[s
         if times is None:
             raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none "
                                "(csv/parquet: name it in data.split.time_column)")
-        cuts = getattr(cfg.split, "cuts", None)
+        cuts = cfg.split.cuts
         if cuts is not None and not isinstance(cuts[0], float):
             stamps = np.asarray(times)
             if not np.issubdtype(stamps.dtype, np.datetime64):

@@ -102,10 +102,12 @@ def _check_columns(present: list[str], wanted: dict[str, str], where) -> None:
             raise UnirankError(f"{where}: column {column!r} declared in data.{role} is missing (file has: {shown})")
 
 
-def _locate(origins: list, row: int) -> tuple[Path, int]:
-    """The file and the row number in it of frame row ``row`` (CSV: its line, the header is 1)."""
+def _first_flagged(origins: list, mask: np.ndarray) -> tuple[Path, int, int]:
+    """The first frame row set in ``mask``: (its file, its row number in that file — CSV: its
+    line, the header is 1 —, the frame row)."""
+    row = int(np.argmax(mask))
     file, first = next((f, s) for f, s in reversed(origins) if s <= row)
-    return file, row - first + (1 if file.suffix in _SUFFIXES["parquet"] else 2)
+    return file, row - first + (1 if file.suffix in _SUFFIXES["parquet"] else 2), row
 
 
 def read_table(cfg: CsvDataConfig) -> RawTable:
@@ -126,16 +128,11 @@ def read_table(cfg: CsvDataConfig) -> RawTable:
         split.append(np.full(len(frame), part, dtype=object))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
-    def first_bad(mask) -> tuple[str, int, object]:
-        row = int(np.argmax(mask))
-        file, line = _locate(origins, row)
-        return str(file), line, row
-
     for column in cfg.dense:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = (values.isna() & frame[column].notna()).to_numpy()
         if bad.any():
-            file, line, row = first_bad(bad)
+            file, line, row = _first_flagged(origins, bad)
             raise UnirankError(f"{file}: data.dense column {column!r} row {line} is not numeric "
                                f"(got '{frame[column].iloc[row]}')")
         frame[column] = values.astype("float32")
@@ -145,7 +142,7 @@ def read_table(cfg: CsvDataConfig) -> RawTable:
             values = pd.to_numeric(raw, errors="coerce")
             bad = (~values.isin([0, 1]) & raw.notna()).to_numpy()
             if bad.any():
-                file, line, row = first_bad(bad)
+                file, line, row = _first_flagged(origins, bad)
                 raise UnirankError(f"{file}: label column {column!r} row {line}: got '{raw.iloc[row]}', expected "
                                    f"0, 1 or empty (missing), or name the positive value(s): objectives: {{{column}: VALUE}}")
         else:
@@ -180,8 +177,7 @@ def _split_column(values: pd.Series, cfg: CsvDataConfig, origins: list) -> pd.Se
     mapped = text.map(names)
     unknown = (mapped.isna() & text.notna()).to_numpy()
     if unknown.any():
-        row = int(np.argmax(unknown))
-        file, line = _locate(origins, row)
+        file, line, row = _first_flagged(origins, unknown)
         raise UnirankError(f"{file}: data.split.column {cfg.split.column!r} row {line}: unknown value "
                            f"'{text.iloc[row]}', expected one of {sorted(names)} (data.split.values)")
     for part in ("train", "val"):
@@ -200,8 +196,7 @@ def _times(values: pd.Series, column: str, origins: list) -> pd.Series:
         out = pd.to_datetime(values, errors="coerce")
     bad = out.isna().to_numpy()
     if bad.any():
-        row = int(np.argmax(bad))
-        file, line = _locate(origins, row)
+        file, line, row = _first_flagged(origins, bad)
         raise UnirankError(f"{file}: data.split.time_column {column!r} row {line}: got "
                            f"'{values.iloc[row]}', expected a date, timestamp or number")
     return out.reset_index(drop=True)
