@@ -42,8 +42,8 @@ class SplitConfig(_Section):
     ``test_fraction`` test; or, with ``cuts: [val_from, test_from]`` (dates, or fractions of the
     rows in time order), train before ``val_from``, validate until ``test_from``, test from it; no
     future row leaks into training. ``column``: the users' own split column (``column``), whose
-    ``values`` name the train/val/test rows (other rows are left out). Separate ``train``/``val``/
-    ``test`` paths of a csv/parquet source split by file instead."""
+    ``values`` name the train/val/test rows (any other value is an error naming its row).
+    Separate ``train``/``val``/``test`` paths of a csv/parquet source split by file instead."""
 
     by: Literal["random", "time", "column"] = "random"
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
