@@ -32,6 +32,15 @@ def tiny_dataset():
     return build_dataset(TINY_DATA)
 
 
+TINY_SEQUENCE_DATA = TINY_DATA.model_copy(update={"history_length": 8})
+
+
+@pytest.fixture(scope="session")
+def tiny_sequence_dataset():
+    """The tiny synthetic data with a behaviour sequence (8 events, sharing c1's ids)."""
+    return build_dataset(TINY_SEQUENCE_DATA)
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """The real `unirank` command in a subprocess (as a user runs it)."""
     return subprocess.run([sys.executable, "-m", "unirank", *args], capture_output=True, text=True,

@@ -83,6 +83,10 @@ class SyntheticDataConfig(_Section):
     source: Literal["synthetic"]
     layout: Literal["mdmo", "criteo", "criteo_mdmo"] = "mdmo"
     num_rows: int = Field(60_000, ge=1_000)
+    # layout "mdmo": each row gets a history of this many earlier items of its user (sequence
+    # ``history`` sharing ``c1``'s ids) and a planted target-attention effect (see the generator);
+    # 0 = none
+    history_length: int = Field(0, ge=0, le=1024)
     num_domains: int = Field(3, ge=2, le=16)
     num_sparse: int = Field(8, ge=2, le=64)
     num_dense: int = Field(4, ge=1, le=64)
@@ -117,6 +121,11 @@ class MovieLensDataConfig(_Section):
     domain: Literal["age_band", "gender", "genre"] = "age_band"
     min_count: int = Field(1, ge=1)
     split: SplitConfig = SplitConfig(by="time")
+    # the user's earlier ratings (strictly before the rating's time) as a sequence ``history`` of
+    # at most this many events (movie id, its first genre, the rating given); 0 = none
+    history_length: int = Field(0, ge=0, le=1024)
+    # the movie's genres as a multi-hot feature ``genres``
+    genres: bool = False
 
 
 class CsvDataConfig(_Section):
@@ -208,6 +217,36 @@ class TrainSpaceConfig(_Section):
                 if getattr(self, name) is not None}
 
 
+class SequenceSpaceConfig(_Section):
+    """How behaviour sequences may be encoded (``SequenceSpec``; asked only when the data has a
+    sequence feature). ``none`` leaves sequences unused (a flat model)."""
+
+    encoder: tuple[Literal["none", "sum", "mean", "target_attention", "transformer", "interformer"], ...] = (
+        "none", "mean", "target_attention", "transformer", "interformer")
+    max_len: tuple[int, ...] = (10, 20, 50)
+    layers: IntRange = IntRange(low=1, high=2)
+    heads: tuple[int, ...] = (2, 8)
+    ffn: tuple[int, ...] = (32, 64)
+    rope: tuple[bool, ...] = (False, True)
+    qk_norm: tuple[bool, ...] = (False, True)
+    readout: tuple[Literal["tokens", "pooled"], ...] = ("tokens", "pooled")
+    attention_width: tuple[int, ...] = (36, 64)
+    summary_tokens: tuple[int, ...] = (2, 4)
+
+    @model_validator(mode="after")
+    def _valid_choices(self) -> "SequenceSpaceConfig":
+        for name in ("encoder", "max_len", "heads", "ffn", "rope", "qk_norm", "readout", "attention_width",
+                     "summary_tokens"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name}: expected at least one choice")
+            if name not in ("encoder", "rope", "qk_norm", "readout") and min(values) < 1:
+                raise ValueError(f"{name}: expected positive integers, got {list(values)}")
+        if self.layers.low < 1:
+            raise ValueError("layers.low: expected an integer >= 1")
+        return self
+
+
 class SpaceConfig(_Section):
     """Which architectures the search may propose (see ``unirank.space.search_space``).
 
@@ -224,7 +263,7 @@ class SpaceConfig(_Section):
     modules: tuple[ModuleKind, ...] = ("mlp", "cross", "dot", "fm", "attention")
     parallel: IntRange = IntRange(low=1, high=2)
     skip: tuple[Literal["none", "concat", "residual"], ...] = ("none", "concat", "residual")
-    mlp_width: tuple[int, ...] = (64, 128, 256)
+    mlp_width: tuple[int, ...] = (64, 80, 128, 200, 256)  # 200-80: DIN's MLP
     cross_rank: tuple[int | None, ...] = (None, 16, 32)
     cross_experts: tuple[int, ...] = (1, 2, 4)
     attention_heads: tuple[int, ...] = (1, 2)
@@ -248,6 +287,7 @@ class SpaceConfig(_Section):
     star_auxiliary: tuple[int | None, ...] = (None, 32)           # STAR's auxiliary network width
     dropout: tuple[float, ...] = (0.0,)  # after MLP modules and on the stack output; 0 = none
     train: TrainSpaceConfig = TrainSpaceConfig()  # training hyperparameters searched with the model
+    sequence: SequenceSpaceConfig = SequenceSpaceConfig()  # behaviour-sequence encoders (data with sequences)
 
     @model_validator(mode="after")
     def _valid_choices(self) -> "SpaceConfig":

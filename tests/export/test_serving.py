@@ -8,11 +8,14 @@ from unirank.space import PRESETS
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_exports_to_a_program_that_matches_eager(name, tiny_dataset, tmp_path):
+def test_every_preset_exports_to_a_program_that_matches_eager(name, tiny_dataset, tiny_sequence_dataset, tmp_path):
+    """Sequence presets on the data with a history: the program takes ``lists`` too, and is
+    checked on histories of every length (0 to max_len)."""
+    data = tiny_sequence_dataset if PRESETS[name].sequence is not None else tiny_dataset
     torch.manual_seed(0)
-    model = build_model(PRESETS[name], tiny_dataset.features)
-    path = export_program(model, tiny_dataset.features, tmp_path / "model.pt2")
-    assert check_program(model, tiny_dataset.features, path) < 1e-5
+    model = build_model(PRESETS[name], data.features)
+    path = export_program(model, data.features, tmp_path / "model.pt2")
+    assert check_program(model, data.features, path) < 1e-5
 
 
 def test_a_program_that_disagrees_with_the_eager_model_is_refused(tiny_dataset, tmp_path):

@@ -30,8 +30,54 @@ EXTRA = {
     "star_dropped_dense": {"embedding": {"dim": 4, "dropped": ["x0", "x1", "x2", "x3", "c1"]}, "layers": [],
                            "sharing": {"pattern": "star", "star_widths": [8, 6], "tower_width": 4}},
 }
-SPECS = {**{f"preset:{k}": v for k, v in PRESETS.items()},
+# every sequence encoder and option, on the data with a history
+SEQUENCE = {
+    "seq_sum": {"encoder": "sum", "max_len": 8},
+    "seq_mean_shorter": {"encoder": "mean", "max_len": 3},
+    "seq_target_attention": {"encoder": "target_attention", "max_len": 8, "attention_width": 6},
+    "seq_transformer_tokens_rope_qknorm": {"encoder": "transformer", "max_len": 5, "layers": 2, "heads": 2,
+                                           "ffn": 8, "readout": "tokens", "rope": True, "qk_norm": True},
+    "seq_transformer_pooled": {"encoder": "transformer", "max_len": 8, "layers": 1, "heads": 1, "ffn": 8,
+                               "readout": "pooled"},
+    "seq_interformer": {"encoder": "interformer", "max_len": 8, "layers": 2, "heads": 2, "ffn": 8,
+                        "summary_tokens": 2, "rope": True},
+}
+SEQUENCE_SPECS = {**{f"preset:{k}": v for k, v in PRESETS.items() if v.sequence is not None},
+                  **{k: ArchSpec.from_dict({"embedding": {"dim": 4}, "layers": [{"modules": [{"kind": "mlp", "width": 8}]}],
+                                            "sharing": SB, "sequence": v}) for k, v in SEQUENCE.items()}}
+SPECS = {**{f"preset:{k}": v for k, v in PRESETS.items() if v.sequence is None},
          **{k: ArchSpec.from_dict(v) for k, v in EXTRA.items()}}
+
+
+def _forward_and_backward(arch, features):
+    torch.manual_seed(0)
+    model = build_model(arch, features)
+    logits = model(*example_inputs(features, 64))
+    assert logits.shape == (64, features.num_objectives)
+    logits.sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, pname
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCE_SPECS))
+def test_sequence_models_forward_and_every_parameter_gets_gradient(name, tiny_sequence_dataset):
+    _forward_and_backward(SEQUENCE_SPECS[name], tiny_sequence_dataset.features)
+
+
+def test_padding_never_reaches_a_result(tiny_sequence_dataset):
+    """Changing the ids in padded slots (before a history's first event) changes no prediction."""
+    features = tiny_sequence_dataset.features
+    inputs = example_inputs(features, 32, full=False)
+    lists = inputs[3].clone()
+    (history,) = features.lists
+    real = (torch.arange(history.max_len) >= history.max_len - lists[:, :1]).repeat(1, len(history.fields))
+    lists[:, 1:] = torch.where(real, lists[:, 1:], torch.randint(1, 20, lists[:, 1:].shape))
+    assert not torch.equal(lists, inputs[3])
+    for name, arch in SEQUENCE_SPECS.items():
+        torch.manual_seed(0)
+        model = build_model(arch, features).eval()
+        with torch.no_grad():
+            assert torch.allclose(model(*inputs), model(*inputs[:3], lists), atol=1e-6), name
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -3,7 +3,7 @@ import optuna
 import pytest
 import torch
 
-from tests.conftest import TINY_DATA
+from tests.conftest import TINY_DATA, TINY_SEQUENCE_DATA
 from unirank.config import StudyConfig
 from unirank.models.ranker import build_model
 from unirank.proxies.supernet import Supernet
@@ -22,17 +22,25 @@ WIDE = {"embedding_dim": [4, 8, 16], "group_dims": True, "hash_buckets": [None, 
         "tower_width": [8]}
 
 
-@pytest.fixture(scope="module")
-def pool(tiny_dataset):
-    cfg = StudyConfig.model_validate({"name": "s", "data": TINY_DATA.model_dump(mode="json"), "space": WIDE})
-    space = SearchSpace(cfg.space, tiny_dataset.features)
+def _pool(data, features):
+    """The presets that fit the data and 60 random candidates of the wide space (with every
+    sequence encoder and option when the data has a history)."""
+    space = {**WIDE, "sequence": {"encoder": ["none", "sum", "mean", "target_attention", "transformer", "interformer"],
+                                  "max_len": [3, 8], "heads": [1, 2], "ffn": [8, 16]}}
+    cfg = StudyConfig.model_validate({"name": "s", "data": data.model_dump(mode="json"), "space": space})
+    space = SearchSpace(cfg.space, features)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    archs = list(PRESETS.values())
+    archs = [a for a in PRESETS.values() if (a.sequence is not None) == bool(features.sequences) or a.sequence is None]
     for _ in range(60):
         trial = study.ask()
         archs.append(space.suggest(trial))
         study.tell(trial, 0.0)
     return list(dict.fromkeys(archs))
+
+
+@pytest.fixture(scope="module")
+def pool(tiny_dataset):
+    return _pool(TINY_DATA, tiny_dataset.features)
 
 
 def _shapes(model):
@@ -44,8 +52,7 @@ def _check_paths(supernet, pool, batch):
         sub = supernet.extract(arch)
         assert _shapes(sub) == _shapes(build_model(arch, supernet.features)), arch.summary()
         with torch.no_grad():
-            assert torch.equal(supernet(arch, batch.dense, batch.sparse, batch.domain),
-                               sub(batch.dense, batch.sparse, batch.domain)), arch.summary()
+            assert torch.equal(supernet(arch, *batch.inputs), sub(*batch.inputs)), arch.summary()
 
 
 def test_every_path_has_the_shapes_of_build_model_and_reproduces_the_supernet(tiny_dataset, pool):
@@ -53,6 +60,18 @@ def test_every_path_has_the_shapes_of_build_model_and_reproduces_the_supernet(ti
     batch = next(iter(tiny_dataset.splits["val"].batches(64)))
     _check_paths(supernet, pool, batch)
     warm_up(supernet, tiny_dataset, WarmupConfig(fraction=0.2, batch_size=256))  # weights move
+    _check_paths(supernet, pool, batch)
+
+
+def test_sequence_blocks_share_weights_across_lengths_widths_and_layers(tiny_sequence_dataset):
+    """Every sequence encoder in the supernet: each path is its build_model, before and after warm-up."""
+    pool = _pool(TINY_SEQUENCE_DATA, tiny_sequence_dataset.features)
+    assert {a.sequence.encoder for a in pool if a.sequence} == {"sum", "mean", "target_attention", "transformer",
+                                                                "interformer"}
+    supernet = Supernet(tiny_sequence_dataset.features, pool)
+    batch = next(iter(tiny_sequence_dataset.splits["val"].batches(64)))
+    _check_paths(supernet, pool, batch)
+    warm_up(supernet, tiny_sequence_dataset, WarmupConfig(fraction=0.2, batch_size=256))
     _check_paths(supernet, pool, batch)
 
 
@@ -88,7 +107,7 @@ def test_dropping_a_feature_does_not_shift_the_others_rows(tiny_dataset):
         weights = supernet.weights(arch)
         seen = []
         for g, group in enumerate(model.inputs.groups):
-            members = getattr(model.inputs, f"group_index_{g}").tolist()
+            members = [i for _, i in model.inputs.members[model.inputs.group_names[g]]]
             table = weights[f"inputs.groups.{g}.table.weight"]
             for i, offset, rows in zip(members, group.offsets.tolist(), group.rows.tolist()):
                 own = supernet.store[f"inputs:feature:{features.sparse[i].name}"]

@@ -8,8 +8,9 @@ from unirank.space.search_space import OutsideSpace, SearchSpace
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_is_a_point_of_the_default_space(name, tiny_dataset):
-    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+def test_every_preset_is_a_point_of_the_default_space(name, tiny_dataset, tiny_sequence_dataset):
+    data = tiny_sequence_dataset if PRESETS[name].sequence is not None else tiny_dataset
+    space = SearchSpace(SpaceConfig(), data.features)
     params, distributions = space.point(PRESETS[name])
     assert set(params) == set(distributions)
     assert space.suggest(optuna.trial.FixedTrial(params)) == PRESETS[name]

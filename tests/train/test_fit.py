@@ -46,10 +46,11 @@ from unirank.space import PRESETS as ALL_PRESETS  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(ALL_PRESETS))
-def test_every_preset_trains_below_base_rate_ne(name, tiny_dataset):
+def test_every_preset_trains_below_base_rate_ne(name, tiny_dataset, tiny_sequence_dataset):
+    data = tiny_sequence_dataset if ALL_PRESETS[name].sequence is not None else tiny_dataset
     seed_everything(0)
-    model = build_model(ALL_PRESETS[name], tiny_dataset.features)
-    result = fit(model, tiny_dataset, TINY_TRAIN)
+    model = build_model(ALL_PRESETS[name], data.features)
+    result = fit(model, data, TINY_TRAIN)
     assert result.val.mean_ne < 1.0, f"{name}: NE {result.val.mean_ne:.4f}"
 
 
@@ -69,7 +70,8 @@ def test_sparse_embedding_optimizers_touch_only_looked_up_rows(tiny_dataset):
         for optimizer in optimizers:
             optimizer.step()
         changed = (table.detach() != before).any(dim=1).nonzero().flatten()
-        looked_up = set((batch.sparse.index_select(1, model.inputs.group_index_0) + model.inputs.groups[0].offsets).flatten().tolist())
+        looked_up = set((batch.sparse.index_select(1, model.inputs.sparse_columns_0)
+                         + model.inputs.groups[0].column_offsets).flatten().tolist())
         assert 0 < len(changed) and set(changed.tolist()) <= looked_up, choice
 
 

@@ -13,6 +13,13 @@ class Batch(NamedTuple):
     domain: torch.Tensor  # [B] int64 domain index
     labels: torch.Tensor  # [B, T] float32 (0 where missing)
     mask: torch.Tensor    # [B, T] bool, True where the label exists
+    lists: torch.Tensor | None = None  # [B, L] int64 multi-hot and sequence ids (data.features)
+
+    @property
+    def inputs(self) -> tuple[torch.Tensor, ...]:
+        """The model's inputs: (dense, sparse, domain) and ``lists`` when the data has any."""
+        base = (self.dense, self.sparse, self.domain)
+        return base if self.lists is None else (*base, self.lists)
 
 
 @dataclass
@@ -22,12 +29,14 @@ class TensorSplit:
     domain: torch.Tensor
     labels: torch.Tensor
     mask: torch.Tensor
+    lists: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.domain.shape[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The split's tensors by field (``lists`` only when the data has list features)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     def to(self, device: torch.device | str) -> "TensorSplit":
         return TensorSplit(**{k: v.to(device) for k, v in self.tensors().items()})
@@ -44,7 +53,8 @@ class TensorSplit:
             for start in range(0, n, batch_size):
                 end = start + batch_size
                 yield Batch(self.dense[start:end], self.sparse[start:end], self.domain[start:end],
-                            self.labels[start:end], self.mask[start:end])
+                            self.labels[start:end], self.mask[start:end],
+                            self.lists[start:end] if self.lists is not None else None)
             return
         for index in self.shuffled_indices(batch_size, generator, drop_last, skip):
             yield self.take(index)
@@ -70,4 +80,4 @@ class TensorSplit:
     def take(self, index: torch.Tensor) -> Batch:
         """The rows ``index`` [B] of every tensor, as a Batch."""
         return Batch(self.dense[index], self.sparse[index], self.domain[index],
-                     self.labels[index], self.mask[index])
+                     self.labels[index], self.mask[index], self.lists[index] if self.lists is not None else None)

@@ -2,8 +2,18 @@
 
 A *portfolio* is one (domain, objective) pair; the unified model has one head per portfolio.
 Sparse ids are 0 for out-of-vocabulary/missing values and 1..vocab_size-1 for known values.
+
+List features hold several ids per example: a *multi-hot* bag (a movie's genres) or a *sequence*
+(a user's earlier events in time order, each with optional side ids such as the rating given).
+They travel in one int64 tensor ``lists`` [B, ListLayout.width]; per list feature, in order:
+its length (1 column), then each of its fields as ``max_len`` columns, right-aligned (0 before the
+first event, the most recent event in the last column, so the k most recent are the last k). A field may *share* a sparse feature's vocabulary and
+embedding table (a history of item ids shares ``item_id``'s), so the candidate and the events it
+is compared with live in one space.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +37,37 @@ class SparseFeature(BaseModel):
         return self.group or cardinality_group(self.vocab_size)
 
 
+class ListField(BaseModel):
+    """One id field of a list feature; ``shares`` names the sparse feature whose vocabulary and
+    embedding table it uses ("" = its own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    vocab_size: int = Field(ge=1, description="number of ids, including the OOV id 0")
+    shares: str = ""
+
+    @property
+    def group_name(self) -> str:
+        return cardinality_group(self.vocab_size)
+
+
+class ListFeature(BaseModel):
+    """A multi-hot bag or a sequence; ``fields[0]`` holds the ids, the others side ids per event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: Literal["multi_hot", "sequence"]
+    max_len: int = Field(ge=1)
+    fields: tuple[ListField, ...] = Field(min_length=1)
+
+    @property
+    def width(self) -> int:
+        """Columns this feature takes in ``lists``: its length and ``max_len`` per field."""
+        return 1 + self.max_len * len(self.fields)
+
+
 class FeatureSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +76,7 @@ class FeatureSpec(BaseModel):
     domain: str
     domains: tuple[str, ...] = Field(min_length=1)
     objectives: tuple[str, ...] = Field(min_length=1)
+    lists: tuple[ListFeature, ...] = ()
 
     @property
     def num_domains(self) -> int:
@@ -55,7 +97,24 @@ class FeatureSpec(BaseModel):
 
     @property
     def feature_names(self) -> list[str]:
-        return [*self.dense, *(f.name for f in self.sparse)]
+        return [*self.dense, *(f.name for f in self.sparse), *(f.name for f in self.lists)]
+
+    @property
+    def sequences(self) -> list[ListFeature]:
+        return [f for f in self.lists if f.kind == "sequence"]
+
+    def list_offset(self, name: str) -> int:
+        """The column of ``lists`` where feature ``name`` starts (its length column)."""
+        offset = 0
+        for feature in self.lists:
+            if feature.name == name:
+                return offset
+            offset += feature.width
+        raise KeyError(name)
+
+    @property
+    def lists_width(self) -> int:
+        return sum(f.width for f in self.lists)
 
     @property
     def portfolios(self) -> list[str]:

@@ -8,16 +8,22 @@ One row per rating, joined with its user and movie:
 - domain (``data.domain``): ``age_band`` (<25, 25-34, 35-44, 45+), ``gender`` or ``genre``
   (the movie's first genre);
 - ``times`` = the rating timestamp (``split.by: time``, the default: train on the past, validate
-  and test on the latest ratings).
+  and test on the latest ratings);
+- with ``history_length`` L > 0, the sequence ``history``: the user's last L ratings strictly before
+  this one's timestamp (ratings at the same second are not history), each event the movie
+  (``history_item``, sharing ``item_id``'s ids), its first genre (``history_genre``, sharing
+  ``first_genre``'s) and the rating given (``history_rating``); with ``genres``, the multi-hot
+  ``genres`` (every genre of the movie).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from unirank.config import MovieLensDataConfig
-from unirank.data.table import RawTable
+from unirank.data.table import RawList, RawTable, pad_lists
 from unirank.errors import UnirankError
 
 FILES = {"inter": "ml-100k.inter", "user": "ml-100k.user", "item": "ml-100k.item"}
@@ -73,5 +79,40 @@ def read_movielens(cfg: MovieLensDataConfig) -> RawTable:
     for column in [*SPARSE, cfg.domain]:
         frame[column] = frame[column].astype("string")
     sparse = SPARSE if cfg.domain in SPARSE else [cfg.domain, *SPARSE]
+    lists = []
+    if cfg.history_length:
+        lists.append(_history(frame, timestamp.to_numpy(), rating.astype(int).astype(str).to_numpy(), cfg.history_length))
+    if cfg.genres:
+        counts = genres.str.len().to_numpy()
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        lengths, padded = pad_lists(np.concatenate(genres.to_numpy()).astype(str) if counts.sum() else
+                                    np.array([], dtype=str), offsets, max(1, int(counts.max())))
+        lists.append(RawList(name="genres", kind="multi_hot", max_len=padded.shape[1], lengths=lengths,
+                             fields={"genre_bag": padded}))
     return RawTable(frame=frame, dense=list(DENSE), sparse=sparse, domain=cfg.domain,
-                    objectives=["like", "love"], source=f"movielens:{folder}", times=timestamp)
+                    objectives=["like", "love"], source=f"movielens:{folder}", times=timestamp, lists=lists)
+
+
+def _history(frame: pd.DataFrame, times: np.ndarray, ratings: np.ndarray, length: int) -> RawList:
+    """Each row's user's last ``length`` ratings strictly before its time, right-aligned."""
+    order = np.lexsort((np.arange(len(frame)), times, frame["user_id"].to_numpy()))
+    user, t = frame["user_id"].to_numpy()[order], times[order]
+    position = np.arange(len(order))
+    new_user = np.r_[True, user[1:] != user[:-1]]
+    new_time = new_user | np.r_[True, t[1:] != t[:-1]]
+    user_start = np.maximum.accumulate(np.where(new_user, position, 0))
+    end = np.maximum.accumulate(np.where(new_time, position, 0))  # first rating at this second: exclusive
+    lengths = np.minimum(end - user_start, length)
+    index = end[:, None] - length + np.arange(length)              # [n, L] event positions, right-aligned
+    valid = np.arange(length) >= length - lengths[:, None]
+    fields = {}
+    for name, column in (("history_item", frame["item_id"]), ("history_genre", frame["first_genre"]),
+                         ("history_rating", pd.Series(ratings))):
+        values = column.astype(str).to_numpy()[order]
+        padded = np.where(valid, values[np.clip(index, 0, None)], "").astype(object)
+        fields[name] = np.empty_like(padded)
+        fields[name][order] = padded
+    out_lengths = np.empty_like(lengths)
+    out_lengths[order] = lengths
+    return RawList(name="history", kind="sequence", max_len=length, lengths=out_lengths.astype(np.int64),
+                   fields=fields, shares={"history_item": "item_id", "history_genre": "first_genre"})

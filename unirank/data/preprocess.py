@@ -11,7 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from unirank.data.batches import TensorSplit
-from unirank.data.features import FeatureSpec, SparseFeature
+from unirank.data.features import FeatureSpec, ListFeature, ListField, SparseFeature
 from unirank.data.table import RawTable
 from unirank.errors import UnirankError
 
@@ -26,6 +26,17 @@ class DenseStats(BaseModel):
     signed_log: bool
 
 
+class ListState(BaseModel):
+    """A list feature's layout; its own fields' vocabularies are in ``PreprocessState.list_vocab``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    kind: str
+    max_len: int
+    fields: list[str]
+    shares: dict[str, str] = {}
+
+
 class PreprocessState(BaseModel):
     """Everything ``transform`` needs; JSON round-trips."""
 
@@ -36,9 +47,17 @@ class PreprocessState(BaseModel):
     domain: str
     domains: list[str]
     objectives: list[str]
+    lists: list[ListState] = []
+    list_vocab: dict[str, list[str]] = {}
+
+    def field_vocab(self, spec: ListState, field: str) -> list[str]:
+        return self.vocab[spec.shares[field]] if field in spec.shares else self.list_vocab[field]
 
     def feature_spec(self) -> FeatureSpec:
-        return FeatureSpec(
+        lists = tuple(ListFeature(name=s.name, kind=s.kind, max_len=s.max_len, fields=tuple(
+            ListField(name=f, vocab_size=len(self.field_vocab(s, f)) + 1, shares=s.shares.get(f, ""))
+            for f in s.fields)) for s in self.lists)
+        return FeatureSpec(lists=lists,
             dense=tuple(self.dense),
             sparse=tuple(SparseFeature(name=n, vocab_size=len(v) + 1) for n, v in self.vocab.items())
             + tuple(SparseFeature(name=n, vocab_size=size + 1) for n, size in self.hashed.items()),
@@ -62,16 +81,30 @@ def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -
     for column in (c for c in table.sparse if c not in table.hashed):
         counts = train[column].astype("string").value_counts(dropna=True)
         vocab[column] = [str(v) for v in counts[counts >= min_count].index]
+    lists, list_vocab = [], {}
+    for raw in table.lists:
+        for name, shared in raw.shares.items():
+            if shared not in vocab:
+                raise UnirankError(f"{table.source}: list field {raw.name}.{name} shares {shared!r}, which is not a "
+                                   "categorical (non-hashed) column of this data")
+        valid = np.arange(raw.max_len) >= raw.max_len - raw.lengths[train_rows, None]
+        for name, values in raw.fields.items():
+            if name not in raw.shares:
+                counts = pd.Series(values[train_rows][valid]).value_counts()
+                list_vocab[name] = [str(v) for v in counts[counts >= min_count].index]
+        lists.append(ListState(name=raw.name, kind=raw.kind, max_len=raw.max_len, fields=list(raw.fields),
+                               shares=dict(raw.shares)))
     domains = sorted(str(v) for v in table.frame[table.domain].astype("string").dropna().unique())
     if len(domains) < 1:
         raise UnirankError(f"{table.source}: domain column {table.domain!r} has no values")
     return PreprocessState(dense=dense, vocab=vocab, hashed=dict(table.hashed), domain=table.domain, domains=domains,
-                           objectives=list(table.objectives))
+                           objectives=list(table.objectives), lists=lists, list_vocab=list_vocab)
 
 
 def transform(table: RawTable, rows: np.ndarray, state: PreprocessState) -> TensorSplit:
     """Rows of the table → tensors: dense [N, D] float32, sparse [N, S] int64 (0 = OOV),
-    domain [N] int64, labels [N, T] float32 with mask [N, T] bool (False = label missing)."""
+    domain [N] int64, labels [N, T] float32 with mask [N, T] bool (False = label missing), and
+    with list features ``lists`` [N, L] int64 (layout in ``unirank.data.features``)."""
     part = table.frame.iloc[rows]
     n = len(part)
     dense = np.zeros((n, len(state.dense)), dtype=np.float32)
@@ -92,10 +125,35 @@ def transform(table: RawTable, rows: np.ndarray, state: PreprocessState) -> Tens
     labels = part[state.objectives].to_numpy(dtype=np.float32)
     mask = ~np.isnan(labels)
     keep = domain_codes >= 0  # rows without a known domain cannot be routed to a portfolio head
+    lists = _list_columns(table, rows, state)
     return TensorSplit(
         dense=torch.from_numpy(dense[keep]),
         sparse=torch.from_numpy(sparse[keep]),
         domain=torch.from_numpy(domain_codes[keep].astype(np.int64)),
         labels=torch.from_numpy(np.nan_to_num(labels[keep], nan=0.0)),
         mask=torch.from_numpy(mask[keep]),
+        lists=torch.from_numpy(lists[keep]) if lists is not None else None,
     )
+
+
+def _list_columns(table: RawTable, rows: np.ndarray, state: PreprocessState) -> np.ndarray | None:
+    """The ``lists`` columns [n, L] int64 of ``rows``: per list its length, then per field the ids
+    (0 = OOV, and before the first event)."""
+    if not state.lists:
+        return None
+    raws = {raw.name: raw for raw in table.lists}
+    parts = []
+    for spec in state.lists:
+        raw = raws.get(spec.name)
+        if raw is None or list(raw.fields) != spec.fields or raw.max_len != spec.max_len:
+            raise UnirankError(f"{table.source}: list feature {spec.name!r} is not read as the fitted state expects "
+                               f"(fields {spec.fields}, max_len {spec.max_len})")
+        lengths = raw.lengths[rows]
+        parts.append(lengths[:, None])
+        valid = np.arange(spec.max_len) >= spec.max_len - lengths[:, None]
+        for name in spec.fields:
+            values = raw.fields[name][rows]
+            codes = pd.Categorical(values.ravel(), categories=state.field_vocab(spec, name)).codes
+            ids = (codes.astype(np.int64) + 1).reshape(values.shape)
+            parts.append(np.where(valid, ids, 0))
+    return np.concatenate(parts, axis=1)

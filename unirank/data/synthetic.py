@@ -12,6 +12,16 @@ with P = {(0,1), (2,3), (4,5), (1,6)}, per-id biases b and latent vectors z (dim
 effects γ, δ whose signs differ between domains. A first-order model cannot express the pairwise
 terms, and a model that ignores the domain cannot express γ_d, δ_d: the architecture choice
 genuinely changes quality. ``convert`` is unlabelled on 25% of rows (masked, Lattice-style).
+
+With ``history_length`` L > 0 each row also has a behaviour sequence ``history`` (1..L earlier items
+of ``c1``'s vocabulary and their categories, sharing the ids of ``c1`` and of the new sparse feature
+``c1_cat``, the candidate's category) with a planted target-attention effect: items fall in 20
+categories; each row has an interest category u, half of its history is drawn from u, and half of
+the candidates ``c1`` too; then
+
+    logit_click += 4 · (share of history items in the candidate's category − 0.25)
+
+which only a model that compares the candidate with its history can express.
 """
 from __future__ import annotations
 
@@ -19,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from unirank.config import SyntheticDataConfig
-from unirank.data.table import RawTable
+from unirank.data.table import RawList, RawTable
 
 _LATENT_DIM = 4
+_CLUSTERS = 20
 _PAIRS = ((0, 1), (2, 3), (4, 5), (1, 6))
 
 
@@ -41,6 +52,7 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     bias = rng.normal(0.0, 0.3, size=(num_sparse, vocab))
     latent = rng.normal(0.0, 1.0 / np.sqrt(_LATENT_DIM) * 1.4, size=(num_sparse, vocab, _LATENT_DIM))
     dense = rng.normal(size=(n, max(cfg.num_dense, 4)))
+    history = _plant_history(rng, ids, vocab, cfg.history_length) if cfg.history_length else None
 
     def pair(a: int, b: int) -> np.ndarray:
         return np.einsum("nk,nk->n", latent[a, ids[:, a]], latent[b, ids[:, b]])
@@ -52,6 +64,8 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     first_order = sum(bias[s, ids[:, s]] for s in range(num_sparse))
     shared = first_order + sum(0.8 * pair(a, b) for a, b in _PAIRS) + 0.7 * dense[:, 0] * dense[:, 1]
     logit_click = base[domain] + shared + 0.5 * dense[:, 2] + gamma[domain] * pair(0, 2)
+    if history is not None:
+        logit_click += 4.0 * (history[1] - 0.25)
     logit_convert = -1.0 + 0.5 * shared + 0.8 * pair(3, 7) + delta[domain] * dense[:, 1]
 
     click = (rng.random(n) < _sigmoid(logit_click)).astype(np.float32)
@@ -62,6 +76,9 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     sparse_names = [f"c{s}" for s in range(cfg.num_sparse)]
     for s, name in enumerate(sparse_names):
         frame[name] = ids[:, s]
+    if history is not None:
+        frame["c1_cat"] = history[2][ids[:, 1]]
+        sparse_names.append("c1_cat")
     dense_names = [f"x{j}" for j in range(cfg.num_dense)]
     for j, name in enumerate(dense_names):
         frame[name] = dense[:, j].astype(np.float32)
@@ -75,7 +92,39 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
         domain="domain",
         objectives=["click", "convert"],
         source="synthetic",
+        lists=[history[0]] if history is not None else [],
     )
+
+
+def _plant_history(rng: np.random.Generator, ids: np.ndarray, vocab: int,
+                   length: int) -> tuple[RawList, np.ndarray, np.ndarray]:
+    """A history per row (sets ``ids[:, 1]``, the candidate, for half the rows) → (the RawList,
+    per row the share of its history in the candidate's category, each item's category)."""
+    n = len(ids)
+    cluster = rng.integers(0, _CLUSTERS, size=vocab)
+    cluster[rng.permutation(vocab)[:_CLUSTERS]] = np.arange(_CLUSTERS)  # no cluster is empty
+    by_cluster = np.argsort(cluster, kind="stable")                         # items grouped by cluster
+    sizes = np.bincount(cluster, minlength=_CLUSTERS)
+    starts = np.cumsum(sizes) - sizes
+    interest = rng.integers(0, _CLUSTERS, size=n)
+
+    def from_interest(rows: np.ndarray) -> np.ndarray:
+        c = interest[rows]
+        return by_cluster[starts[c] + (rng.random(len(rows)) * sizes[c]).astype(np.int64)]
+
+    follow = np.flatnonzero(rng.random(n) < 0.5)
+    ids[follow, 1] = from_interest(follow)
+    events = rng.integers(0, vocab, size=(n, length))
+    in_interest = rng.random((n, length)) < 0.5
+    rows, slots = np.nonzero(in_interest)
+    events[rows, slots] = from_interest(rows)
+    lengths = rng.integers(1, length + 1, size=n)
+    real = np.arange(length) >= length - lengths[:, None]  # right-aligned, the most recent last
+    match = ((cluster[events] == cluster[ids[:, 1]][:, None]) & real).sum(1) / lengths
+    fields = {"history_item": np.where(real, events.astype(str), "").astype(object),
+              "history_cat": np.where(real, cluster[events].astype(str), "").astype(object)}
+    return RawList(name="history", kind="sequence", max_len=length, lengths=lengths.astype(np.int64), fields=fields,
+                   shares={"history_item": "c1", "history_cat": "c1_cat"}), match, cluster
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

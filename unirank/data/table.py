@@ -3,7 +3,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+
+
+@dataclass
+class RawList:
+    """One list feature as a reader returns it: per row its length (≤ ``max_len``, already cut to
+    the most recent events) and per field a [rows, max_len] array of raw values as strings,
+    right-aligned in time order ("" before the first event, the most recent one last).
+    ``shares``: field → the sparse column whose vocabulary it uses."""
+
+    name: str
+    kind: str  # "multi_hot" | "sequence"
+    max_len: int
+    lengths: np.ndarray            # [rows] int64
+    fields: dict[str, np.ndarray]  # field name → [rows, max_len] str
+    shares: dict[str, str] = field(default_factory=dict)
+
+
+def pad_lists(values: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat values [V] with row ``offsets`` [rows + 1] → (lengths [rows], [rows, max_len] str),
+    keeping each row's last ``max_len`` values (the most recent), right-aligned, "" before."""
+    lengths = np.minimum(np.diff(offsets), max_len).astype(np.int64)
+    out = np.full((len(lengths), max_len), "", dtype=object)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    slots = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # 0..len-1
+    starts = np.repeat(offsets[1:] - lengths, lengths)
+    out[rows, max_len - np.repeat(lengths, lengths) + slots] = values[starts + slots].astype(str).astype(object)
+    return lengths, out
 
 
 @dataclass
@@ -27,3 +55,5 @@ class RawTable:
     # Each row's split ("train"/"val"/"test", missing = in none) when the source decides it (a split
     # column, or one path per split); None: ``dataset.split_rows`` decides.
     split: "pd.Series | None" = None
+    # Multi-hot and sequence features (``RawList``), rows aligned with ``frame``.
+    lists: list[RawList] = field(default_factory=list)

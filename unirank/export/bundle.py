@@ -126,7 +126,7 @@ def _write_bundle(staging: Path, arch: ArchSpec, model, state: PreprocessState, 
     metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": verify_program(model, features, staging / "model.pt2")}
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics))
+    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics, has_lists=bool(features.lists)))
 
 
 def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> Path:

@@ -6,7 +6,7 @@ import time
 from unirank.space.arch import ArchSpec
 
 
-def model_card(arch: ArchSpec, metrics: dict) -> str:
+def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False) -> str:
     validation, cost, provenance = metrics["validation"], metrics["cost"], metrics["provenance"]
     title = provenance.get("preset") or (f"trial {provenance['trial']}" if provenance.get("trial") is not None
                                           else "architecture")
@@ -52,7 +52,7 @@ def model_card(arch: ArchSpec, metrics: dict) -> str:
         lines += [f"| {n['label']} | {n['mean_ne']:.4f} | {n['mflops']:.4f} |" for n in neighbours]
     check = metrics.get("serving_check", {}).get("max_abs_diff_eager_vs_pt2")
     lines += ["", "## Use",
-              "- serve: `torch.export.load('model.pt2').module()(dense, sparse, domain)` → probabilities [B, T]"
+              "- serve: `torch.export.load('model.pt2').module()(dense, sparse, domain" + (", lists" if has_lists else "") + ")` → probabilities [B, T]"
               + (f" (checked against the eager model: max |diff| {check:.1e})" if check is not None else ""),
               "- retrain: `unirank train <this folder> --device cuda`", ""]
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """The serving program: ``torch.export`` of the inference model (``model.pt2``), and its check.
 
-The program takes ``dense`` [B, D] float32, ``sparse`` [B, S] int64 and ``domain`` [B] int64 with
-a dynamic batch dimension and returns probabilities [B, T]. It is loaded with
+The program takes ``dense`` [B, D] float32, ``sparse`` [B, S] int64 and ``domain`` [B] int64 —
+and, when the data has multi-hot or sequence features, ``lists`` [B, L] int64 (each list's length,
+then its ids padded to its ``max_len``, layout in ``unirank.data.features``: lengths vary per example,
+the width is the data's) — with a dynamic batch dimension and returns probabilities [B, T]. It is loaded with
 ``torch.export.load(path).module()`` — no unirank import needed to serve it.
 
 A bundle is written only if the program agrees with the eager model: ``verify_program`` refuses
@@ -30,8 +32,9 @@ class Probabilities(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(dense, sparse, domain))
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor,
+                lists: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.model(dense, sparse, domain, lists))
 
 
 def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) -> Path:
@@ -39,7 +42,7 @@ def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) ->
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     inputs = example_inputs(features, 8)
     with torch.no_grad():
-        program = torch.export.export(model, inputs, dynamic_shapes=({0: batch}, {0: batch}, {0: batch}))
+        program = torch.export.export(model, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
     # The archive would otherwise carry the sample inputs as a torch.save pickle; without them it
     # holds JSON (graph, configs) and raw tensor bytes only — nothing that unpickles.
     program.example_inputs = None
@@ -51,7 +54,7 @@ def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) ->
 def check_program(model: nn.Module, features: FeatureSpec, path: str | Path, batch_size: int = 257) -> float:
     """Max |eager − exported| over a random batch (of a size the export never saw)."""
     program = torch.export.load(str(path)).module()
-    inputs = example_inputs(features, batch_size, seed=3)
+    inputs = example_inputs(features, batch_size, seed=3, full=False)  # histories of every length
     eager = Probabilities(model.eval().cpu())(*inputs)
     return float((program(*inputs) - eager).abs().max())
 

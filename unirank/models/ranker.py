@@ -19,7 +19,8 @@ SHARING = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE, "star": Star
 class UnifiedRanker(nn.Module):
     """inputs → interaction stack → sharing pattern → logits (+ the wide terms, DeepFM).
 
-    Call: ``dense`` [B, D] float, ``sparse`` [B, S] int64, ``domain`` [B] int64 →
+    Call: ``dense`` [B, D] float, ``sparse`` [B, S] int64, ``domain`` [B] int64, and when the data
+    has list features ``lists`` [B, L] int64 (``unirank.data.features``) →
     logits [B, T] (one per objective, from the heads of each example's domain).
     ``parts`` returns the summands of the logit: ``deep`` and, when in ``arch.wide``, ``linear``
     [B, T] and ``fm`` [B, 1].
@@ -28,7 +29,7 @@ class UnifiedRanker(nn.Module):
     def __init__(self, arch: ArchSpec, features: FeatureSpec):
         super().__init__()
         self.arch, self.features = arch, features
-        self.inputs = InputLayer(arch.embedding, features)
+        self.inputs = InputLayer(arch.embedding, features, arch.sequence)
         self.stack = InteractionStack(arch.layers, self.inputs.out_features, self.inputs.num_rows,
                                       arch.embedding.dim, dense_row=self.inputs.has_dense_row,
                                       dropout=arch.dropout)
@@ -45,8 +46,9 @@ class UnifiedRanker(nn.Module):
         h = self.stack(matrix, flat)
         return self.sharing(self.dropout(h) if self.dropout is not None else h, domain)
 
-    def parts(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> dict[str, torch.Tensor]:
-        matrix, flat = self.inputs(dense, sparse, domain)
+    def parts(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor,
+              lists: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        matrix, flat = self.inputs(dense, sparse, domain, lists)
         out = {"deep": self.deep(matrix, flat, domain)}
         if self.first_order is not None:
             out["linear"] = self.first_order(dense, sparse)
@@ -60,11 +62,12 @@ class UnifiedRanker(nn.Module):
 
         return weight_slots(self)
 
-    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor,
+                lists: torch.Tensor | None = None) -> torch.Tensor:
         if self.first_order is None and not self.fm:
-            matrix, flat = self.inputs(dense, sparse, domain)
+            matrix, flat = self.inputs(dense, sparse, domain, lists)
             return self.deep(matrix, flat, domain)
-        parts = self.parts(dense, sparse, domain)
+        parts = self.parts(dense, sparse, domain, lists)
         logits = parts["deep"]
         for name in ("linear", "fm"):
             if name in parts:

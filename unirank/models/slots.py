@@ -5,7 +5,7 @@ every architecture that uses it: by ``key`` (the leading block of one stored ten
 ``columns`` (the dense projection: columns picked per dense feature), or as ``tables`` (a group's
 embedding table: the concatenation of its features' own tables, ``(key, rows)`` each).
 
-Keys: ``inputs.feature.<name>`` (one table per sparse feature), ``inputs.projection.<group>``,
+Keys: ``inputs.feature.<name>`` (one table per sparse feature or list field of its own), ``inputs.projection.<group>``,
 ``stack.<layer>.<slot>.<kind>.<parameter>`` (a module owns its weights per layer, slot and kind),
 ``sharing.<pattern>.<parameter>``, ``towers.<mode>.<parameter>``; anything else by its name.
 """
@@ -30,12 +30,11 @@ def weight_slots(model: nn.Module) -> dict[str, WeightSlot]:
     slots = {n: WeightSlot(key=n) for n in names.values()}
     features, inputs = model.features, model.inputs
     for g, group in enumerate(inputs.groups):
-        members = getattr(inputs, f"group_index_{g}").tolist()
+        keys = [features.sparse[m].name if kind == "sparse" else m for kind, m in inputs.members[inputs.group_names[g]]]
         slots[names[id(group.table.weight)]] = WeightSlot(
-            tables=[(f"inputs.feature.{features.sparse[i].name}", r) for i, r in zip(members, group.rows.tolist())])
+            tables=[(f"inputs.feature.{key}", r) for key, r in zip(keys, group.rows.tolist())])
         if group.projection is not None:
-            slots[names[id(group.projection.weight)]] = WeightSlot(
-                key=f"inputs.projection.{features.sparse[members[0]].group_name}")
+            slots[names[id(group.projection.weight)]] = WeightSlot(key=f"inputs.projection.{inputs.group_names[g]}")
     if inputs.dense_projection is not None:
         slots[names[id(inputs.dense_projection.weight)]] = WeightSlot(
             key="inputs.dense_projection.weight", columns=inputs.dense_index.clone())

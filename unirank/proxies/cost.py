@@ -13,7 +13,9 @@ Definitions (per example, inference forward):
   keeps the matmul part alone.
 - ``lookups_per_example`` / ``embedding_bytes_per_example``: the embedding-row work that the FLOP
   counter does not see — one table row (of its group's dim, fp32) read per kept sparse feature,
-  plus the domain row when enabled, plus DeepFM's first-order rows (one float per objective).
+  per id slot of a list feature used (all ``max_len`` of a multi-hot bag, the k events used of a
+  sequence, per field, and the candidate's rows) and the domain row when enabled, plus DeepFM's
+  first-order rows (one float per objective). Lists are counted full (the longest history).
 - ``dense_params``: parameters outside embedding tables; ``embedding_params``: rows × dim.
 - ``latency_ms``: median wall time of an inference forward pass on a batch of
   ``latency_batch`` examples on the measuring device (after warm-up runs; CUDA synchronised).
@@ -119,15 +121,27 @@ class Cost:
         return {**asdict(self), "mflops": self.mflops, "params": self.params}
 
 
-def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Random valid inputs: dense [B, D], sparse [B, S] within each vocabulary, domain [B]."""
+def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0, full: bool = True) -> tuple[torch.Tensor, ...]:
+    """Random valid inputs: dense [B, D], sparse [B, S] within each vocabulary, domain [B], and
+    with list features ``lists`` [B, L]: every list full (``full``, the cost of the longest
+    history) or of random lengths 0..max_len, padded with 0 as the data is."""
     generator = torch.Generator().manual_seed(seed)
     dense = torch.randn(batch_size, len(features.dense), generator=generator)
     sparse = torch.stack(
         [torch.randint(0, f.vocab_size, (batch_size,), generator=generator) for f in features.sparse], 1
     ) if features.sparse else torch.zeros(batch_size, 0, dtype=torch.int64)
     domain = torch.randint(0, features.num_domains, (batch_size,), generator=generator)
-    return dense, sparse, domain
+    if not features.lists:
+        return dense, sparse, domain
+    parts = []
+    for f in features.lists:
+        lengths = (torch.full((batch_size, 1), f.max_len, dtype=torch.int64) if full else
+                   torch.randint(0, f.max_len + 1, (batch_size, 1), generator=generator))
+        real = torch.arange(f.max_len) >= f.max_len - lengths
+        parts.append(lengths)
+        parts += [torch.randint(1, max(2, field.vocab_size), (batch_size, f.max_len), generator=generator) * real
+                  for field in f.fields]
+    return dense, sparse, domain, torch.cat(parts, dim=1)
 
 
 def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], matmul_only: bool = False) -> int:
@@ -172,8 +186,8 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
     lookups, lookup_bytes = 0, 0
     for module in model.modules():
         if isinstance(module, InputLayer):
-            for g, group in enumerate(module.groups):
-                count = len(getattr(module, f"group_index_{g}"))
+            for group in module.groups:
+                count = group.num_columns
                 lookups += count
                 lookup_bytes += count * group.table.embedding_dim * 4
             if module.domain_table is not None:

@@ -25,7 +25,7 @@ def short_train_ne(arch: ArchSpec, dataset: Dataset, steps: int, batch_size: int
     while done < steps:
         for b in rows.warm.batches(batch_size, generator):
             optimizer.zero_grad(set_to_none=True)
-            masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask).backward()
+            masked_bce(model(*b.inputs), b.labels, b.mask).backward()
             optimizer.step()
             done += 1
             if done >= steps:

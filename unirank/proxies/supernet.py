@@ -140,9 +140,9 @@ class Supernet(nn.Module):
         return out
 
     def forward(self, arch: ArchSpec, dense: torch.Tensor, sparse: torch.Tensor,
-                domain: torch.Tensor) -> torch.Tensor:
+                domain: torch.Tensor, lists: torch.Tensor | None = None) -> torch.Tensor:
         model, _ = self._path(arch)
-        return functional_call(model, self.weights(arch), (dense, sparse, domain))
+        return functional_call(model, self.weights(arch), (dense, sparse, domain, lists))
 
     def extract(self, arch: ArchSpec) -> nn.Module:
         """A stand-alone ``build_model(arch)`` holding the inherited weights (copies)."""

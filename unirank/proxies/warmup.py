@@ -120,7 +120,7 @@ def warm_up(supernet: Supernet, dataset: Dataset, cfg: WarmupConfig) -> WarmupSt
                 chosen = [by_size[-1], by_size[0], *chosen]
             optimizer.zero_grad(set_to_none=True)
             for arch in chosen:
-                loss = masked_bce(supernet(arch, batch.dense, batch.sparse, batch.domain), batch.labels, batch.mask)
+                loss = masked_bce(supernet(arch, *batch.inputs), batch.labels, batch.mask)
                 (loss / len(chosen)).backward()
             optimizer.step()
             steps += 1
@@ -140,7 +140,7 @@ def _finetune(model: torch.nn.Module, rows: TensorSplit, cfg: WarmupConfig, step
         if step >= steps:
             break
         optimizer.zero_grad(set_to_none=True)
-        masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask).backward()
+        masked_bce(model(*b.inputs), b.labels, b.mask).backward()
         optimizer.step()
 
 
@@ -150,7 +150,7 @@ def held_out_loss(model: torch.nn.Module, rows: TensorSplit) -> float:
     total, count = 0.0, 0.0
     for b in rows.batches(8192):
         losses = torch.nn.functional.binary_cross_entropy_with_logits(
-            model(b.dense, b.sparse, b.domain).float(), b.labels, reduction="none")
+            model(*b.inputs).float(), b.labels, reduction="none")
         total += float((losses * b.mask).sum())
         count += float(b.mask.sum())
     return total / max(count, 1.0)

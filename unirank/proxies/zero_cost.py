@@ -31,7 +31,7 @@ from unirank.train.fit import masked_bce
 
 
 def _loss(model: nn.Module, b: Batch) -> torch.Tensor:
-    return masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
+    return masked_bce(model(*b.inputs), b.labels, b.mask)
 
 
 def loss_and_grads(model: nn.Module, b: Batch) -> tuple[float, list[tuple[str, torch.Tensor, torch.Tensor]]]:
@@ -85,7 +85,7 @@ def naswot(model: nn.Module, batches: list[Batch]) -> float:
              for m in model.modules() if isinstance(m, nn.Linear)]
     try:
         with torch.no_grad():
-            model(b.dense, b.sparse, b.domain)
+            model(*b.inputs)
     finally:
         for h in hooks:
             h.remove()

@@ -111,6 +111,52 @@ class ModuleSpec(_Spec):
         return self
 
 
+class SequenceSpec(_Spec):
+    """How every sequence feature (a behaviour history) becomes rows of E; absent = sequences unused.
+
+    ``encoder``:
+    - ``sum`` / ``mean``: pooling of the event embeddings → 1 row;
+    - ``target_attention`` (DIN, Zhou et al. 2018): each event weighted by an MLP (``attention_width``)
+      of [event, candidate, event − candidate, event ⊙ candidate], weights not normalised → 1 row;
+    - ``transformer`` (BST, Chen et al. 2019): ``layers`` post-norm encoder layers (``heads``,
+      feed-forward ``ffn``) over the events and the candidate as the last token, learned positions
+      (or ``rope``), optional ``qk_norm``; ``readout`` ``tokens`` = every output token (BST), ``pooled``
+      = the candidate's output and the events' mean → 2 rows;
+    - ``interformer`` (InterFormer, Zeng et al. 2025): ``layers`` of bidirectional exchange between the
+      sequence and the non-sequence rows (each side attends to the other, then a self-attention
+      layer on the sequence), the sequence summarised by ``summary_tokens`` learned queries (pooling
+      by attention) → that many rows.
+    ``max_len``: the most recent events used (≤ the data's); the events' embeddings are the sum of
+    their fields' (ids and side ids). "The candidate" is the sum of the example's sparse rows that
+    the events' fields share a table with (e.g. ``item_id`` for a history of items).
+    """
+
+    encoder: Literal["sum", "mean", "target_attention", "transformer", "interformer"]
+    max_len: int = Field(ge=1, le=4096)
+    layers: int | None = Field(None, ge=1, le=8)
+    heads: int | None = Field(None, ge=1)
+    ffn: int | None = Field(None, ge=1)
+    rope: bool | None = None
+    qk_norm: bool | None = None
+    readout: Literal["tokens", "pooled"] | None = None
+    attention_width: int | None = Field(None, ge=1)
+    summary_tokens: int | None = Field(None, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _fields_match_encoder(self) -> "SequenceSpec":
+        needs = {"sum": set(), "mean": set(), "target_attention": {"attention_width"},
+                 "transformer": {"layers", "heads", "ffn", "readout"},
+                 "interformer": {"layers", "heads", "ffn", "summary_tokens"}}[self.encoder]
+        optional = {"transformer": {"rope", "qk_norm"}, "interformer": {"rope", "qk_norm"}}.get(self.encoder, set())
+        for name in ("layers", "heads", "ffn", "rope", "qk_norm", "readout", "attention_width", "summary_tokens"):
+            given = getattr(self, name) is not None
+            if name in needs and not given:
+                raise ValueError(f"a {self.encoder} sequence encoder needs {name}")
+            if given and name not in needs | optional:
+                raise ValueError(f"a {self.encoder} sequence encoder takes no {name}")
+        return self
+
+
 class LayerSpec(_Spec):
     """One layer of the stack: its modules run in parallel on the same input; outputs are
     concatenated. ``skip``: ``none``; ``concat`` (append the layer's input, DenseNet-style);
@@ -181,7 +227,8 @@ class ArchSpec(_Spec):
     """``wide``: logit terms added to every head beside the deep part (DeepFM): ``linear`` =
     first-order weights of every feature (one per objective), ``fm`` = the scalar FM term
     Σ_{i<j} <e_i, e_j> over the rows of E (shared embeddings). ``dropout``: the rate of dropout
-    after every MLP module and on the stack's output (training only); absent = none."""
+    after every MLP module and on the stack's output (training only); absent = none.
+    ``sequence``: how sequence features are encoded (``SequenceSpec``); absent = not used."""
 
     schema_version: Literal[2] = SCHEMA_VERSION
     embedding: EmbeddingSpec
@@ -189,6 +236,7 @@ class ArchSpec(_Spec):
     sharing: SharingSpec
     wide: tuple[Literal["linear", "fm"], ...] | None = None
     dropout: float | None = Field(None, gt=0, lt=1)
+    sequence: SequenceSpec | None = None
 
     def __hash__(self) -> int:
         return hash(self.to_json(indent=None))
@@ -229,6 +277,8 @@ class ArchSpec(_Spec):
                  + (" +dom" if e.domain_embedding else "")
                  + (f" -{len(e.dropped)}f" if e.dropped else "")
                  + (" bottom" + "-".join(map(str, e.dense_bottom)) if e.dense_bottom else "")]
+        if self.sequence is not None:
+            parts.append(_sequence_summary(self.sequence))
         layers = []
         for layer in self.layers:
             text = "+".join(_module_summary(m) for m in layer.modules)
@@ -249,6 +299,16 @@ class ArchSpec(_Spec):
             parts.append(f"dropout {self.dropout:g}")
         parts.append(f"tower{s.tower_width}" + ("" if s.towers == "portfolio" else f"/{s.towers}"))
         return " | ".join(parts)
+
+
+def _sequence_summary(q: SequenceSpec) -> str:
+    """``seq50 din64``, ``seq50 tf2L2h×64 rope qkn tokens``, ``seq20 mean``."""
+    text = {"sum": "sum", "mean": "mean", "target_attention": f"din{q.attention_width}",
+            "transformer": f"tf{q.layers}L{q.heads}h×{q.ffn}", "interformer": f"ifm{q.layers}L{q.heads}h×{q.ffn}"}[q.encoder]
+    text += (" rope" if q.rope else "") + (" qkn" if q.qk_norm else "")
+    text += f" {q.readout}" if q.readout else ""
+    text += f" cls{q.summary_tokens}" if q.summary_tokens else ""
+    return f"seq{q.max_len} {text}"
 
 
 def _module_summary(m: ModuleSpec) -> str:

@@ -6,7 +6,7 @@ Deviations forced by the shared frame (one InputLayer, towers per portfolio) are
 from __future__ import annotations
 
 from unirank.errors import UnirankError
-from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SharingSpec
+from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SequenceSpec, SharingSpec
 
 _EMB = EmbeddingSpec(dim=16)
 
@@ -62,7 +62,31 @@ PRESETS: dict[str, ArchSpec] = {
     # domain indicator whose logit is added. Deviation: one tower per portfolio on top.
     "star": ArchSpec(embedding=_EMB, layers=(), sharing=SharingSpec(
         pattern="star", star_widths=(256, 128), star_norm=True, star_auxiliary=32, tower_width=32)),
+    # The sequence presets need data with a behaviour sequence (e.g. MovieLens with history_length);
+    # they use its 50 most recent events (fewer if the data keeps fewer).
+    # DIN (Zhou et al. 2018): target attention over the history — an activation unit (hidden 36)
+    # scores each event against the candidate from [e, q, e − q, e ⊙ q], weights not normalised —
+    # beside the other features' embeddings, then an MLP of 200-80. Deviations: PReLU for Dice; the
+    # MLP's output layer is our per-portfolio tower.
+    "din": ArchSpec(embedding=_EMB, sequence=SequenceSpec(encoder="target_attention", max_len=50, attention_width=36),
+                    layers=(_mlp(200), _mlp(80)), sharing=_towers()),
+    # BST (Chen et al. 2019): one transformer layer (8 heads, post-norm, LeakyReLU feed-forward)
+    # over the history with the candidate as its last token and learned position embeddings;
+    # every output token, concatenated with the other features' embeddings, feeds the MLP.
+    # Deviations: the MLP is 256-128 (the paper's 1024-512-256 scaled like our other presets);
+    # positions are the distance to the candidate in events, not in time.
+    "bst": ArchSpec(embedding=_EMB, sequence=SequenceSpec(encoder="transformer", max_len=50, layers=1, heads=8,
+                                                         ffn=64, readout="tokens"),
+                    layers=(_mlp(256), _mlp(128)), sharing=_towers()),
+    # InterFormer (Zeng et al. 2025): two interleaving layers in which the sequence and the other
+    # features exchange information both ways, the sequence summarised by attention-pooling seeds
+    # (4 here) before the interaction stack; the summary and the updated features feed the MLP.
+    # Deviations: see ``unirank.models.sequence.InterFormer``; the interaction arch is an MLP.
+    "interformer": ArchSpec(embedding=_EMB, sequence=SequenceSpec(encoder="interformer", max_len=50, layers=2, heads=2,
+                                                                  ffn=64, summary_tokens=4),
+                            layers=(_mlp(256), _mlp(128)), sharing=_towers()),
 }
+SEQUENCE_PRESETS = ("din", "bst", "interformer")
 
 
 def get_preset(name: str) -> ArchSpec:

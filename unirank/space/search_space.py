@@ -9,7 +9,10 @@ Parameter names as they appear in the study (conditional ones only when their pa
     towers, sharing and, by pattern: num_experts, expert_width (mmoe, ple), expert_hidden (mmoe),
       num_specific_experts, ple_levels, ple_specific_to (ple), star_layers, star_width_<k>,
       star_norm, star_auxiliary (star);
-    tower_width, wide, dropout.
+    tower_width, wide, dropout;
+    with a sequence feature in the data: seq_encoder and, by encoder, seq_max_len, seq_layers,
+      seq_heads, seq_ffn, seq_rope, seq_qk_norm, seq_readout (transformer), seq_summary_tokens
+      (interformer), seq_attention_width (target_attention).
 Width lists (dense_bottom, expert_hidden) are categorical strings: "none" or e.g. "64-32".
 
 ``SearchSpace.point(arch)`` is the inverse of ``suggest``: the parameters (and their Optuna
@@ -25,7 +28,7 @@ from unirank.config import SpaceConfig
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
 from unirank.models.blocks import block
-from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SharingSpec
+from unirank.space.arch import ArchSpec, EmbeddingSpec, LayerSpec, ModuleSpec, SequenceSpec, SharingSpec
 
 
 class OutsideSpace(UnirankError):
@@ -57,12 +60,40 @@ class SearchSpace:
     # -- the space ---------------------------------------------------------------------------
     def suggest(self, trial: TrialLike) -> ArchSpec:
         embedding = self._embedding(trial)
+        sequence = self._sequence(trial)
         layers = self._layers(trial)
         sharing = self._sharing(trial)
         wide = trial.suggest_categorical("wide", list(self.config.wide))
         dropout = trial.suggest_categorical("dropout", list(self.config.dropout))
         return ArchSpec(embedding=embedding, layers=layers, sharing=sharing,
-                        wide=None if wide == "none" else tuple(wide.split("+")), dropout=dropout or None)
+                        wide=None if wide == "none" else tuple(wide.split("+")), dropout=dropout or None,
+                        sequence=sequence)
+
+    @property
+    def _has_sequences(self) -> bool:
+        return self.features is not None and bool(self.features.sequences)
+
+    def _sequence(self, trial: TrialLike) -> SequenceSpec | None:
+        if not self._has_sequences:
+            return None
+        c = self.config.sequence
+        encoder = trial.suggest_categorical("seq_encoder", list(c.encoder))
+        if encoder == "none":
+            return None
+        extra: dict = {"max_len": trial.suggest_categorical("seq_max_len", list(c.max_len))}
+        if encoder == "target_attention":
+            extra["attention_width"] = trial.suggest_categorical("seq_attention_width", list(c.attention_width))
+        if encoder in ("transformer", "interformer"):
+            extra["layers"] = trial.suggest_int("seq_layers", c.layers.low, c.layers.high)
+            extra["heads"] = trial.suggest_categorical("seq_heads", list(c.heads))
+            extra["ffn"] = trial.suggest_categorical("seq_ffn", list(c.ffn))
+            extra["rope"] = trial.suggest_categorical("seq_rope", list(c.rope)) or None
+            extra["qk_norm"] = trial.suggest_categorical("seq_qk_norm", list(c.qk_norm)) or None
+        if encoder == "transformer":
+            extra["readout"] = trial.suggest_categorical("seq_readout", list(c.readout))
+        if encoder == "interformer":
+            extra["summary_tokens"] = trial.suggest_categorical("seq_summary_tokens", list(c.summary_tokens))
+        return SequenceSpec(encoder=encoder, **extra)
 
     def _embedding(self, trial: TrialLike) -> EmbeddingSpec:
         c = self.config
@@ -193,6 +224,12 @@ class SearchSpace:
                   "star_layers": len(s.star_widths or ()), "star_norm": bool(s.star_norm),
                   "star_auxiliary": s.star_auxiliary})
         p.update({f"star_width_{k}": w for k, w in enumerate(s.star_widths or ())})
+        q = arch.sequence
+        p["seq_encoder"] = q.encoder if q is not None else "none"
+        if q is not None:
+            p.update({"seq_max_len": q.max_len, "seq_attention_width": q.attention_width, "seq_layers": q.layers,
+                      "seq_heads": q.heads, "seq_ffn": q.ffn, "seq_rope": bool(q.rope), "seq_qk_norm": bool(q.qk_norm),
+                      "seq_readout": q.readout, "seq_summary_tokens": q.summary_tokens})
         return p
 
     # -- description -------------------------------------------------------------------------
@@ -220,7 +257,19 @@ class SearchSpace:
                         "star": sum(len(c.star_width) ** k for k in range(c.star_layers.low, c.star_layers.high + 1))
                         * len(c.star_norm) * len(c.star_auxiliary),
                         }[pattern]
-        return embedding * stacks * sharing * len(c.towers) * len(c.tower_width) * len(c.wide) * len(c.dropout)
+        total = embedding * stacks * sharing * len(c.towers) * len(c.tower_width) * len(c.wide) * len(c.dropout)
+        return total * self._sequence_choices()
+
+    def _sequence_choices(self) -> int:
+        if not self._has_sequences:
+            return 1
+        q = self.config.sequence
+        attention = (q.layers.high - q.layers.low + 1) * len(q.heads) * len(q.ffn) * len(q.rope) * len(q.qk_norm)
+        per = {"none": 1, "sum": len(q.max_len), "mean": len(q.max_len),
+               "target_attention": len(q.max_len) * len(q.attention_width),
+               "transformer": len(q.max_len) * attention * len(q.readout),
+               "interformer": len(q.max_len) * attention * len(q.summary_tokens)}
+        return sum(per[e] for e in q.encoder)
 
     def describe(self) -> list[tuple[str, str]]:
         """(dimension, choices) rows, conditional ones indented under their parent."""
@@ -250,6 +299,13 @@ class SearchSpace:
             ("wide (DeepFM logit terms)", str(list(c.wide))),
             ("dropout", str(list(c.dropout))),
         ]
+        if self._has_sequences:
+            q = c.sequence
+            rows += [("sequence encoder", str(list(q.encoder))), ("  events used (max_len)", str(list(q.max_len))),
+                     ("  layers, heads, ffn (transformer, interformer)", f"{rng(q.layers)}, {list(q.heads)}, {list(q.ffn)}"),
+                     ("  rope, qk_norm", f"{list(q.rope)}, {list(q.qk_norm)}"),
+                     ("  readout (transformer), summary tokens (interformer)", f"{list(q.readout)}, {list(q.summary_tokens)}"),
+                     ("  attention width (target_attention)", str(list(q.attention_width)))]
         return rows
 
 

@@ -80,7 +80,7 @@ def predict(model: nn.Module, split: TensorSplit, batch_size: int = 8192, precis
     outputs = []
     with autocast_for(device, precision):
         for b in split.batches(batch_size):
-            logits = model(b.dense.to(device), b.sparse.to(device), b.domain.to(device))
+            logits = model(*(x.to(device) for x in b.inputs))
             outputs.append(torch.sigmoid(logits.float()).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
@@ -97,15 +97,16 @@ def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
     (whose gradients may be sparse) is one compiled graph: projections, stack, sharing, loss."""
     wide = getattr(model, "first_order", None) is not None or getattr(model, "fm", False)
     if not compile_dense or not hasattr(model, "inputs") or wide:  # wide terms: the whole model, uncompiled
-        return lambda b: masked_bce(model(b.dense, b.sparse, b.domain), b.labels, b.mask)
+        return lambda b: masked_bce(model(*b.inputs), b.labels, b.mask)
 
-    def dense_part(dense, vectors, domain, labels, mask):
-        matrix, flat = model.inputs.assemble(dense, vectors)
+    def dense_part(dense, vectors, domain, labels, mask, lists=None):
+        matrix, flat = model.inputs.assemble(dense, vectors, lists)
         return masked_bce(model.deep(matrix, flat, domain), labels, mask)
     # force_shape_pad: inductor pads every GPU matmul to tensor-core multiples (DCNv2 on Criteo has
     # width 13 + 27·16 = 445; unpadded, cuBLAS falls back to slow kernels for those matmuls)
     compiled = torch.compile(dense_part, options={"force_shape_pad": True})
-    return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain), b.domain, b.labels, b.mask)
+    return lambda b: compiled(b.dense, model.inputs.lookup(b.sparse, b.domain, b.lists), b.domain, b.labels, b.mask,
+                              b.lists)
 
 
 @dataclass
