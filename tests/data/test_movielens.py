@@ -47,3 +47,33 @@ def test_time_split_needs_a_time_column(tiny_dataset):
 def test_missing_movielens_folder_is_one_line(tmp_path):
     with pytest.raises(UnirankError, match="data.path: folder not found"):
         read_raw(MovieLensDataConfig(source="movielens", path=tmp_path / "none"))
+
+
+@needs_movielens
+def test_history_holds_only_the_users_strictly_earlier_ratings_and_genres_are_a_bag():
+    """Every history event is the same user's rating strictly before the example's time (no
+    future and no same-second leak), the most recent last; genres are every genre of the movie."""
+    cfg = MovieLensDataConfig(source="movielens", path=MOVIELENS, history_length=5, genres=True)
+    table = read_raw(cfg)
+    history, genres = table.lists
+    inter = pd.read_csv(MOVIELENS / "ml-100k.inter", sep="\t")
+    inter.columns = [c.split(":")[0] for c in inter.columns]
+    users, items = inter["user_id"].to_numpy(), inter["item_id"].astype(str).to_numpy()
+    times, ratings = inter["timestamp"].to_numpy(), inter["rating"].astype(int).astype(str).to_numpy()
+    rng = np.random.default_rng(0)
+    for row in rng.choice(len(inter), 300, replace=False):
+        earlier = np.flatnonzero((users == users[row]) & (times < times[row]))
+        earlier = earlier[np.lexsort((earlier, times[earlier]))][-5:]  # time order, file order on ties
+        n = history.lengths[row]
+        assert n == len(earlier)
+        assert list(history.fields["history_item"][row][5 - n:]) == list(items[earlier])
+        assert list(history.fields["history_rating"][row][5 - n:]) == list(ratings[earlier])
+        assert set(history.fields["history_item"][row][:5 - n]) <= {""}
+    bag = genres.fields["genre_bag"]
+    row = int(np.argmax(genres.lengths))
+    assert sorted(v for v in bag[row] if v) == sorted(table.frame["class"].iloc[row].split())
+    dataset = build_dataset(cfg)
+    spec = {f.name: f for f in dataset.features.lists}
+    assert spec["history"].kind == "sequence" and spec["genres"].kind == "multi_hot"
+    assert [f.shares for f in spec["history"].fields] == ["item_id", "first_genre", ""]
+    assert dataset.train.lists.shape[1] == dataset.features.lists_width
