@@ -128,11 +128,39 @@ class MovieLensDataConfig(_Section):
     genres: bool = False
 
 
+class ListFieldConfig(_Section):
+    """One field of a sequence: the column holding it and, optionally, the sparse column whose ids
+    (vocabulary and embedding table) it shares."""
+
+    column: str
+    shares: str | None = None
+
+
+class MultiHotConfig(_Section):
+    """A bag of ids in one column: a Parquet list column or a ``sep``-separated string."""
+
+    column: str
+    max_len: int = Field(ge=1, le=4096)
+    sep: str = "|"
+    shares: str | None = None
+
+
+class SequenceConfig(_Section):
+    """A behaviour sequence: ``fields`` name → column (the first holds the event ids, the others
+    side ids per event), each a Parquet list column or a ``sep``-separated string, oldest event
+    first; the last ``max_len`` events are kept. An empty or missing cell is an empty history."""
+
+    fields: dict[str, ListFieldConfig] = Field(min_length=1)
+    max_len: int = Field(ge=1, le=4096)
+    sep: str = "|"
+
+
 class CsvDataConfig(_Section):
     """The users' own tables, CSV or Parquet (``source``; ``csv`` also reads ``.parquet`` files):
     ``path`` is a file, a directory of files (hive-style ``key=value`` folders become columns) or a
     glob; or ``train``/``val``/``test`` name one each (the split is then by file). Name the dense,
-    sparse, domain and label columns. Without ``domain`` the data is one domain. ``objectives``
+    sparse, domain and label columns (and ``multi_hot`` bags and ``sequences``, by feature name).
+    Without ``domain`` the data is one domain. ``objectives``
     lists label columns holding 0/1, or maps each to its positive value(s) (``income: ">50K"``,
     ``event: [click, purchase]``: those values are 1, any other value 0, empty = missing)."""
 
@@ -148,6 +176,8 @@ class CsvDataConfig(_Section):
     delimiter: str = ","
     min_count: int = Field(1, ge=1)
     split: SplitConfig = SplitConfig()
+    multi_hot: dict[str, MultiHotConfig] = {}
+    sequences: dict[str, SequenceConfig] = {}
 
     @model_validator(mode="after")
     def _has_features(self) -> "CsvDataConfig":

@@ -124,3 +124,71 @@ def test_files_with_different_column_types_are_named(tmp_path):
     _frame(60, seed=2).assign(price="x").to_parquet(tmp_path / "b.parquet")
     with pytest.raises(UnirankError, match=r"b\.parquet: column 'price' is .*string, but the first file has (float|double)"):
         build_dataset(_cfg(path=tmp_path))
+
+
+def _with_lists(n: int, seed: int = 0) -> pd.DataFrame:
+    frame = _frame(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    lengths = rng.integers(0, 7, size=n)
+    frame["seen"] = [list(rng.choice(["a", "b", "c", "d"], size=k)) for k in lengths]      # shares item
+    frame["stars"] = [list(rng.integers(1, 6, size=k)) for k in lengths]                    # side ids
+    frame["tags"] = [list(rng.choice(["x", "y", "z"], size=rng.integers(0, 3))) for _ in range(n)]
+    return frame
+
+
+LISTS = {"multi_hot": {"tags": {"column": "tags", "max_len": 3}},
+         "sequences": {"history": {"max_len": 4, "fields": {"seen_item": {"column": "seen", "shares": "item"},
+                                                            "seen_stars": {"column": "stars"}}}}}
+
+
+def test_parquet_list_columns_and_csv_strings_give_the_same_sequences_and_bags(tmp_path):
+    frame = _with_lists(300)
+    frame.to_parquet(tmp_path / "t.parquet")
+    text = frame.assign(**{c: frame[c].map(lambda v: "|".join(map(str, v))) for c in ("seen", "stars", "tags")})
+    text.to_csv(tmp_path / "t.csv", index=False)
+    parquet = build_dataset(_cfg(path=tmp_path / "t.parquet", **LISTS))
+    csv = build_dataset(_cfg(source="csv", path=tmp_path / "t.csv", **LISTS))
+    for name in ("train", "val", "test"):
+        assert torch_equal(parquet.splits[name].lists, csv.splits[name].lists)
+    spec = {f.name: f for f in parquet.features.lists}
+    assert spec["history"].kind == "sequence" and spec["tags"].kind == "multi_hot"
+    assert spec["history"].fields[0].shares == "item"
+    # the last 4 events, right-aligned, ids in item's vocabulary
+    table_rows = np.concatenate([parquet.splits[s].lists.numpy() for s in ("train", "val", "test")])
+    offset = parquet.features.list_offset("history")
+    assert set(table_rows[:, offset].tolist()) <= set(range(5))
+    empty = table_rows[:, offset] == 0
+    assert empty.any() and (table_rows[empty, offset + 1: offset + 9] == 0).all()  # an empty history: all padding
+    full = table_rows[:, offset] == 4
+    assert (table_rows[full, offset + 1: offset + 9] > 0).all()
+
+
+def torch_equal(a, b) -> bool:
+    return a.shape == b.shape and bool((a == b).all())
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f.assign(seen=1.5), "column 'seen' row 1: got '1.5', expected a list"),
+    (lambda f: f.assign(stars=[[0.5]] * len(f)), "row 1: id '0.5' is not an integer or a string"),
+    (lambda f: f.assign(stars=[[1] * 7] * len(f)), "a different number of events in 'stars' than in 'seen'"),
+])
+def test_bad_list_columns_are_one_line_errors_naming_column_and_row(tmp_path, change, expected):
+    change(_with_lists(50)).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(UnirankError) as err:
+        build_dataset(_cfg(path=tmp_path / "t.parquet", **LISTS))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("sequence, field", [
+    ("{max_len: 0, fields: {a: {column: seen}}}", "sequences.h.max_len"),
+    ("{max_len: 3, fields: {}}", "sequences.h.fields"),
+])
+def test_list_config_errors_are_one_line_and_name_the_field(tmp_path, sequence, field):
+    from unirank.config import load_config
+
+    study = tmp_path / "s.yaml"
+    study.write_text("name: s\ndata:\n  source: parquet\n  path: x.parquet\n  sparse: [item]\n"
+                     f"  objectives: [event]\n  sequences:\n    h: {sequence}\n")
+    with pytest.raises(UnirankError) as err:
+        load_config(study)
+    assert field in str(err.value) and "\n" not in str(err.value)

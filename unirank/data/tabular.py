@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from unirank.config import CsvDataConfig
-from unirank.data.table import RawTable
+from unirank.data.table import RawList, RawTable, pad_lists
 from unirank.errors import UnirankError
 
 _SUFFIXES = {"parquet": (".parquet", ".pq"), "csv": (".csv", ".tsv", ".txt", ".gz")}
@@ -53,7 +53,8 @@ def _read(spec: Path, role: str, cfg: CsvDataConfig, roles: dict[str, str]) -> t
     fmt, columns = _format(cfg, files), list(roles)
     try:
         if fmt == "csv" and len(files) == 1:
-            frame = pd.read_csv(files[0], sep=cfg.delimiter, low_memory=False)
+            lists = {c: str for c, r in roles.items() if r.startswith(("multi_hot", "sequences"))}
+            frame = pd.read_csv(files[0], sep=cfg.delimiter, low_memory=False, dtype=lists)
             _check_columns(list(frame.columns), roles, files[0])
             return frame[columns], [(files[0], 0)]
         import pyarrow.csv as pacsv
@@ -114,7 +115,9 @@ def read_table(cfg: CsvDataConfig) -> RawTable:
     labels = cfg.labels()
     domain = cfg.domain
     roles = {**{c: "objectives" for c in labels}, **({domain: "domain"} if domain else {}),
-             **{c: "sparse" for c in cfg.sparse}, **{c: "dense" for c in cfg.dense}}
+             **{c: "sparse" for c in cfg.sparse}, **{c: "dense" for c in cfg.dense},
+             **{m.column: f"multi_hot.{n}" for n, m in cfg.multi_hot.items()},
+             **{f.column: f"sequences.{n}.fields.{k}" for n, q in cfg.sequences.items() for k, f in q.fields.items()}}
     if cfg.split.by == "column":
         roles[cfg.split.column] = "split.column"
     if cfg.split.by == "time" and cfg.split.time_column:
@@ -167,7 +170,66 @@ def read_table(cfg: CsvDataConfig) -> RawTable:
         table.split = _split_column(frame[cfg.split.column], cfg, origins)
     if cfg.split.by == "time" and cfg.split.time_column:
         table.times = _times(frame[cfg.split.time_column], cfg.split.time_column, origins)
+    table.lists = _lists(frame, cfg, origins)
     return table
+
+
+def _lists(frame: pd.DataFrame, cfg: CsvDataConfig, origins: list) -> list[RawList]:
+    """The ``multi_hot`` and ``sequences`` columns → RawLists (the last ``max_len`` ids kept)."""
+    lists = []
+    for name, bag in cfg.multi_hot.items():
+        values, offsets = _list_cells(frame[bag.column], bag.sep, f"multi_hot.{name}", origins)
+        lengths, padded = pad_lists(values, offsets, bag.max_len)
+        lists.append(RawList(name=name, kind="multi_hot", max_len=bag.max_len, lengths=lengths,
+                             fields={name: padded}, shares={name: bag.shares} if bag.shares else {}))
+    for name, seq in cfg.sequences.items():
+        fields, lengths, first_offsets = {}, None, None
+        for key, field in seq.fields.items():
+            values, offsets = _list_cells(frame[field.column], seq.sep, f"sequences.{name}.fields.{key}", origins)
+            if first_offsets is not None and not np.array_equal(np.diff(offsets), np.diff(first_offsets)):
+                file, line, _ = _first_flagged(origins, np.diff(offsets) != np.diff(first_offsets))
+                raise UnirankError(f"{file}: data.sequences.{name}: row {line} has a different number of events in "
+                                   f"{field.column!r} than in {next(iter(seq.fields.values())).column!r}; every field "
+                                   "of a sequence needs one value per event")
+            first_offsets = offsets if first_offsets is None else first_offsets
+            lengths, fields[key] = pad_lists(values, offsets, seq.max_len)
+        lists.append(RawList(name=name, kind="sequence", max_len=seq.max_len, lengths=lengths, fields=fields,
+                             shares={k: f.shares for k, f in seq.fields.items() if f.shares}))
+    return lists
+
+
+def _list_cells(cells: pd.Series, sep: str, role: str, origins: list) -> tuple[np.ndarray, np.ndarray]:
+    """A list column (Parquet lists, or ``sep``-separated strings) → (its ids as strings [V], row
+    offsets [rows + 1]). Missing or empty cells are empty lists; anything else is an error naming
+    the file and row."""
+    items: list[str] = []
+    lengths = np.zeros(len(cells), dtype=np.int64)
+    for row, cell in enumerate(cells.to_numpy()):
+        if cell is None or cell is pd.NA or (isinstance(cell, float) and np.isnan(cell)):
+            values = []
+        elif isinstance(cell, str):
+            values = [v.strip() for v in cell.split(sep)] if cell.strip() else []
+        elif isinstance(cell, (list, tuple, np.ndarray)):
+            values = [_id_text(v, role, origins, row) for v in cell]
+        else:
+            file, line, _ = _first_flagged(origins, np.arange(len(cells)) == row)
+            raise UnirankError(f"{file}: data.{role} column {cells.name!r} row {line}: got '{cell}', expected a "
+                               f"list (a Parquet list column) or ids separated by {sep!r}")
+        lengths[row] = len(values)
+        items += values
+    return np.asarray(items, dtype=object), np.concatenate([[0], np.cumsum(lengths)])
+
+
+def _id_text(value, role: str, origins: list, row: int) -> str:
+    """One id of a Parquet list → its text (integers and strings; 3.0 is 3); others are errors."""
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    file, line, _ = _first_flagged(origins, np.arange(row + 1) == row)
+    raise UnirankError(f"{file}: data.{role} row {line}: id '{value}' is not an integer or a string")
 
 
 def _split_column(values: pd.Series, cfg: CsvDataConfig, origins: list) -> pd.Series:

@@ -1,0 +1,125 @@
+"""Do behaviour sequences help, and which encoder? Flat presets against the sequence presets.
+
+    python benchmarks/sequences.py [--data movielens synthetic] [--seeds 3] [--workers 2]
+        [--device cpu]
+
+Per dataset, every preset of ``--flat`` and ``--sequence`` is trained with the study's training
+protocol (``studies/<study>.yaml``: data, split, train section; early stopping on validation) for
+each training seed, then evaluated once on the test split, which nothing else reads:
+- ``movielens``: ``studies/movielens_history.yaml`` — MovieLens-100K split by time (70/15/15),
+  each rating with the user's last 50 strictly earlier ratings and the movie's genres;
+- ``synthetic``: the built-in generator with a planted target-attention effect
+  (``history_length: 20``, 60,000 rows; see ``unirank.data.synthetic``).
+The flat presets see the same data (multi-hot genres included) but no history. "Best" is chosen
+by mean validation NE; its test NE and pooled test AUC are reported beside the others'.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+
+FLAT = ["shared_bottom_mlp", "dcnv2", "mmoe"]
+SEQUENCE = ["din", "bst", "interformer"]
+
+
+def _config(data: str):
+    from unirank.config import load_config
+
+    if data == "movielens":
+        return load_config(REPO / "studies" / "movielens_history.yaml",
+                           [f"data.path={SHARED_DATA / 'movielens_100k'}"])
+    return load_config(REPO / "studies" / "quickstart.yaml", ["data.history_length=20", "data.num_rows=60000"])
+
+
+def _train(job: tuple) -> dict:
+    data, name, seed, device, dest = job
+    if Path(dest).is_file():
+        return json.loads(Path(dest).read_text())
+    import torch
+
+    from unirank.data.dataset import load_prepared, prepare_dataset
+    from unirank.models import build_model
+    from unirank.proxies.cost import measure_cost
+    from unirank.space import PRESETS
+    from unirank.train import fit, seed_everything
+    from unirank.train.fit import evaluate
+
+    torch.set_num_threads(1)
+    cfg = _config(data)
+    dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent / "cache"))
+    seed_everything(seed)
+    model = build_model(PRESETS[name], dataset.features)
+    started = time.perf_counter()
+    result = fit(model, dataset, cfg.train.model_copy(update={"seed": seed, "device": device}))
+    seconds = time.perf_counter() - started
+    test = evaluate(model, dataset.splits["test"], dataset.features)
+    out = {"preset": name, "seed": seed, "val_ne": result.val.mean_ne, "test_ne": test.mean_ne,
+           "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values()),
+           "mflops": measure_cost(PRESETS[name], dataset.features, latency_batch=0).mflops, "seconds": seconds}
+    Path(dest).write_text(json.dumps(out))
+    return out
+
+
+def run(data: str, args, root: Path) -> str:
+    folder = root / data
+    folder.mkdir(parents=True, exist_ok=True)
+    from unirank.data.dataset import prepare_dataset
+
+    prepare_dataset(_config(data).data, folder / "cache")  # once, before the workers read it
+    names = [*args.flat, *args.sequence]
+    jobs = [(data, n, s, args.device, str(folder / f"{n}-{s}.json")) for s in range(args.seeds) for n in names]
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(_train, jobs))
+    by = {n: [r for r in results if r["preset"] == n] for n in names}
+    mean = {n: statistics.mean(r["val_ne"] for r in rs) for n, rs in by.items()}
+    rows = [f"| {n} | {'sequence' if n in args.sequence else 'flat'} | {mean_std([r['val_ne'] for r in rs])} | "
+            f"{mean_std([r['test_ne'] for r in rs])} | {mean_std([r['test_auc'] for r in rs])} | "
+            f"{rs[0]['mflops']:.4f} | {statistics.median(r['seconds'] for r in rs):.0f} |" for n, rs in by.items()]
+    best_flat = min(args.flat, key=mean.get)
+    best_seq = min(args.sequence, key=mean.get)
+    test = {n: statistics.mean(r["test_ne"] for r in by[n]) for n in names}
+    auc = {n: statistics.mean(r["test_auc"] for r in by[n]) for n in names}
+    paired = [a["test_ne"] - b["test_ne"] for a, b in zip(sorted(by[best_seq], key=lambda r: r["seed"]),
+                                                          sorted(by[best_flat], key=lambda r: r["seed"]))]
+    wins = sum(d < 0 for d in paired)
+    head = ("| preset | kind | val NE | test NE | test pooled AUC | MFLOPs | train s (median) |\n"
+            "|---|---|---|---|---|---|---|")
+    summary = (f"- best flat preset (validation): **{best_flat}**, test NE {test[best_flat]:.4f}, pooled AUC "
+               f"{auc[best_flat]:.4f}; best sequence preset: **{best_seq}**, test NE {test[best_seq]:.4f}, pooled AUC "
+               f"{auc[best_seq]:.4f} — test NE {test[best_seq] - test[best_flat]:+.4f} "
+               f"({(test[best_seq] / test[best_flat] - 1) * 100:+.1f}%), lower in {wins} of {args.seeds} seeds")
+    return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["movielens", "synthetic"], choices=["movielens", "synthetic"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--flat", nargs="+", default=FLAT)
+    parser.add_argument("--sequence", nargs="+", default=SEQUENCE)
+    parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
+    args = parser.parse_args()
+    root = REPO / "runs" / "benchmarks" / "sequences" / args.tag
+    parts = ["## Behaviour sequences: flat presets against sequence presets\n",
+             f"`python benchmarks/sequences.py` (protocol in its docstring): {args.seeds} training seeds, "
+             f"device {args.device}; mean ± std over seeds."]
+    for data in args.data:
+        section = run(data, args, root)
+        print(section, flush=True)
+        parts.append(section)
+        write_section("sequences", "\n\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
