@@ -73,3 +73,10 @@ def _get(app, path, setup, io):
     body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
     assert status[0].startswith("200"), status
     return body
+
+
+def test_sequence_encoders_are_described_in_the_arch_panel():
+    rows = flat_rows(PRESETS["bst"])
+    assert rows["Inputs · behaviour sequences"].startswith("transformer (BST): 1 layer(s), 8 heads")
+    assert "over the last 50 events" in rows["Inputs · behaviour sequences"]
+    assert "Inputs · behaviour sequences" not in flat_rows(PRESETS["dcnv2"])

@@ -7,11 +7,23 @@ for side-by-side comparison of several trials.
 from __future__ import annotations
 
 from unirank.models.blocks import block
-from unirank.space.arch import ArchSpec, ModuleSpec
+from unirank.space.arch import ArchSpec, ModuleSpec, SequenceSpec
 
 
 def describe_module(m: ModuleSpec) -> str:
     return block(m.kind).describe(m)
+
+
+def describe_sequence(q: SequenceSpec) -> str:
+    """``DIN target attention (hidden 36) over the last 50 events``, ``transformer (BST) …``."""
+    what = {"sum": "sum pooling", "mean": "mean pooling",
+            "target_attention": f"DIN target attention (hidden {q.attention_width})",
+            "transformer": f"transformer (BST): {q.layers} layer(s), {q.heads} heads, ffn {q.ffn}, "
+                           f"{'every token' if q.readout == 'tokens' else 'candidate + mean'} out",
+            "interformer": f"InterFormer interleaving: {q.layers} layer(s), {q.heads} heads, ffn {q.ffn}, "
+                           f"{q.summary_tokens} summary tokens"}[q.encoder]
+    options = [o for o, on in (("RoPE", q.rope), ("QK-norm", q.qk_norm)) if on]
+    return f"{what}{' + ' + ', '.join(options) if options else ''} over the last {q.max_len} events"
 
 
 def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -23,6 +35,8 @@ def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
                ("dropped features", ", ".join(e.dropped) if e.dropped else "none"),
                ("dense features", "bottom MLP " + "-".join(map(str, (*e.dense_bottom, e.dim)))
                 if e.dense_bottom else "one linear row")]
+    if arch.sequence is not None:
+        inputs.append(("behaviour sequences", describe_sequence(arch.sequence)))
     stack = [(f"layer {i}", " ‖ ".join(describe_module(m) for m in layer.modules)
               + ("" if layer.skip == "none" else f"  [skip: {layer.skip}]"))
              for i, layer in enumerate(arch.layers)] or [("layers", "none")]
