@@ -114,7 +114,9 @@ def _searched(out: Path) -> list:
 
 def run(data: str, seeds: int, trials: int, workers: int, top: int) -> str:
     from unirank.data.dataset import prepare_dataset
-    from unirank.space import PRESETS
+    from unirank.space import PRESETS as ALL
+
+    PRESETS = {n: a for n, a in ALL.items() if a.sequence is None}  # these data have no behaviour sequence
 
     prepare_dataset(_config(data).data, OUT / "cache")
     jobs = [(data, name, PRESETS[name].to_dict(), s, str(OUT / data / "presets" / f"{name}-{s}.json"))

@@ -57,8 +57,9 @@ def main() -> None:
 
     from unirank.config import load_config
     from unirank.data.dataset import prepare_dataset
-    from unirank.space import PRESETS
+    from unirank.space import PRESETS as ALL
 
+    PRESETS = {n: a for n, a in ALL.items() if a.sequence is None}  # Census has no behaviour sequence
     cfg = load_config(REPO / "studies" / "census.yaml", [f"data.path={CENSUS}"])
     cache = prepare_dataset(cfg.data, REPO / "runs" / "benchmarks" / "cache")
     jobs = [(name, seed, str(cache)) for name in PRESETS for seed in range(args.seeds)]
