@@ -174,3 +174,18 @@ def test_dropout_acts_in_training_only(tiny_dataset):
     model.eval()
     assert torch.equal(model(*inputs), model(*inputs))
     assert ArchSpec.from_json(arch.to_json()).dropout == 0.5
+
+
+def test_tables_keep_the_datas_group_order_whatever_is_dropped():
+    """Table i is the i-th group of the data that keeps a feature, so weights written by earlier
+    versions load into the same tables (a dropped first feature once reordered them)."""
+    from unirank.data.features import FeatureSpec, SparseFeature
+
+    features = FeatureSpec(dense=("x",), sparse=(SparseFeature(name="a", vocab_size=5), SparseFeature(name="b", vocab_size=500),
+                                                 SparseFeature(name="c", vocab_size=6)),
+                           domain="d", domains=("d0",), objectives=("y",))
+    assert features.groups == ["small", "medium"]
+    arch = ArchSpec.from_dict({**PRESETS["shared_bottom_mlp"].to_dict(), "embedding": {"dim": 4, "dropped": ["a"]}})
+    model = build_model(arch, features)
+    assert model.inputs.group_names == ["small", "medium"]
+    assert model.inputs.groups[0].table.weight.shape[0] == 6 and model.inputs.groups[1].table.weight.shape[0] == 500

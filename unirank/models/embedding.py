@@ -152,7 +152,10 @@ class InputLayer(nn.Module):
                 for field in (fl for fl in f.fields if fl.shares):
                     group, m = member_of[("sparse", index[field.shares])]
                     self.queries[f.name].append(read(group, "sparse", index[field.shares], m))
-        self.groups, self.group_names = nn.ModuleList(), list(columns)
+        # the data's group order (then groups only list fields read): table names stay those of
+        # bundles written before list features existed
+        known = {g: i for i, g in enumerate(features.groups)}
+        self.groups, self.group_names = nn.ModuleList(), sorted(columns, key=lambda g: known.get(g, len(known)))
         for g, group in enumerate(self.group_names):
             rows = []
             for key in members[group]:
