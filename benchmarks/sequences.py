@@ -8,8 +8,8 @@ protocol (``studies/<study>.yaml``: data, split, train section; early stopping o
 each training seed, then evaluated once on the test split, which nothing else reads:
 - ``movielens``: ``studies/movielens_history.yaml`` — MovieLens-100K split by time (70/15/15),
   each rating with the user's last 50 strictly earlier ratings and the movie's genres;
-- ``synthetic``: the built-in generator with a planted target-attention effect
-  (``history_length: 20``, 60,000 rows; see ``unirank.data.synthetic``).
+- ``synthetic``: ``studies/quickstart.yaml``'s data (150,000 rows) with a 20-event history and its
+  planted target-attention effect (``history_length: 20``; see ``unirank.data.synthetic``).
 The flat presets see the same data (multi-hot genres included) but no history. "Best" is chosen
 by mean validation NE; its test NE and pooled test AUC are reported beside the others'.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, machine, mean_std, write_section  # noqa: E402
 
 FLAT = ["shared_bottom_mlp", "dcnv2", "mmoe"]
 SEQUENCE = ["din", "bst", "interformer"]
@@ -37,7 +37,7 @@ def _config(data: str):
     if data == "movielens":
         return load_config(REPO / "studies" / "movielens_history.yaml",
                            [f"data.path={SHARED_DATA / 'movielens_100k'}"])
-    return load_config(REPO / "studies" / "quickstart.yaml", ["data.history_length=20", "data.num_rows=60000"])
+    return load_config(REPO / "studies" / "quickstart.yaml", ["data.history_length=20"])
 
 
 def _train(job: tuple) -> dict:
@@ -64,7 +64,8 @@ def _train(job: tuple) -> dict:
     test = evaluate(model, dataset.splits["test"], dataset.features)
     out = {"preset": name, "seed": seed, "val_ne": result.val.mean_ne, "test_ne": test.mean_ne,
            "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values()),
-           "mflops": measure_cost(PRESETS[name], dataset.features, latency_batch=0).mflops, "seconds": seconds}
+           "mflops": measure_cost(PRESETS[name], dataset.features, latency_batch=0).mflops, "seconds": seconds,
+           "machine": machine()}
     Path(dest).write_text(json.dumps(out))
     return out
 
@@ -97,6 +98,8 @@ def run(data: str, args, root: Path) -> str:
                f"{auc[best_flat]:.4f}; best sequence preset: **{best_seq}**, test NE {test[best_seq]:.4f}, pooled AUC "
                f"{auc[best_seq]:.4f} — test NE {test[best_seq] - test[best_flat]:+.4f} "
                f"({(test[best_seq] / test[best_flat] - 1) * 100:+.1f}%), lower in {wins} of {args.seeds} seeds")
+    where = sorted({r.get("machine", "this machine") for r in results})
+    summary += f"\n- trained on: {'; '.join(where)} (one thread per training)"
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
