@@ -98,7 +98,7 @@ def run(data: str, args, root: Path) -> str:
                f"{auc[best_flat]:.4f}; best sequence preset: **{best_seq}**, test NE {test[best_seq]:.4f}, pooled AUC "
                f"{auc[best_seq]:.4f} — test NE {test[best_seq] - test[best_flat]:+.4f} "
                f"({(test[best_seq] / test[best_flat] - 1) * 100:+.1f}%), lower in {wins} of {args.seeds} seeds")
-    where = sorted({r.get("machine", "this machine") for r in results})
+    where = sorted({r.get("machine") or machine() for r in results})  # results of earlier versions: here
     summary += f"\n- trained on: {'; '.join(where)} (one thread per training)"
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
