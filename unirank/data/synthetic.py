@@ -19,7 +19,7 @@ of ``c1``'s vocabulary and their categories, sharing the ids of ``c1`` and of th
 categories; each row has an interest category u, half of its history is drawn from u, and half of
 the candidates ``c1`` too; then
 
-    logit_click += 4 · (share of history items in the candidate's category − 0.25)
+    logit_click += 6 · (share of history items in the candidate's category − 0.25)
 
 which only a model that compares the candidate with its history can express.
 """
@@ -65,7 +65,7 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     shared = first_order + sum(0.8 * pair(a, b) for a, b in _PAIRS) + 0.7 * dense[:, 0] * dense[:, 1]
     logit_click = base[domain] + shared + 0.5 * dense[:, 2] + gamma[domain] * pair(0, 2)
     if history is not None:
-        logit_click += 4.0 * (history[1] - 0.25)
+        logit_click += 6.0 * (history[1] - 0.25)
     logit_convert = -1.0 + 0.5 * shared + 0.8 * pair(3, 7) + delta[domain] * dense[:, 1]
 
     click = (rng.random(n) < _sigmoid(logit_click)).astype(np.float32)
