@@ -290,13 +290,14 @@ class SpaceConfig(_Section):
     domain_embedding: tuple[bool, ...] = (False, True)
     feature_selection: Literal["none", "groups", "features"] = "none"
     num_layers: IntRange = IntRange(low=0, high=4)  # 0: the sharing pattern reads the embeddings
-    modules: tuple[ModuleKind, ...] = ("mlp", "cross", "dot", "fm", "attention")
+    modules: tuple[ModuleKind, ...] = ("mlp", "cross", "dot", "fm", "attention", "wukong")
     parallel: IntRange = IntRange(low=1, high=2)
     skip: tuple[Literal["none", "concat", "residual"], ...] = ("none", "concat", "residual")
     mlp_width: tuple[int, ...] = (64, 80, 128, 200, 256)  # 200-80: DIN's MLP
     cross_rank: tuple[int | None, ...] = (None, 16, 32)
     cross_experts: tuple[int, ...] = (1, 2, 4)
     attention_heads: tuple[int, ...] = (1, 2)
+    wukong_rank: tuple[int, ...] = (4, 8, 16)  # wukong: rank k of the FM compression (MLP width: mlp_width)
     sharing: tuple[Literal["shared_bottom", "mmoe", "ple", "star"], ...] = (
         "shared_bottom", "mmoe", "ple", "star")
     num_experts: IntRange = IntRange(low=2, high=6)
@@ -321,7 +322,7 @@ class SpaceConfig(_Section):
 
     @model_validator(mode="after")
     def _valid_choices(self) -> "SpaceConfig":
-        positive = ("embedding_dim", "mlp_width", "cross_experts", "attention_heads", "expert_width",
+        positive = ("embedding_dim", "mlp_width", "cross_experts", "attention_heads", "wukong_rank", "expert_width",
                     "star_width", "tower_width")
         for name in (*positive, "hash_buckets", "domain_embedding", "modules", "skip", "sharing",
                      "cross_rank", "ple_specific_to", "towers", "dense_bottom", "dot_with_dense", "wide",

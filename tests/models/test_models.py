@@ -27,6 +27,9 @@ EXTRA = {
     "mmoe_objective_towers": {"embedding": {"dim": 4, "group_dims": {"medium": 6, "small": 2}}, "layers": [],
                               "sharing": {"pattern": "mmoe", "num_experts": 3, "expert_width": 8,
                                           "towers": "objective", "tower_width": 4}},
+    "wukong_then_mlp": {"embedding": {"dim": 4}, "layers": [
+        {"modules": [{"kind": "wukong", "rank": 3, "width": 8}], "skip": "residual"},
+        {"modules": [{"kind": "wukong", "rank": 2, "width": 6}, {"kind": "mlp", "width": 8}]}], "sharing": SB},
     "star_dropped_dense": {"embedding": {"dim": 4, "dropped": ["x0", "x1", "x2", "x3", "c1"]}, "layers": [],
                            "sharing": {"pattern": "star", "star_widths": [8, 6], "tower_width": 4}},
 }
@@ -189,3 +192,18 @@ def test_tables_keep_the_datas_group_order_whatever_is_dropped():
     model = build_model(arch, features)
     assert model.inputs.group_names == ["small", "medium"]
     assert model.inputs.groups[0].table.weight.shape[0] == 6 and model.inputs.groups[1].table.weight.shape[0] == 500
+
+
+def test_wukong_fm_block_is_e_et_y_then_mlp_beside_the_linear_compression(tiny_dataset):
+    from unirank.models.wukong import WukongModule
+
+    torch.manual_seed(0)
+    module = WukongModule(num_rows=5, dim=4, rank=3, width=8).eval()
+    E = torch.randn(2, 5, 4)
+    Y = module.project.weight.T                                              # [N, k]
+    fm = torch.einsum("bnd,bmd->bnm", E, E) @ Y                               # E Eᵀ Y, formed directly
+    rows = module.mlp(module.fm_norm(fm.flatten(1))).view(2, 3, 4)
+    lcb = torch.einsum("mn,bnd->bmd", module.compress.weight, E)              # W E: 2 rows
+    expected = module.norm(E + torch.cat([rows, lcb], dim=1))
+    out, new = module(None, E, None)
+    assert torch.allclose(new, expected, atol=1e-6) and torch.equal(out, new.flatten(1))

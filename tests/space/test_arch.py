@@ -56,7 +56,7 @@ def test_thousand_random_suggestions_build_and_run(tiny_dataset):
         seen_patterns.add(arch.sharing.pattern)
         if arch.sharing.pattern not in ("mmoe", "ple"):
             assert "num_experts" not in trial.params  # conditional parameters
-    assert seen_kinds == {"mlp", "cross", "dot", "fm", "attention"}
+    assert seen_kinds == {"mlp", "cross", "dot", "fm", "attention", "wukong"}
     assert seen_patterns == {"shared_bottom", "mmoe", "ple", "star"}
 
 

@@ -49,7 +49,7 @@ class Block:
 
 # one line per block file (module path, attribute)
 _FILES = ("unirank.models.mlp", "unirank.models.crossnet", "unirank.models.dot", "unirank.models.fm",
-          "unirank.models.attention")
+          "unirank.models.attention", "unirank.models.wukong")
 _REGISTRY: dict[str, Block] = {}
 
 

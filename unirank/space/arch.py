@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from unirank.errors import UnirankError, describe_validation_error
 
 SCHEMA_VERSION = 2
-MODULE_KINDS = ("mlp", "cross", "dot", "fm", "attention")
+MODULE_KINDS = ("mlp", "cross", "dot", "fm", "attention", "wukong")
 
 
 class _Spec(BaseModel):
@@ -80,6 +80,8 @@ class ModuleSpec(_Spec):
       dense row (the bottom MLP's output) is output before them, as DLRM's interaction does
     - ``fm``: — second-order factorization-machine vector of E
     - ``attention``: ``heads`` — multi-head self-attention over the rows of E (AutoInt)
+    - ``wukong``: ``rank``, ``width`` — Wukong's FM block (E Eᵀ Y, rank k, then an MLP of width)
+      beside a linear compress block, residual and layer norm (a new E)
     """
 
     kind: str  # a kind of the block registry (unirank/models/blocks.py)
