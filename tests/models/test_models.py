@@ -194,6 +194,22 @@ def test_tables_keep_the_datas_group_order_whatever_is_dropped():
     assert model.inputs.groups[0].table.weight.shape[0] == 6 and model.inputs.groups[1].table.weight.shape[0] == 500
 
 
+def test_feature_rows_are_group_major_as_bundles_expect():
+    """E0 holds the sparse rows group by group (a, c of group small, then b), the order every
+    trained bundle's first layer was fitted to."""
+    from unirank.data.features import FeatureSpec, SparseFeature
+
+    features = FeatureSpec(dense=("x",), sparse=(SparseFeature(name="a", vocab_size=5), SparseFeature(name="b", vocab_size=500),
+                                                 SparseFeature(name="c", vocab_size=6)),
+                           domain="d", domains=("d0",), objectives=("y",))
+    model = build_model(ArchSpec.from_dict({**PRESETS["shared_bottom_mlp"].to_dict(), "embedding": {"dim": 4}}), features)
+    sparse = torch.tensor([[1, 2, 3]])
+    matrix, _ = model.inputs(torch.zeros(1, 1), sparse, torch.zeros(1, dtype=torch.int64))
+    small, medium = model.inputs.groups[0].table.weight, model.inputs.groups[1].table.weight
+    expected = torch.stack([small[1], small[5 + 3], medium[2]])  # a (offset 0), c (offset 5), b
+    assert torch.allclose(matrix[0, 1:], expected)
+
+
 def test_wukong_fm_block_is_e_et_y_then_mlp_beside_the_linear_compression(tiny_dataset):
     from unirank.models.wukong import WukongModule
 

@@ -68,7 +68,8 @@ class GroupEmbedding(nn.Module):
 class InputLayer(nn.Module):
     """Call: ``dense`` [B, D], ``sparse`` [B, S], ``domain`` [B], ``lists`` [B, L] | None →
     (E0 [B, N, d], h0 [B, W0]) where the rows of E0 are, in order: the dense row (if any dense
-    feature is kept; row 0, ``has_dense_row``), the kept sparse features, one row per kept
+    feature is kept; row 0, ``has_dense_row``), the kept sparse features (group by group, in the
+    data's group order), one row per kept
     multi-hot feature (mean of its ids' embeddings), the rows of each kept sequence's encoder
     (``SequenceSpec``; sequences are unused without one), the domain row (if enabled); and
     h0 = [kept dense ‖ flatten(E0)]."""
@@ -112,7 +113,7 @@ class InputLayer(nn.Module):
 
     def _plan(self, spec, features, dropped, used, sequence) -> None:
         """Which id columns each group's table reads, and where each row/list/candidate is in them:
-        ``sparse_rows`` [(group, column)], ``bags`` / ``sequences`` {name: (lists column of its length,
+        ``row_counts`` (per group: its first columns are E0's sparse rows), ``bags`` / ``sequences`` {name: (lists column of its length,
         k, [(group, first column)] per field)}, ``queries`` {sequence: [(group, column)]}."""
         member_of: dict[tuple, tuple[str, int]] = {}  # ("sparse", i) | ("field", name) → (group, member)
         members: dict[str, list[tuple]] = {}
@@ -174,7 +175,9 @@ class InputLayer(nn.Module):
             kinds = order[group]
             before = kinds[:n].count(kinds[n])
             return (self.group_names.index(group), before if kinds[n] == "sparse" else kinds.count("sparse") + before)
-        self.sparse_rows = [position(*r) for r in self.sparse_rows]
+        # E0's sparse rows are group-major (each group's kept features in data order), as they always
+        # were: the first reads of every group are its rows
+        self.row_counts = [sum(g == group for g, _ in self.sparse_rows) for group in self.group_names]
         self.queries = {name: [position(*r) for r in reads] for name, reads in self.queries.items()}
         for table in (self.bags, self.sequences):
             for name, (start, k, reads) in table.items():
@@ -212,8 +215,7 @@ class InputLayer(nn.Module):
             rows.append(self.dense_projection(dense).unsqueeze(1))
         elif self.dense_bottom is not None:
             rows.append(self.dense_bottom(dense).unsqueeze(1))
-        if self.sparse_rows:
-            rows.append(torch.stack([projected[g][:, c] for g, c in self.sparse_rows], dim=1))
+        rows += [v[:, :n] if n < v.shape[1] else v for v, n in zip(projected, self.row_counts) if n]
         for start, k, reads in self.bags.values():
             tokens, mask = self._events(projected, lists, start, k, reads)
             weights = mask.to(tokens.dtype).unsqueeze(-1)
