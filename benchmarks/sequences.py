@@ -12,6 +12,11 @@ each training seed, then evaluated once on the test split, which nothing else re
   planted target-attention effect (``history_length: 20``; see ``unirank.data.synthetic``).
 The flat presets see the same data (multi-hot genres included) but no history. "Best" is chosen
 by mean validation NE; its test NE and pooled test AUC are reported beside the others'.
+
+With ``--search N`` (MovieLens): per seed, ``unirank search studies/movielens_history.yaml`` with
+its presets (flat and sequence) trained first as observations and N searched candidates over a
+space with sequence encoders; its winner — the best validation NE among searched candidates with
+no more MFLOPs than the best sequence preset — is evaluated on the test split.
 """
 from __future__ import annotations
 
@@ -70,6 +75,39 @@ def _train(job: tuple) -> dict:
     return out
 
 
+def _search_section(args, root: Path, best_seq: str, preset_mflops: float, preset_test: float) -> str:
+    from benchmarks.search_vs_presets import _records, _test_metrics
+
+    import subprocess
+
+    rows, wins = [], 0
+    for s in range(args.seeds):
+        out = root / "movielens" / f"search-{s}"
+        if not (out / "done.json").is_file():
+            sets = [f"data.path={SHARED_DATA / 'movielens_100k'}", f"output.dir={out}", f"search.seed={s}",
+                    f"budget.trials={args.search}", "search.cpus_per_trial=1"]
+            ran = subprocess.run([sys.executable, "-m", "unirank", "search", "studies/movielens_history.yaml", "--quiet",
+                                  *[x for v in sets for x in ("--set", v)]], cwd=REPO, capture_output=True, text=True)
+            if ran.returncode != 0:
+                sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
+            (out / "done.json").write_text("{}")
+        records = _records(out)
+        searched = [r for r in records if r.preset is None and r.mflops <= preset_mflops]
+        pick = min(searched, key=lambda r: r.mean_ne) if searched else None
+        if pick is None:
+            rows.append(f"| {s} | none within {preset_mflops:.4f} MFLOPs | | | | |")
+            continue
+        test = _test_metrics(out, pick.number)
+        wins += test["test_ne"] < preset_test
+        rows.append(f"| {s} | {pick.arch.summary()} | {pick.mean_ne:.4f} | {test['test_ne']:.4f} | "
+                    f"{test['test_auc']:.4f} | {pick.mflops:.4f} |")
+    return (f"\n\n**Search with sequence encoders in the space** (`--search {args.search}`: presets as observations, "
+            f"{args.search} searched candidates per seed; winner within {best_seq}'s {preset_mflops:.4f} MFLOPs):\n\n"
+            "| seed | winner | val NE | test NE | test pooled AUC | MFLOPs |\n|---|---|---|---|---|---|\n"
+            + "\n".join(rows) + f"\n\n- the winner's test NE is below {best_seq}'s mean ({preset_test:.4f}) in {wins} "
+            f"of {args.seeds} seeds")
+
+
 def run(data: str, args, root: Path) -> str:
     folder = root / data
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,6 +138,8 @@ def run(data: str, args, root: Path) -> str:
                f"({(test[best_seq] / test[best_flat] - 1) * 100:+.1f}%), lower in {wins} of {args.seeds} seeds")
     where = sorted({r.get("machine") or machine() for r in results})  # results of earlier versions: here
     summary += f"\n- trained on: {'; '.join(where)} (one thread per training)"
+    if data == "movielens" and args.search:
+        summary += _search_section(args, root, best_seq, by[best_seq][0]["mflops"], test[best_seq])
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -111,6 +151,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--flat", nargs="+", default=FLAT)
     parser.add_argument("--sequence", nargs="+", default=SEQUENCE)
+    parser.add_argument("--search", type=int, default=0, help="MovieLens: searched candidates per seed (0 = no search)")
     parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "sequences" / args.tag
