@@ -99,7 +99,7 @@ def _search_section(args, root: Path, best_seq: str, preset_mflops: float, prese
             continue
         test = _test_metrics(out, pick.number)
         wins += test["test_ne"] < preset_test
-        rows.append(f"| {s} | {pick.arch.summary()} | {pick.mean_ne:.4f} | {test['test_ne']:.4f} | "
+        rows.append(f"| {s} | {pick.arch.summary().replace('|', '·')} | {pick.mean_ne:.4f} | {test['test_ne']:.4f} | "
                     f"{test['test_auc']:.4f} | {pick.mflops:.4f} |")
     return (f"\n\n**Search with sequence encoders in the space** (`--search {args.search}`: presets as observations, "
             f"{args.search} searched candidates per seed; winner within {best_seq}'s {preset_mflops:.4f} MFLOPs):\n\n"
