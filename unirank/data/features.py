@@ -5,7 +5,7 @@ Sparse ids are 0 for out-of-vocabulary/missing values and 1..vocab_size-1 for kn
 
 List features hold several ids per example: a *multi-hot* bag (a movie's genres) or a *sequence*
 (a user's earlier events in time order, each with optional side ids such as the rating given).
-They travel in one int64 tensor ``lists`` [B, ListLayout.width]; per list feature, in order:
+They travel in one int64 tensor ``lists`` [B, FeatureSpec.lists_width]; per list feature, in order:
 its length (1 column), then each of its fields as ``max_len`` columns, right-aligned (0 before the
 first event, the most recent event in the last column, so the k most recent are the last k). A field may *share* a sparse feature's vocabulary and
 embedding table (a history of item ids shares ``item_id``'s), so the candidate and the events it

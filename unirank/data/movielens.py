@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from unirank.config import MovieLensDataConfig
-from unirank.data.table import RawList, RawTable, pad_lists
+from unirank.data.table import RawList, RawTable, pad_lists, real_slots
 from unirank.errors import UnirankError
 
 FILES = {"inter": "ml-100k.inter", "user": "ml-100k.user", "item": "ml-100k.item"}
@@ -104,7 +104,7 @@ def _history(frame: pd.DataFrame, times: np.ndarray, ratings: np.ndarray, length
     end = np.maximum.accumulate(np.where(new_time, position, 0))  # first rating at this second: exclusive
     lengths = np.minimum(end - user_start, length)
     index = end[:, None] - length + np.arange(length)              # [n, L] event positions, right-aligned
-    valid = np.arange(length) >= length - lengths[:, None]
+    valid = real_slots(lengths, length)
     fields = {}
     for name, column in (("history_item", frame["item_id"]), ("history_genre", frame["first_genre"]),
                          ("history_rating", pd.Series(ratings))):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from unirank.data.batches import TensorSplit
 from unirank.data.features import FeatureSpec, ListFeature, ListField, SparseFeature
-from unirank.data.table import RawTable
+from unirank.data.table import RawTable, real_slots
 from unirank.errors import UnirankError
 
 # Columns whose absolute values exceed this are heavy-tailed (money, counts): signed log first.
@@ -87,7 +87,7 @@ def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -
             if shared not in vocab:
                 raise UnirankError(f"{table.source}: list field {raw.name}.{name} shares {shared!r}, which is not a "
                                    "categorical (non-hashed) column of this data")
-        valid = np.arange(raw.max_len) >= raw.max_len - raw.lengths[train_rows, None]
+        valid = real_slots(raw.lengths[train_rows], raw.max_len)
         for name, values in raw.fields.items():
             if name not in raw.shares:
                 counts = pd.Series(values[train_rows][valid]).value_counts()
@@ -150,7 +150,7 @@ def _list_columns(table: RawTable, rows: np.ndarray, state: PreprocessState) -> 
                                f"(fields {spec.fields}, max_len {spec.max_len})")
         lengths = raw.lengths[rows]
         parts.append(lengths[:, None])
-        valid = np.arange(spec.max_len) >= spec.max_len - lengths[:, None]
+        valid = real_slots(lengths, spec.max_len)
         for name in spec.fields:
             values = raw.fields[name][rows]
             codes = pd.Categorical(values.ravel(), categories=state.field_vocab(spec, name)).codes

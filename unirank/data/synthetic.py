@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from unirank.config import SyntheticDataConfig
-from unirank.data.table import RawList, RawTable
+from unirank.data.table import RawList, RawTable, real_slots
 
 _LATENT_DIM = 4
 _CLUSTERS = 20
@@ -119,7 +119,7 @@ def _plant_history(rng: np.random.Generator, ids: np.ndarray, vocab: int,
     rows, slots = np.nonzero(in_interest)
     events[rows, slots] = from_interest(rows)
     lengths = rng.integers(1, length + 1, size=n)
-    real = np.arange(length) >= length - lengths[:, None]  # right-aligned, the most recent last
+    real = real_slots(lengths, length)  # right-aligned, the most recent last
     match = ((cluster[events] == cluster[ids[:, 1]][:, None]) & real).sum(1) / lengths
     fields = {"history_item": np.where(real, events.astype(str), "").astype(object),
               "history_cat": np.where(real, cluster[events].astype(str), "").astype(object)}

@@ -22,6 +22,11 @@ class RawList:
     shares: dict[str, str] = field(default_factory=dict)
 
 
+def real_slots(lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """Lengths [rows] → [rows, max_len] bool, True where a right-aligned list holds an event."""
+    return np.arange(max_len) >= max_len - np.asarray(lengths)[:, None]
+
+
 def pad_lists(values: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat values [V] with row ``offsets`` [rows + 1] → (lengths [rows], [rows, max_len] str),
     keeping each row's last ``max_len`` values (the most recent), right-aligned, "" before."""

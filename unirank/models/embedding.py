@@ -13,7 +13,7 @@ from torch import nn
 
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
-from unirank.models.sequence import build_encoder
+from unirank.models.sequence import Pooling, build_encoder, event_mask
 from unirank.space.arch import EmbeddingSpec, SequenceSpec
 
 
@@ -91,7 +91,7 @@ class InputLayer(nn.Module):
         dropped = set(spec.dropped)
         dense_keep = [i for i, n in enumerate(features.dense) if n not in dropped]
         self.register_buffer("dense_index", torch.tensor(dense_keep, dtype=torch.int64), persistent=False)
-        self.dim, self.features = spec.dim, features
+        self.dim = spec.dim
         used = [f for f in features.lists if f.name not in dropped and (f.kind == "multi_hot" or sequence)]
         self._plan(spec, features, dropped, used, sequence)
         self.dense_projection, self.dense_bottom = None, None
@@ -182,14 +182,10 @@ class InputLayer(nn.Module):
         for table in (self.bags, self.sequences):
             for name, (start, k, reads) in table.items():
                 table[name] = (start, k, [position(*r) for r in reads])
+        self.bag_pooling = Pooling("mean")  # a multi-hot bag: the mean of its ids' embeddings
         self.encoders = nn.ModuleDict({
             name: build_encoder(sequence, spec.dim, k, bool(self.queries[name]), name)
             for name, (_, k, _) in self.sequences.items()})
-
-    @staticmethod
-    def _query_read(read, member_of, index, field):
-        group, m = member_of[("sparse", index[field.shares])]
-        return read(group, "sparse", index[field.shares], m)
 
     def lookup(self, sparse: torch.Tensor, domain: torch.Tensor, lists: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The embedding-table reads: per group [B, K_g, table_dim] (its sparse columns, then its
@@ -217,9 +213,7 @@ class InputLayer(nn.Module):
             rows.append(self.dense_bottom(dense).unsqueeze(1))
         rows += [v[:, :n] if n < v.shape[1] else v for v, n in zip(projected, self.row_counts) if n]
         for start, k, reads in self.bags.values():
-            tokens, mask = self._events(projected, lists, start, k, reads)
-            weights = mask.to(tokens.dtype).unsqueeze(-1)
-            rows.append((tokens * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0))
+            rows.append(self.bag_pooling(*self._events(projected, lists, start, k, reads), None, None)[0])
         sequence_rows = []
         for name, (start, k, reads) in self.sequences.items():
             tokens, mask = self._events(projected, lists, start, k, reads)
@@ -239,9 +233,7 @@ class InputLayer(nn.Module):
     def _events(projected, lists, start, k, reads):
         """A list's event embeddings [B, k, d] (sum over its fields) and mask [B, k] (right-aligned)."""
         tokens = sum(projected[g][:, c:c + k] for g, c in reads)
-        length = lists[:, start].clamp(max=k)
-        mask = torch.arange(k, device=lists.device) >= (k - length).unsqueeze(1)
-        return tokens, mask
+        return tokens, event_mask(lists[:, start], k)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor, domain: torch.Tensor,
                 lists: torch.Tensor | None = None):

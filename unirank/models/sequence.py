@@ -24,6 +24,12 @@ from unirank.errors import UnirankError
 from unirank.space.arch import SequenceSpec
 
 
+def event_mask(lengths: torch.Tensor, k: int) -> torch.Tensor:
+    """Lengths [B] → [B, k] bool, True for the real events of a right-aligned list cut to its k
+    most recent slots (the layout of ``unirank.data.features``)."""
+    return torch.arange(k, device=lengths.device) >= (k - lengths.clamp(max=k)).unsqueeze(1)
+
+
 def _masked_fill_keys(scores: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
     """``scores`` [B, H, Q, K]; ``key_mask`` [B, K] bool (True = real key)."""
     if key_mask is None:

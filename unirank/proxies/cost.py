@@ -34,6 +34,7 @@ aten = torch.ops.aten
 from unirank.data.features import FeatureSpec
 from unirank.models.embedding import InputLayer
 from unirank.models.ranker import build_model
+from unirank.models.sequence import event_mask
 from unirank.models.wide import FirstOrder
 from unirank.space.arch import ArchSpec
 
@@ -137,7 +138,7 @@ def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0, full: 
     for f in features.lists:
         lengths = (torch.full((batch_size, 1), f.max_len, dtype=torch.int64) if full else
                    torch.randint(0, f.max_len + 1, (batch_size, 1), generator=generator))
-        real = torch.arange(f.max_len) >= f.max_len - lengths
+        real = event_mask(lengths[:, 0], f.max_len)
         parts.append(lengths)
         parts += [torch.randint(1, max(2, field.vocab_size), (batch_size, f.max_len), generator=generator) * real
                   for field in f.fields]
