@@ -148,7 +148,8 @@ class MultiHotConfig(_Section):
 class SequenceConfig(_Section):
     """A behaviour sequence: ``fields`` name → column (the first holds the event ids, the others
     side ids per event), each a Parquet list column or a ``sep``-separated string, oldest event
-    first; the last ``max_len`` events are kept. An empty or missing cell is an empty history."""
+    first; the last ``max_len`` events are kept. An empty or missing cell is an empty history (a
+    user's first event); a column empty in every row is an error."""
 
     fields: dict[str, ListFieldConfig] = Field(min_length=1)
     max_len: int = Field(ge=1, le=4096)

@@ -171,6 +171,8 @@ def torch_equal(a, b) -> bool:
     (lambda f: f.assign(seen=1.5), "column 'seen' row 1: got '1.5', expected a list"),
     (lambda f: f.assign(stars=[[0.5]] * len(f)), "row 1: id '0.5' is not an integer or a string"),
     (lambda f: f.assign(stars=[[1] * 7] * len(f)), "a different number of events in 'stars' than in 'seen'"),
+    (lambda f: f.assign(tags=[[]] * len(f)), "data.multi_hot.tags column 'tags' is empty in every row"),
+    (lambda f: f.assign(seen=None, stars=None), "data.sequences.history.fields.seen_item column 'seen' is empty"),
 ])
 def test_bad_list_columns_are_one_line_errors_naming_column_and_row(tmp_path, change, expected):
     change(_with_lists(50)).to_parquet(tmp_path / "t.parquet")

@@ -179,6 +179,7 @@ def _lists(frame: pd.DataFrame, cfg: CsvDataConfig, origins: list) -> list[RawLi
     lists = []
     for name, bag in cfg.multi_hot.items():
         values, offsets = _list_cells(frame[bag.column], bag.sep, f"multi_hot.{name}", origins)
+        _not_all_empty(values, bag.column, f"multi_hot.{name}", bag.sep, origins)
         lengths, padded = pad_lists(values, offsets, bag.max_len)
         lists.append(RawList(name=name, kind="multi_hot", max_len=bag.max_len, lengths=lengths,
                              fields={name: padded}, shares={name: bag.shares} if bag.shares else {}))
@@ -186,6 +187,7 @@ def _lists(frame: pd.DataFrame, cfg: CsvDataConfig, origins: list) -> list[RawLi
         fields, lengths, first_offsets = {}, None, None
         for key, field in seq.fields.items():
             values, offsets = _list_cells(frame[field.column], seq.sep, f"sequences.{name}.fields.{key}", origins)
+            _not_all_empty(values, field.column, f"sequences.{name}.fields.{key}", seq.sep, origins)
             if first_offsets is not None and not np.array_equal(np.diff(offsets), np.diff(first_offsets)):
                 file, line, _ = _first_flagged(origins, np.diff(offsets) != np.diff(first_offsets))
                 raise UnirankError(f"{file}: data.sequences.{name}: row {line} has a different number of events in "
@@ -196,6 +198,15 @@ def _lists(frame: pd.DataFrame, cfg: CsvDataConfig, origins: list) -> list[RawLi
         lists.append(RawList(name=name, kind="sequence", max_len=seq.max_len, lengths=lengths, fields=fields,
                              shares={k: f.shares for k, f in seq.fields.items() if f.shares}))
     return lists
+
+
+def _not_all_empty(values: np.ndarray, column: str, role: str, sep: str, origins: list) -> None:
+    """One empty history is a user's first event; a column with no event in any row is a mistake
+    (the wrong column, or ids read as missing) and an error."""
+    if len(values) == 0:
+        files = ", ".join(str(f) for f, _ in origins[:2]) + (" …" if len(origins) > 2 else "")
+        raise UnirankError(f"{files}: data.{role} column {column!r} is empty in every row (expected a list or ids "
+                           f"separated by {sep!r} in at least one row)")
 
 
 def _list_cells(cells: pd.Series, sep: str, role: str, origins: list) -> tuple[np.ndarray, np.ndarray]:
