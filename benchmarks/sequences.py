@@ -13,8 +13,8 @@ each training seed, then evaluated once on the test split, which nothing else re
 The flat presets see the same data (multi-hot genres included) but no history. "Best" is chosen
 by mean validation NE; its test NE and pooled test AUC are reported beside the others'.
 
-With ``--search N`` (MovieLens): per seed, ``unirank search studies/movielens_history.yaml`` with
-its presets (flat and sequence) trained first as observations and N searched candidates over a
+With ``--search N``: per seed, ``unirank search`` on the dataset's study (``SEARCH_STUDIES``) with
+the presets (flat and sequence) trained first as observations and N searched candidates over a
 space with sequence encoders; its winner — the best validation NE among searched candidates with
 no more MFLOPs than the best sequence preset — is evaluated on the test split.
 """
@@ -75,37 +75,56 @@ def _train(job: tuple) -> dict:
     return out
 
 
-def _search_section(args, root: Path, best_seq: str, preset_mflops: float, preset_test: float) -> str:
+# The study each dataset's search runs, with its overrides (the presets of both kinds as observations).
+SEARCH_STUDIES = {
+    "movielens": ("studies/movielens_history.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
+    "synthetic": ("studies/quickstart.yaml", ["data.history_length=20",
+                                              f"search.presets=[{','.join(FLAT + SEQUENCE)}]"]),
+}
+
+
+def _search_section(data: str, args, root: Path, best_seq: str, preset_mflops: float, preset_test: float) -> str:
     from benchmarks.search_vs_presets import _records, _test_metrics
 
     import subprocess
 
-    rows, wins = [], 0
+    study, overrides = SEARCH_STUDIES[data]
+    rows, wins, encoded, with_encoder, searched_total = [], 0, 0, 0, 0
     for s in range(args.seeds):
-        out = root / "movielens" / f"search-{s}"
+        out = root / data / f"search-{s}"
         if not (out / "done.json").is_file():
-            sets = [f"data.path={SHARED_DATA / 'movielens_100k'}", f"output.dir={out}", f"search.seed={s}",
-                    f"budget.trials={args.search}", "search.cpus_per_trial=1"]
-            ran = subprocess.run([sys.executable, "-m", "unirank", "search", "studies/movielens_history.yaml", "--quiet",
+            sets = [*overrides, f"output.dir={out}", f"search.seed={s}", f"budget.trials={args.search}",
+                    "search.cpus_per_trial=1"]
+            ran = subprocess.run([sys.executable, "-m", "unirank", "search", study, "--quiet",
                                   *[x for v in sets for x in ("--set", v)]], cwd=REPO, capture_output=True, text=True)
             if ran.returncode != 0:
                 sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
             (out / "done.json").write_text("{}")
         records = _records(out)
-        searched = [r for r in records if r.preset is None and r.mflops <= preset_mflops]
+        every = [r for r in records if r.preset is None]
+        searched_total += len(every)
+        with_encoder += sum(_encodes(r.arch) for r in every)
+        searched = [r for r in every if r.mflops <= preset_mflops]
         pick = min(searched, key=lambda r: r.mean_ne) if searched else None
         if pick is None:
             rows.append(f"| {s} | none within {preset_mflops:.4f} MFLOPs | | | | |")
             continue
         test = _test_metrics(out, pick.number)
         wins += test["test_ne"] < preset_test
+        encoded += _encodes(pick.arch)
         rows.append(f"| {s} | {pick.arch.summary().replace('|', '·')} | {pick.mean_ne:.4f} | {test['test_ne']:.4f} | "
                     f"{test['test_auc']:.4f} | {pick.mflops:.4f} |")
     return (f"\n\n**Search with sequence encoders in the space** (`--search {args.search}`: presets as observations, "
             f"{args.search} searched candidates per seed; winner within {best_seq}'s {preset_mflops:.4f} MFLOPs):\n\n"
             "| seed | winner | val NE | test NE | test pooled AUC | MFLOPs |\n|---|---|---|---|---|---|\n"
             + "\n".join(rows) + f"\n\n- the winner's test NE is below {best_seq}'s mean ({preset_test:.4f}) in {wins} "
-            f"of {args.seeds} seeds")
+            f"of {args.seeds} seeds\n- the winner encodes the history in {encoded} of {args.seeds} seeds; "
+            f"{with_encoder} of the {searched_total} searched candidates had a sequence encoder")
+
+
+def _encodes(arch) -> bool:
+    """Whether an architecture reads the behaviour history (a sequence encoder other than none)."""
+    return arch.sequence is not None and arch.sequence.encoder != "none"
 
 
 def run(data: str, args, root: Path) -> str:
@@ -138,8 +157,8 @@ def run(data: str, args, root: Path) -> str:
                f"({(test[best_seq] / test[best_flat] - 1) * 100:+.1f}%), lower in {wins} of {args.seeds} seeds")
     where = sorted({r.get("machine") or machine() for r in results})  # results of earlier versions: here
     summary += f"\n- trained on: {'; '.join(where)} (one thread per training)"
-    if data == "movielens" and args.search:
-        summary += _search_section(args, root, best_seq, by[best_seq][0]["mflops"], test[best_seq])
+    if args.search:
+        summary += _search_section(data, args, root, best_seq, by[best_seq][0]["mflops"], test[best_seq])
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -151,7 +170,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--flat", nargs="+", default=FLAT)
     parser.add_argument("--sequence", nargs="+", default=SEQUENCE)
-    parser.add_argument("--search", type=int, default=0, help="MovieLens: searched candidates per seed (0 = no search)")
+    parser.add_argument("--search", type=int, default=0, help="searched candidates per seed (0 = no search)")
     parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "sequences" / args.tag
