@@ -6,10 +6,18 @@
 # without that local file use e.g.
 #   make demo TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 # GPU users: install CUDA torch into .venv first, then `make demo TORCH_SPEC=`.
+#
+# torchrec (the second embedding engine, `unirank train --sharded`) declares a dependency on
+# fbgemm-gpu, whose CUDA wheel is ~0.5 GB. We install torchrec with --no-deps and its needs by
+# hand, with fbgemm's CPU build on a CPU machine; GPU users: `make demo TORCH_SPEC= FBGEMM_SPEC=fbgemm-gpu==1.8.0`.
+# A set known to work together (CPU: torch 2.13): torchrec 1.8.0, fbgemm-gpu(-cpu) 1.8.0.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+TORCHREC_SPEC ?= torchrec==1.8.0
+FBGEMM_SPEC ?= fbgemm-gpu-cpu==1.8.0
+TORCHREC_NEEDS := tensordict==0.15.3 torchmetrics==1.0.3 pyre-extensions==0.0.32 tqdm
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.unirank-installed
 
@@ -19,6 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; fi
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	if [ -n "$(TORCHREC_SPEC)" ]; then $(BIN)/python -m pip install -q --no-deps "$(TORCHREC_SPEC)" && \
+	  $(BIN)/python -m pip install -q "$(FBGEMM_SPEC)" $(TORCHREC_NEEDS); fi
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -130,17 +130,24 @@ def train(
                                    "(batch_size, lr, compile, precision, embedding_optimizer, ...)"),
     checkpoint_every: int = typer.Option(1000, min=1, help="steps between checkpoints"),
     restart: bool = typer.Option(False, help="ignore an existing checkpoint and start over"),
+    sharded: bool = typer.Option(False, help="shard the embedding tables with torchrec (run under torchrun; "
+                                 "train.sharding in the bundle's train config sets the planner's budget/types)"),
 ) -> None:
     """Train the bundle's architecture (from scratch by default) on its data."""
     from unirank.config import parse_override
     from unirank.export.retrain import train_bundle
 
-    overrides = {}
+    overrides: dict = {}
     for text in set_:
         path, value = parse_override(text)
-        overrides[".".join(path).removeprefix("train.")] = value
+        path = path[1:] if path[0] == "train" and len(path) > 1 else path
+        node = overrides
+        for part in path[:-1]:  # sharding.memory_per_rank_mb=… → {"sharding": {"memory_per_rank_mb": …}}
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
     result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights,
-                          overrides=overrides, checkpoint_every=checkpoint_every, restart=restart)
+                          overrides=overrides, checkpoint_every=checkpoint_every, restart=restart,
+                          sharded=sharded)
     if result.is_main:
         _echo(result.describe())
 

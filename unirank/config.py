@@ -355,6 +355,20 @@ class SpaceConfig(_Section):
         return self
 
 
+class ShardingConfig(_Section):
+    """``unirank train --sharded`` (torchrec's planner; ``unirank.train.sharded``).
+
+    ``memory_per_rank_mb``: the planner's memory budget per process (default: the GPU's memory,
+    or on CPU an equal share of 80% of RAM), 90% of it for the tables and their optimizer state;
+    a budget smaller than the tables makes it spread them over the ranks. ``types``: per feature group, the
+    sharding types the planner may choose from (e.g. ``{item: [row_wise]}``; on CPU torchrec offers
+    table_wise, column_wise, table_column_wise and data_parallel; row_wise needs GPUs)."""
+
+    memory_per_rank_mb: float | None = Field(None, gt=0)
+    types: dict[str, tuple[Literal["table_wise", "row_wise", "column_wise", "table_row_wise",
+                                   "table_column_wise", "data_parallel"], ...]] = {}
+
+
 class TrainConfig(_Section):
     """The training protocol shared by every trial and every preset."""
 
@@ -375,6 +389,7 @@ class TrainConfig(_Section):
     # backward, every update) captured once as a CUDA graph and replayed (unirank/train/graphed.py).
     # false = the plain path: sparse gradients, every kernel launched from Python
     fast_path: bool = True
+    sharding: ShardingConfig = ShardingConfig()
 
 
 class ScreenConfig(_Section):

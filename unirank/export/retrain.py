@@ -49,13 +49,14 @@ class RetrainResult:
 
 def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None = None,
                  from_weights: bool = False, overrides: dict | None = None,
-                 checkpoint_every: int = 1000, restart: bool = False) -> RetrainResult:
+                 checkpoint_every: int = 1000, restart: bool = False, sharded: bool = False) -> RetrainResult:
     """``overrides``: TrainConfig fields to change (batch_size, compile, embedding_optimizer, …).
 
     Checkpoints go to ``<bundle>/retrained/checkpoint.pt`` every ``checkpoint_every`` steps and
     at each epoch end; a rerun resumes from there (unless ``restart``), and the checkpoint is
     removed once training has finished. Under ``torchrun`` (WORLD_SIZE > 1) training is
-    data-parallel (``unirank.train.distributed``); rank 0 writes the outputs.
+    data-parallel (``unirank.train.distributed``); rank 0 writes the outputs. ``sharded``: the
+    tables sharded by torchrec instead (``unirank.train.sharded``), gathered into one bundle at the end.
     """
     bundle = load_bundle(path)
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -63,9 +64,11 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
     dataset = build_dataset(bundle.data, state=bundle.state)
     update = {"device": device, **({"max_epochs": max_epochs} if max_epochs else {}), **(overrides or {})}
     try:
-        train_cfg = TrainConfig.model_validate({**bundle.train.model_dump(), **update})
+        train_cfg = TrainConfig.model_validate(_merged(bundle.train.model_dump(), update))
     except ValidationError as err:
         raise UnirankError(describe_validation_error(err, "train option")) from None
+    if sharded:
+        return _train_sharded(bundle, dataset, train_cfg, from_weights, checkpoint_every, restart)
     world = init_from_env(device)
     seed_everything(train_cfg.seed)
     model = bundle.model() if from_weights else build_model(bundle.arch, dataset.features)
@@ -98,3 +101,50 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
                          epochs_run=result.epochs_run, examples_per_second=speed, device=device,
                          train_tflops=tflops, resumed=resumed, world_size=ranks, is_main=is_main)
 
+
+
+def _merged(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, section by section (``{"sharding": {"types": …}}`` keeps the rest)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def _train_sharded(bundle, dataset, train_cfg: TrainConfig, from_weights: bool, checkpoint_every: int,
+                   restart: bool) -> RetrainResult:
+    """``unirank train --sharded``: torchrec shards the tables; rank 0 writes one ordinary bundle."""
+    from unirank.export.serving import export_program, verify_program
+    from unirank.models.torchrec_tables import convert_state
+    from unirank.train.sharded import train_sharded
+
+    output = bundle.path / "retrained"
+    out = train_sharded(bundle, dataset, train_cfg, output, from_weights, checkpoint_every, restart)
+    is_main = torch.distributed.get_rank() == 0
+    world = torch.distributed.get_world_size()
+    mean_ne = mean_auc = float("nan")
+    if is_main:
+        model = build_model(bundle.arch, dataset.features)
+        model.load_state_dict(convert_state(out.pop("state"), model))
+        save_weights(model, output / "model.safetensors")
+        export_program(model, dataset.features, output / "model.pt2")
+        serving = verify_program(model, dataset.features, output / "model.pt2")
+        last = out["validation"]
+        mean_ne, mean_auc = last["val_mean_ne"], last["val_mean_auc"]
+        (output / "metrics.json").write_text(json.dumps(
+            {"validation": {"mean_ne": mean_ne, "mean_auc": mean_auc}, "device": train_cfg.device,
+             "examples_per_second": out["examples_per_second"], "train": train_cfg.model_dump(mode="json"),
+             "world_size": world, "sharded": True, "plan": out["plan"], "resumed_from_checkpoint": out["resumed"],
+             "gathered_vs_sharded": {"max_abs_diff_probability": out["gathered_vs_sharded"]},
+             "serving_check": {"max_abs_diff_eager_vs_pt2": serving}, "history": out["history"]}, indent=2))
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    exported = bundle.metrics.get("validation")
+    forward_flops = model_cost(build_model(bundle.arch, dataset.features), dataset.features,
+                               latency_batch=0).matmul_flops_per_example
+    speed = out.get("examples_per_second", 0.0)
+    return RetrainResult(bundle=bundle.path, output=output, mean_ne=mean_ne, mean_auc=mean_auc,
+                         exported_mean_ne=exported["mean_ne"] if exported else None,
+                         epochs_run=len(out.get("history", [])), examples_per_second=speed,
+                         device=train_cfg.device + " (tables sharded)", train_tflops=speed * 3 * forward_flops / 1e12,
+                         resumed=out.get("resumed", False), world_size=world, is_main=is_main)

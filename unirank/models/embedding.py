@@ -51,10 +51,14 @@ class GroupEmbedding(nn.Module):
     def num_columns(self) -> int:
         return int(self.column_rows.shape[0])
 
+    def table_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` [B, K] → the table rows they read [B, K] (hashing, then the member's offset)."""
+        return hashed_ids(ids, self.column_rows) + self.column_offsets
+
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:
         """``ids`` [B, K] → table rows [B, K, table_dim] (the only sparse-gradient op; with a
         fused optimizer installed on the table, its backward updates the table in place)."""
-        rows = hashed_ids(ids, self.column_rows) + self.column_offsets
+        rows = self.table_rows(ids)
         fused = getattr(self.table, "fused_update", None)
         return fused.lookup(self.table, rows) if fused is not None else self.table(rows)
 
@@ -74,7 +78,8 @@ class InputLayer(nn.Module):
     (``SequenceSpec``; sequences are unused without one), the domain row (if enabled); and
     h0 = [kept dense ‖ flatten(E0)]."""
 
-    def __init__(self, spec: EmbeddingSpec, features: FeatureSpec, sequence: SequenceSpec | None = None):
+    def __init__(self, spec: EmbeddingSpec, features: FeatureSpec, sequence: SequenceSpec | None = None,
+                 engine: str = "plain"):
         super().__init__()
         known = set(features.feature_names)
         for name in spec.dropped:
@@ -110,6 +115,14 @@ class InputLayer(nn.Module):
         if self.num_rows == 0:
             raise UnirankError("embedding.dropped: every feature is dropped; keep at least one")
         self.out_features = len(dense_keep) + self.num_rows * spec.dim
+        self.tables = None  # engine "torchrec": the feature tables as torchrec modules
+        if engine == "torchrec":
+            from unirank.models.torchrec_tables import TorchrecTables
+
+            with torch.random.fork_rng(devices=[]):  # torchrec's own init must not shift the seed's stream
+                self.tables = TorchrecTables(self)
+        elif engine != "plain":
+            raise UnirankError(f"engine: expected plain or torchrec, got {engine!r}")
 
     def _plan(self, spec, features, dropped, used, sequence) -> None:
         """Which id columns each group's table reads, and where each row/list/candidate is in them:
@@ -191,13 +204,17 @@ class InputLayer(nn.Module):
         """The embedding-table reads: per group [B, K_g, table_dim] (its sparse columns, then its
         list columns), then the domain row [B, d] if enabled. Kept apart so that training can
         compile everything else (see train.fit)."""
-        vectors = []
-        for g, group in enumerate(self.groups):
-            ids = sparse.index_select(1, getattr(self, f"sparse_columns_{g}"))
+        ids = []
+        for g in range(len(self.groups)):
+            group_ids = sparse.index_select(1, getattr(self, f"sparse_columns_{g}"))
             list_columns = getattr(self, f"lists_columns_{g}")
             if len(list_columns):
-                ids = torch.cat([ids, lists.index_select(1, list_columns)], dim=1)
-            vectors.append(group.lookup(ids))
+                group_ids = torch.cat([group_ids, lists.index_select(1, list_columns)], dim=1)
+            ids.append(group_ids)
+        if self.tables is not None:
+            vectors = self.tables([group.table_rows(i) for group, i in zip(self.groups, ids)], lists)
+        else:
+            vectors = [group.lookup(i) for group, i in zip(self.groups, ids)]
         if self.domain_table is not None:
             vectors.append(self.domain_table(domain))
         return vectors

@@ -26,10 +26,10 @@ class UnifiedRanker(nn.Module):
     [B, T] and ``fm`` [B, 1].
     """
 
-    def __init__(self, arch: ArchSpec, features: FeatureSpec):
+    def __init__(self, arch: ArchSpec, features: FeatureSpec, engine: str = "plain"):
         super().__init__()
-        self.arch, self.features = arch, features
-        self.inputs = InputLayer(arch.embedding, features, arch.sequence)
+        self.arch, self.features, self.engine = arch, features, engine
+        self.inputs = InputLayer(arch.embedding, features, arch.sequence, engine)
         self.stack = InteractionStack(arch.layers, self.inputs.out_features, self.inputs.num_rows,
                                       arch.embedding.dim, dense_row=self.inputs.has_dense_row,
                                       dropout=arch.dropout)
@@ -75,6 +75,8 @@ class UnifiedRanker(nn.Module):
         return logits
 
 
-def build_model(arch: ArchSpec, features: FeatureSpec) -> UnifiedRanker:
-    """A pure function of the spec and the features: same inputs, same architecture."""
-    return UnifiedRanker(arch, features)
+def build_model(arch: ArchSpec, features: FeatureSpec, engine: str = "plain") -> UnifiedRanker:
+    """A pure function of the spec and the features: same inputs, same architecture. ``engine``:
+    where the feature tables live — ``plain`` PyTorch modules or ``torchrec``'s collections
+    (``unirank.models.torchrec_tables``); the state dicts convert both ways."""
+    return UnifiedRanker(arch, features, engine)
