@@ -94,7 +94,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       cfg.search, on_change=progress.update,
                                       gate=screened.gate if screened is not None else None,
-                                      train_defaults=cfg.train.model_dump(mode="json"))
+                                      train_defaults=cfg.train.model_dump(mode="json"), storage=storage_url(cfg))
         scheduler = None
         if cfg.search.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler

@@ -13,7 +13,9 @@ Presets are trained first, with the same protocol, and added to the study as mar
 preset that is a point of the search space (``SearchSpace.point``) carries its parameters, so the
 sampler (TPE, GP, NSGA-II, the predictor, evolution) learns from it like from any finished trial,
 and searched trials wait for the presets so that the first proposal already knows them; a preset
-outside the space is reported (log line, study attribute ``presets_outside_space``).
+outside the space is reported (log line, study attribute ``presets_outside_space``). Several
+processes on one PostgreSQL study train each preset once (``unirank.search.claims``): a preset
+another process is training is waited for like an own one, and taken over if that process dies.
 With ``objective: scalarized`` and no ``search.target_mflops``, the target is the MFLOPs of the
 best preset: searched trials wait until every preset has ended, the target is logged and kept in
 the study (``target_mflops``, ``target_mflops_source``), and a resumed study reuses it.
@@ -38,6 +40,7 @@ from unirank.errors import UnirankError
 from unirank.proxies.cost import Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values)
+from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
@@ -81,13 +84,17 @@ class OptunaArchSearcher(Searcher):
     def __init__(self, study: optuna.Study, space: SearchSpace, features: FeatureSpec,
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
                  on_change: Callable[[TrialEvent, int], None] | None = None,
-                 gate: ProxyGate | None = None, train_defaults: dict | None = None):
+                 gate: ProxyGate | None = None, train_defaults: dict | None = None,
+                 storage: str | None = None):
         super().__init__(metric="mean_ne", mode="min")
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
         done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
         self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
+        # several processes on one PostgreSQL study: each preset trained by one of them
+        self.claims = PresetClaims(storage or "", study.study_name)
+        self.presets_elsewhere: dict[str, ArchSpec] = {}  # held by another process right now
         self.preset_points, outside = {}, {}
         for name, arch in presets.items():
             try:
@@ -143,15 +150,48 @@ class OptunaArchSearcher(Searcher):
             self._finish(entry, result)
 
     # -- Ray Tune's side -------------------------------------------------------------------
-    def suggest(self, trial_id: str) -> dict | str | None:
-        if self.pending_presets:
+    def _next_preset(self) -> tuple[str, ArchSpec] | None:
+        """The next preset this process should train (claimed), or None."""
+        while self.pending_presets:
             name, arch = self.pending_presets.pop(0)
+            if not self.claims.claim(name):
+                self.presets_elsewhere[name] = arch
+                self._log(f"preset {name}: another search process on this study is training it")
+                continue
+            if name in self._finished_presets():  # finished elsewhere since this search started
+                self.claims.release(name)
+                continue
+            return name, arch
+        return None
+
+    def _finished_presets(self) -> set[str]:
+        return {t.user_attrs.get("preset") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+    def _waiting_for_elsewhere(self) -> bool:
+        """Whether presets other processes train are still running there (the sampler waits for
+        them as for its own); one whose holder ended without a result comes back to this process."""
+        if not self.presets_elsewhere:
+            return False
+        done = self._finished_presets()
+        for name in list(self.presets_elsewhere):
+            if name in done:
+                del self.presets_elsewhere[name]
+            elif self.claims.claim(name):
+                self.pending_presets.append((name, self.presets_elsewhere.pop(name)))
+        return bool(self.presets_elsewhere) or bool(self.pending_presets)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        nxt = self._next_preset()
+        if nxt is not None:
+            name, arch = nxt
             cost = measure_cost(arch, self.features)
             self.running[trial_id] = _Running(arch, cost, preset=name, train=self.preset_train)
             self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
         if self.preset_points and any(e.preset is not None for e in self.running.values()):
             return None  # the sampler's first proposal waits for the presets it learns from
+        if self._waiting_for_elsewhere():
+            return self.suggest(trial_id) if self.pending_presets else None
         if self._awaiting_target:
             if not self.running:  # study resumed with its presets done but no target recorded
                 self._resolve_target_from_study()
@@ -295,6 +335,7 @@ class OptunaArchSearcher(Searcher):
                 values=values, user_attrs={**attrs, "preset": entry.preset},
                 params=params, distributions=distributions,
                 constraints=constraint_values(self.budget, entry.cost) or None))
+            self.claims.release(entry.preset)
             label = entry.preset
         else:
             for key, value in attrs.items():
@@ -308,7 +349,7 @@ class OptunaArchSearcher(Searcher):
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("study", "_notify", "running", "proposer", "gate", "_heartbeat_stop")}
+                 if k not in ("study", "_notify", "running", "proposer", "gate", "_heartbeat_stop", "claims")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -318,6 +359,7 @@ class OptunaArchSearcher(Searcher):
         self.study = optuna.load_study(study_name=name, storage=storage)
         self.running, self.proposer, self.gate, self._notify = {}, None, None, (lambda event, finished: None)
         self._heartbeat_stop = None
+        self.claims = PresetClaims("", name)  # a copy claims nothing; the driver's searcher holds the locks
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to checkpoint: the Optuna study is the searcher's durable state."""
@@ -358,10 +400,12 @@ class OptunaArchSearcher(Searcher):
             entry = self.running.pop(trial_id)
             self.finished += entry.preset is None
             self._end(entry, TrialState.FAIL, reason)
+        self.claims.close()
 
     def _end(self, entry: _Running, state: TrialState, reason: str) -> None:
         name = "pruned" if state == TrialState.PRUNED else "failed"
         if entry.trial is None:
+            self.claims.release(entry.preset)
             self._event(entry.preset, name, f"preset {entry.preset} did not finish: {reason}", entry.arch)
             return
         entry.trial.set_user_attr("fail_reason", reason)

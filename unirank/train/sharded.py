@@ -115,7 +115,9 @@ def gathered_state(dmp) -> dict[str, torch.Tensor] | None:
     out = {}
     for key, value in dmp.state_dict().items():
         if hasattr(value, "local_shards"):
-            full = torch.zeros(value.size(), dtype=value.dtype) if dist.get_rank() == 0 else None
+            shards = value.local_shards()
+            device = shards[0].tensor.device if shards else torch.device("cpu")  # nccl gathers on the GPU
+            full = torch.zeros(value.size(), dtype=value.dtype, device=device) if dist.get_rank() == 0 else None
             value.gather(0, full)
             value = full
         if dist.get_rank() == 0:
@@ -239,7 +241,8 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
     def save(epoch: int, step: int, order: torch.Tensor) -> None:
         states = [None] * world
         dist.all_gather_object(states, order.tolist())
-        checkpoint.save(dmp, optimizer, {**progress, "epoch": epoch, "step": step, "generator": states})
+        checkpoint.save(dmp, optimizer, {**progress, "epoch": epoch, "step": step, "generator": states,
+                                          "plan": str(plan)})
 
     dmp.train()
     for epoch in range(progress["epoch"], cfg.max_epochs + 1):
