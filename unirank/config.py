@@ -447,6 +447,9 @@ class SearchConfig(_Section):
     # uses the driver's paths — the prepared data goes to workers through Ray's object store and
     # each trial's weights come back through it (clusters without a shared disk)
     shared_disk: Literal["auto"] | bool = "auto"  # true: every node reads the driver's paths
+    # a trial whose Ray worker or node dies is restarted (on any node) this many times (Ray Tune's
+    # FailureConfig); an error inside training is not retried: it is recorded FAIL with its reason
+    trial_retries: int = Field(1, ge=0, le=10)
     cpus_per_trial: float = Field(1.0, gt=0)
     # GPUs each trial asks Ray Tune for (fractional packs several trials on one GPU, e.g. 0.25 = 4);
     # a trial given a GPU trains on it (train.device becomes cuda: data on the device, bf16)

@@ -112,7 +112,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                                if cfg.budget.max_wall_minutes else None),
             ),
             run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      storage_path=str(out / "ray_results"), verbose=0),
+                                      storage_path=str(out / "ray_results"), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=cfg.search.trial_retries)),
         )
         try:
             tuner.fit()
