@@ -64,3 +64,46 @@ def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_
     exported = subprocess.run([sys.executable, "-m", "unirank", "export", str(out), "--trial", str(done[-1].number)],
                               cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert exported.returncode == 0, exported.stderr[-2000:]
+
+
+def _worker_raylet() -> int | None:
+    """The pid of the worker node's raylet (the one started without --head)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and args and args[0].endswith(b"raylet/raylet") and b"--head" not in args:
+            return int(proc.name)
+    return None
+
+
+def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cluster, tmp_path):
+    """Two trials train (one per node, each has reported an epoch); the worker node's raylet is
+    killed; its trial is restarted on the surviving node (search.trial_retries) and the study ends
+    with its full budget, nothing failed."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    config = tmp_path / "cluster.yaml"
+    config.write_text(STUDY.format(out=out).replace("name: e2e", "name: dying"))
+    search = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
+                               two_node_cluster, "--set", "budget.trials=3", "--set", "search.presets=[]",
+                               "--set", "train.max_epochs=6", "--set", "data.num_rows=60000"],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline, reporting = time.time() + 300, []
+    while time.time() < deadline and search.poll() is None and len(reporting) < 2:
+        time.sleep(0.2)
+        reporting = [f for f in (out / "ray_results").rglob("result.json") if f.stat().st_size > 0] \
+            if (out / "ray_results").is_dir() else []
+    assert len(reporting) == 2, "never saw two trials training at once"
+    os.kill(_worker_raylet(), signal.SIGKILL)
+    _, err = search.communicate(timeout=600)
+    assert search.returncode == 0, err[-3000:]
+    trials = optuna.load_study(study_name="dying", storage=f"sqlite:///{out}/study.db").get_trials()
+    assert list((out / "ray_results").rglob("error.txt")), "no trial died with the node"  # Ray's record of it
+    assert [t.state.name for t in trials].count("COMPLETE") == 3  # the full budget (with retries 0: a FAIL)
+    assert not [t for t in trials if t.state.name == "FAIL"]
+    assert len({t.user_attrs["node"] for t in trials}) == 1  # all finished on the surviving node
+    assert all(Path(t.user_attrs["weights"]).is_file() for t in trials)
