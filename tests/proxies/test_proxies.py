@@ -35,6 +35,15 @@ def test_zero_cost_proxies_are_finite_repeatable_and_leave_the_model_as_it_was(t
     assert ZERO_COST["params"](large, batches) < ZERO_COST["params"](small, batches)
 
 
+def test_zero_cost_proxies_score_sequence_models(tiny_sequence_dataset):
+    batches = _batches(tiny_sequence_dataset)
+    for preset in ("din", "bst"):
+        torch.manual_seed(0)
+        model = build_model(PRESETS[preset], tiny_sequence_dataset.features)
+        for name, proxy in ZERO_COST.items():
+            assert math.isfinite(proxy(model, batches)), (preset, name)
+
+
 def test_warm_up_lowers_every_paths_loss_and_scores_have_all_terms(tiny_dataset):
     pool = [PRESETS[n] for n in ("shared_bottom_mlp", "dcnv2", "mmoe", "star")]
     cfg = WarmupConfig(fraction=0.5, epochs=2, batch_size=256, lr=3e-3)

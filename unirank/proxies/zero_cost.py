@@ -68,7 +68,9 @@ def synflow(model: nn.Module, batches: list[Batch]) -> float:
     dense = torch.ones(n, b.dense.shape[1], dtype=torch.float64)
     sparse = torch.ones(n, b.sparse.shape[1], dtype=torch.int64)
     model.zero_grad(set_to_none=True)
-    model(dense, sparse, b.domain[:n]).sum().backward()
+    # lists keep the batch's own (a valid layout: lengths, then right-aligned ids)
+    lists = (b.lists[:n],) if getattr(b, "lists", None) is not None else ()
+    model(dense, sparse, b.domain[:n], *lists).sum().backward()
     score = sum(float((p.detach() * p.grad).sum()) for p in model.parameters() if p.grad is not None)
     with torch.no_grad():
         for name, p in model.state_dict().items():
