@@ -215,7 +215,9 @@ def main() -> None:
     chosen = max(SCORERS, key=lambda label: by_data[chooser][label])
     from unirank.config import ScreenConfig
     default_w = ScreenConfig().geometry_weight
-    parts = ["## Proxy fidelity: how well cheap scores rank architectures\n",
+    alone = len(args.data) == 1 and args.section != "proxy_fidelity"
+    title = f"on {chooser}" if alone else "how well cheap scores rank architectures"
+    parts = [f"## Proxy fidelity: {title}\n",
              "Kendall τ and Spearman ρ between each proxy and the fully trained validation NE of the same "
              "architectures (randomly sampled from the study's space; every proxy oriented so that lower "
              "predicts better, so +1 is a perfect ranking). No proxy reads a validation or test row: the "
@@ -223,10 +225,11 @@ def main() -> None:
              "seconds per candidate as a share of one full training (same machine, one thread each; the "
              "warm-up is shared by the pool and divided by its size).",
              (f"\n**Choosing the default scorer out of sample.** It is chosen on **{chooser}** only (the best τ "
-              f"there: `{chosen}`) and reported on the others:\n" if len(args.data) > 1 else
+              f"there: `{chosen}`) and reported on the others:\n" if not alone else
               f"\nThe default scorer (`finetuned`, w = {default_w}) was chosen on the flat synthetic data "
               f"(section `proxy_fidelity`); here it is reported on **{chooser}**, not chosen:\n"),
-             "| scorer | " + " | ".join(f"τ {d}{' (chooses)' if d == chooser else ''}" for d in args.data) + " |",
+             "| scorer | " + " | ".join(f"τ {d}{' (chooses)' if d == chooser and not alone else ''}"
+                                        for d in args.data) + " |",
              "|---|" + "---|" * len(args.data)]
     for label in SCORERS:
         parts.append(f"| {label} | " + " | ".join(f"{by_data[d][label]:+.3f}" for d in args.data) + " |")
@@ -246,7 +249,7 @@ def main() -> None:
         if s["figure"]:
             parts.append(f"\n![{data}: best scorer vs full-training NE]({s['figure']})")
     write_section(args.section, "\n".join(parts))
-    print(f"default scorer chosen on {chooser}: {chosen}")
+    print(f"best scorer on {chooser}: {chosen}" + ("" if alone else " (the default's choice)"))
 
 
 if __name__ == "__main__":
