@@ -154,3 +154,29 @@ def test_sharding_config_errors_are_one_line(tmp_path):
     assert "error: train.sharding: torchrec's planner found no plan" in result.stderr
     result = _torchrun(bundle, "--set", "sharding.types={nope: [table_wise]}")
     assert "error: train.sharding.types: 'nope' is not a feature group" in result.stderr
+
+
+def test_a_multi_hot_bag_pools_in_the_embedding_bag_collection(tmp_path):
+    """A bag in a group no sequence reads: torchrec's mean pooling gives the plain engine's row."""
+    import numpy as np
+    import pandas as pd
+
+    from unirank.config import CsvDataConfig
+
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"price": rng.normal(size=n).astype("float32"), "item": rng.choice(list("abcd"), n),
+                          "tags": [list(rng.choice(list("xyzw"), size=rng.integers(0, 4))) for _ in range(n)],
+                          "click": rng.integers(0, 2, n)})
+    frame.to_parquet(tmp_path / "t.parquet")
+    ds = build_dataset(CsvDataConfig.model_validate({
+        "source": "parquet", "path": tmp_path / "t.parquet", "dense": ["price"], "sparse": ["item"],
+        "objectives": ["click"], "multi_hot": {"tags": {"column": "tags", "max_len": 3}}}))
+    batch = next(iter(ds.splits["train"].batches(256)))
+    for preset in ("dcnv2", "deepfm"):
+        torch.manual_seed(0)
+        plain = build_model(PRESETS[preset], ds.features).eval()
+        torch.manual_seed(0)
+        tr = build_model(PRESETS[preset], ds.features, engine="torchrec").eval()
+        assert tr.inputs.tables.ec is None and tr.inputs.tables.ebc is not None
+        assert (plain(*batch.inputs) - tr(*batch.inputs)).abs().max() < 1e-6
