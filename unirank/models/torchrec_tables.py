@@ -34,7 +34,8 @@ def _torchrec():
     except ImportError as err:  # pragma: no cover - depends on the install
         from unirank.errors import UnirankError
 
-        raise UnirankError(f"engine torchrec: torchrec is not installed ({err}); see the README's install notes") from None
+        raise UnirankError(f"torchrec is not installed ({err}); `make venv` installs it, or see the README's "
+                           "install notes (Tables larger than one device)") from None
     return torchrec
 
 

@@ -197,6 +197,9 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
                   checkpoint_every: int, restart: bool) -> dict:
     """Train ``bundle``'s architecture sharded across the process group → rank 0's metrics
     (``validation``, ``history``, ``examples_per_second``, …; an empty dict on other ranks)."""
+    from unirank.models.torchrec_tables import _torchrec
+
+    _torchrec()  # not installed: one line saying how, not an ImportError
     from torchrec.distributed.model_parallel import DistributedModelParallel
     from torchrec.optim import RowWiseAdagrad
     from torchrec.optim.apply_optimizer_in_backward import apply_optimizer_in_backward
