@@ -8,7 +8,7 @@ decides), the tables train with torchrec's fused row-wise Adagrad (applied insid
 optimizer state sharded with them), the dense part is data-parallel (DDP) with AdamW. Each rank
 reads its own equal shard of the training rows; global batch = world × ``batch_size``.
 
-Checkpoints (``retrained/sharded-checkpoint/``) are sharded with ``torch.distributed.checkpoint``:
+Checkpoints (``retrained/sharded-checkpoint/``, ``unirank.train.sharded_checkpoint``) are sharded:
 every rank writes its shards of the tables, their optimizer state and the dense part, rank 0 the
 progress (epoch, step, the data order's generator, history) and the plan; a rerun resumes from
 there and ends where an uninterrupted run ends. The plan chosen is printed and saved beside the
@@ -23,9 +23,7 @@ each epoch from every rank's predictions on its part of the validation rows.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import statistics
 import time
@@ -40,6 +38,7 @@ from unirank.data.batches import TensorSplit
 from unirank.errors import UnirankError
 from unirank.train.fit import masked_bce, seed_everything
 from unirank.train.metrics import EvalResult, portfolio_metrics
+from unirank.train.sharded_checkpoint import ShardedCheckpoint
 
 CPU_SHARDING_TYPES = ("table_wise", "column_wise", "table_column_wise", "data_parallel")
 
@@ -151,48 +150,6 @@ def _evaluate(dmp, split: TensorSplit, features, rank: int, world: int, device, 
     return result[0]
 
 
-class _Checkpoint:
-    """The sharded checkpoint folder: DCP shards + rank 0's ``progress.json``; written to a
-    temporary folder and renamed, so a kill never leaves a half-written one."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def exists(self) -> bool:
-        return (self.folder / "progress.json").is_file()
-
-    def save(self, dmp, optimizer, progress: dict) -> None:
-        import torch.distributed.checkpoint as dcp
-
-        staging = self.folder.with_name(self.folder.name + ".tmp")
-        if dist.get_rank() == 0 and staging.exists():
-            shutil.rmtree(staging)
-        dist.barrier()
-        dcp.save({"model": dmp.state_dict(), "optimizer": optimizer.state_dict()}, checkpoint_id=str(staging))
-        dist.barrier()
-        if dist.get_rank() == 0:
-            (staging / "progress.json").write_text(json.dumps(progress))
-            old = self.folder.with_name(self.folder.name + ".old")
-            if self.folder.exists():
-                self.folder.rename(old)
-            staging.rename(self.folder)
-            shutil.rmtree(old, ignore_errors=True)
-        dist.barrier()
-
-    def load(self, dmp, optimizer) -> dict:
-        import torch.distributed.checkpoint as dcp
-
-        state = {"model": dmp.state_dict(), "optimizer": optimizer.state_dict()}
-        dcp.load(state, checkpoint_id=str(self.folder))
-        dmp.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        return json.loads((self.folder / "progress.json").read_text())
-
-    def remove(self) -> None:
-        if dist.get_rank() == 0:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights: bool,
                   checkpoint_every: int, restart: bool) -> dict:
     """Train ``bundle``'s architecture sharded across the process group → rank 0's metrics
@@ -228,7 +185,7 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
         output.mkdir(parents=True, exist_ok=True)
         (output / "plan.txt").write_text(str(plan) + "\n")
         print(f"sharding plan ({world} ranks, {device.type}):\n{plan}", flush=True)
-    checkpoint = _Checkpoint(output / "sharded-checkpoint")
+    checkpoint = ShardedCheckpoint(output / "sharded-checkpoint")
     if restart:
         checkpoint.remove()
     dist.barrier()
