@@ -96,7 +96,7 @@ def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cl
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: dying"))
     search = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
                                two_node_cluster, "--set", "budget.trials=3", "--set", "search.presets=[]",
-                               "--set", "train.max_epochs=6", "--set", "train.patience=6", "--set", "data.num_rows=200000"],
+                               "--set", "train.max_epochs=6", "--set", "train.patience=6", "--set", "data.num_rows=120000"],
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline, training = time.time() + 300, 0
     while time.time() < deadline and search.poll() is None and training < 2:
