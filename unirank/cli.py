@@ -134,17 +134,11 @@ def train(
                                  "train.sharding in the bundle's train config sets the planner's budget/types)"),
 ) -> None:
     """Train the bundle's architecture (from scratch by default) on its data."""
-    from unirank.config import parse_override
+    from unirank.config import apply_overrides
     from unirank.export.retrain import train_bundle
 
-    overrides: dict = {}
-    for text in set_:
-        path, value = parse_override(text)
-        path = path[1:] if path[0] == "train" and len(path) > 1 else path
-        node = overrides
-        for part in path[:-1]:  # sharding.memory_per_rank_mb=… → {"sharding": {"memory_per_rank_mb": …}}
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+    # name=value or train.name=value; dotted names nest (sharding.memory_per_rank_mb=…)
+    overrides = apply_overrides({}, [text.removeprefix("train.") for text in set_])
     result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights,
                           overrides=overrides, checkpoint_every=checkpoint_every, restart=restart,
                           sharded=sharded)

@@ -56,20 +56,25 @@ def postgres_url(tmp_path):
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_two_concurrent_searches_share_one_postgres_study(postgres_url, tmp_path):
+def _two_searches(postgres_url: str, tmp_path: Path, study: str, *sets: str) -> list:
+    """Two `unirank search` processes (seeds differ) on one PostgreSQL study at once → its trials."""
     processes = []
     for worker in ("a", "b"):
         out = tmp_path / worker
         config = tmp_path / f"{worker}.yaml"
-        config.write_text(STUDY.format(out=out).replace("name: e2e", "name: shared"))
+        config.write_text(STUDY.format(out=out).replace("name: e2e", f"name: {study}"))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--storage", postgres_url,
-             "--set", "budget.trials=3", "--set", "search.presets=[]", "--set", f"search.seed={ord(worker)}"],
+             *[x for v in sets for x in ("--set", v)], "--set", f"search.seed={ord(worker)}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for process in processes:
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err[-3000:]
-    trials = optuna.load_study(study_name="shared", storage=postgres_url).get_trials()
+    return optuna.load_study(study_name=study, storage=postgres_url).get_trials()
+
+
+def test_two_concurrent_searches_share_one_postgres_study(postgres_url, tmp_path):
+    trials = _two_searches(postgres_url, tmp_path, "shared", "budget.trials=3", "search.presets=[]")
     trained = [t for t in trials if "same_as_trial" not in t.user_attrs and not t.user_attrs.get("infeasible")]
     assert len(trained) == 6  # 3 + 3: nothing lost
     assert len({t.number for t in trials}) == len(trials)  # nothing duplicated
@@ -79,21 +84,8 @@ def test_two_concurrent_searches_share_one_postgres_study(postgres_url, tmp_path
 def test_concurrent_searches_train_each_preset_once(postgres_url, tmp_path):
     """Both processes list the same presets; each preset is trained by one of them (an advisory
     lock per study and preset), and both still train their own searched candidates."""
-    processes = []
-    for worker in ("a", "b"):
-        out = tmp_path / worker
-        config = tmp_path / f"{worker}.yaml"
-        config.write_text(STUDY.format(out=out).replace("name: e2e", "name: presets"))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--storage", postgres_url,
-             "--set", "budget.trials=1", "--set", "search.presets=[shared_bottom_mlp,dcnv2]",
-             "--set", "train.max_epochs=2",
-             "--set", f"search.seed={ord(worker)}"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for process in processes:
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
-    trials = optuna.load_study(study_name="presets", storage=postgres_url).get_trials()
+    trials = _two_searches(postgres_url, tmp_path, "presets", "budget.trials=1",
+                           "search.presets=[shared_bottom_mlp,dcnv2]", "train.max_epochs=2")
     presets = sorted(t.user_attrs["preset"] for t in trials if "preset" in t.user_attrs)
     assert presets == ["dcnv2", "shared_bottom_mlp"]  # once each, not once per process
     searched = [t for t in trials if "preset" not in t.user_attrs and "same_as_trial" not in t.user_attrs

@@ -102,7 +102,6 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
                          train_tflops=tflops, resumed=resumed, world_size=ranks, is_main=is_main)
 
 
-
 def _merged(base: dict, update: dict) -> dict:
     """``update`` over ``base``, section by section (``{"sharding": {"types": …}}`` keeps the rest)."""
     out = dict(base)
@@ -123,8 +122,8 @@ def _train_sharded(bundle, dataset, train_cfg: TrainConfig, from_weights: bool, 
     is_main = torch.distributed.get_rank() == 0
     world = torch.distributed.get_world_size()
     mean_ne = mean_auc = float("nan")
+    model = build_model(bundle.arch, dataset.features)  # the plain engine: the bundle's weights and FLOPs
     if is_main:
-        model = build_model(bundle.arch, dataset.features)
         model.load_state_dict(convert_state(out.pop("state"), model))
         save_weights(model, output / "model.safetensors")
         export_program(model, dataset.features, output / "model.pt2")
@@ -140,8 +139,7 @@ def _train_sharded(bundle, dataset, train_cfg: TrainConfig, from_weights: bool, 
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     exported = bundle.metrics.get("validation")
-    forward_flops = model_cost(build_model(bundle.arch, dataset.features), dataset.features,
-                               latency_batch=0).matmul_flops_per_example
+    forward_flops = model_cost(model, dataset.features, latency_batch=0).matmul_flops_per_example
     speed = out.get("examples_per_second", 0.0)
     return RetrainResult(bundle=bundle.path, output=output, mean_ne=mean_ne, mean_auc=mean_auc,
                          exported_mean_ne=exported["mean_ne"] if exported else None,

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from unirank.config import TrainConfig
 from unirank.data.batches import TensorSplit
 from unirank.errors import UnirankError
+from unirank.train.distributed import World
 from unirank.train.fit import masked_bce, seed_everything
 from unirank.train.metrics import EvalResult, portfolio_metrics
 from unirank.train.sharded_checkpoint import ShardedCheckpoint
@@ -189,7 +190,7 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
     if restart:
         checkpoint.remove()
     dist.barrier()
-    train = _shard(dataset.train, rank, world).to(device)
+    train = World(rank, world, device).shard(dataset.train).to(device)
     generator = torch.Generator().manual_seed(cfg.seed + rank)
     progress = {"epoch": 1, "step": 0, "history": [], "seconds": 0.0, "examples": 0}
     resumed = checkpoint.exists()
@@ -240,11 +241,6 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
     return {"state": state, "validation": history[-1] if history else None, "history": history,
             "resumed": resumed, "world_size": world, "plan": str(plan), "gathered_vs_sharded": check,
             "examples_per_second": statistics.median(h["examples_per_second"] for h in history) if history else 0.0}
-
-
-def _shard(split: TensorSplit, rank: int, world: int) -> TensorSplit:
-    per_rank = len(split) // world
-    return TensorSplit(**{k: v[rank * per_rank:(rank + 1) * per_rank] for k, v in split.tensors().items()})
 
 
 @torch.no_grad()
