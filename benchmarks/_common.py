@@ -41,11 +41,13 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section between ``<!-- begin:name -->`` and ``<!-- end:name -->``."""
+def write_section(name: str, body: str) -> str:
+    """Replace (or append) the section between ``<!-- begin:name -->`` and ``<!-- end:name -->``;
+    returns the block written."""
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# unirank benchmarks\n"
     block = (f"<!-- begin:{name} -->\n{body.rstrip()}\n\n_Measured {time.strftime('%Y-%m-%d')} on "
              f"{machine()}; command: `{command()}`._\n<!-- end:{name} -->")
     pattern = re.compile(rf"<!-- begin:{re.escape(name)} -->.*?<!-- end:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
+    return block

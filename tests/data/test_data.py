@@ -41,9 +41,9 @@ def test_preprocessing_is_fitted_on_train_rows_only():
 
 def test_prepared_cache_round_trips_and_is_reused(tmp_path):
     folder = prepare_dataset(TINY_DATA, tmp_path)
-    stamp = (folder / "tensors.pt").stat().st_mtime_ns
+    stamp = (folder / "train.dense.npy").stat().st_mtime_ns
     assert prepare_dataset(TINY_DATA, tmp_path) == folder
-    assert (folder / "tensors.pt").stat().st_mtime_ns == stamp
+    assert (folder / "train.dense.npy").stat().st_mtime_ns == stamp
     loaded, built = load_prepared(folder), build_dataset(TINY_DATA)
     for name in ("train", "val", "test"):
         for key, value in built.splits[name].tensors().items():

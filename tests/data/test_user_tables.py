@@ -1,4 +1,6 @@
 """The users' own tables: Parquet directories and globs, their splits, labels as they store them."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -194,3 +196,55 @@ def test_list_config_errors_are_one_line_and_name_the_field(tmp_path, sequence, 
     with pytest.raises(UnirankError) as err:
         load_config(study)
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_streaming_preparation_fits_on_training_rows_only(tmp_path):
+    # a split column decides which rows are training rows; "zzz" appears only outside them
+    frame = pd.DataFrame({"item": ["a", "a", "b", "a", "b", "zzz", "c"], "price": [1.0, 3.0, 5.0, 3.0, 1000.0, 7.0, 2.0],
+                          "event": ["click", "view", "click", "view", "click", "view", "click"],
+                          "fold": ["tr", "tr", "tr", "tr", "va", "va", "te"]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    cfg = _cfg(path=tmp_path / "t.parquet", min_count=1,
+               split={"by": "column", "column": "fold", "values": {"train": "tr", "val": "va", "test": "te"}})
+    dataset = build_dataset(cfg)
+    assert dataset.state.vocab["item"] == ["a", "b"]  # by training count: a (3) before b (1); zzz, c unseen
+    assert dataset.state.dense["price"].mean == pytest.approx(3.0) and not dataset.state.dense["price"].signed_log
+    assert dataset.val.sparse[:, 0].tolist() == [2, 0]  # b, then zzz → OOV
+    assert dataset.test.sparse[:, 0].tolist() == [0]
+    assert dataset.train.labels[:, 0].tolist() == [1, 0, 1, 0]
+    # min_count: b (once in training) becomes OOV too
+    assert build_dataset(cfg.model_copy(update={"min_count": 2})).state.vocab["item"] == ["a"]
+
+
+def test_a_given_state_is_applied_not_refitted(tmp_path):
+    _frame(300).to_parquet(tmp_path / "a.parquet")
+    _frame(200, seed=5).to_parquet(tmp_path / "b.parquet")
+    fitted = build_dataset(_cfg(path=tmp_path / "a.parquet"))
+    again = build_dataset(_cfg(path=tmp_path / "b.parquet"), state=fitted.state)
+    assert again.state == fitted.state
+    assert sum(len(s) for s in again.splits.values()) == 200
+
+
+def test_the_prepared_column_files_are_shared_read_only_maps_equal_to_the_in_memory_build(tmp_path):
+    from unirank.data.dataset import load_prepared, prepare_dataset
+
+    _with_lists(400).to_parquet(tmp_path / "t.parquet")
+    cfg = _cfg(path=tmp_path / "t.parquet", **LISTS)
+    folder = prepare_dataset(cfg, tmp_path / "cache")
+    loaded, built = load_prepared(folder), build_dataset(cfg)
+    for name in ("train", "val", "test"):
+        for key, value in built.splits[name].tensors().items():
+            mapped = loaded.splits[name].tensors()[key]
+            assert torch_equal(mapped, value) and mapped.dtype == value.dtype
+    mapped_files = Path("/proc/self/maps").read_text()
+    assert str(folder / "train.sparse.npy") in mapped_files  # the file's pages (shared), not a copy
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [folder.name]  # no staging folder left
+
+
+def test_a_failed_preparation_leaves_nothing_behind(tmp_path):
+    from unirank.data.dataset import prepare_dataset
+
+    _frame(100).assign(price="x").to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(UnirankError, match="is not numeric"):
+        prepare_dataset(_cfg(path=tmp_path / "t.parquet"), tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []

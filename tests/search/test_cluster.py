@@ -60,7 +60,7 @@ def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_
     assert len(nodes) == 2, f"trials ran on {len(nodes)} node(s)"
     assert all(Path(t.user_attrs["weights"]).is_file() for t in done)  # written by the driver
     cache = next((out / "cache").iterdir()).name
-    assert (fetched / cache / "tensors.pt").is_file()  # the worker node got the data from the object store
+    assert (fetched / cache / "train.sparse.npy").is_file()  # the worker node got the data from the object store
     exported = subprocess.run([sys.executable, "-m", "unirank", "export", str(out), "--trial", str(done[-1].number)],
                               cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert exported.returncode == 0, exported.stderr[-2000:]

@@ -1,30 +1,31 @@
 """Dataset: read → split (seeded) → fit preprocessing on train → tensors, cached on disk.
 
-The cache holds the tensors of every split (``tensors.pt``, loaded with ``weights_only=True``)
-and the fitted state (``preprocess.json``); its key is a hash of the data config and the
-source file's size and modification time, so a changed config or file never reuses stale tensors.
+The users' tables (csv/parquet) are prepared in one streaming pass (``unirank.data.streaming``);
+the built-in sources through a RawTable in memory. The cache holds every split's tensors as column
+files (``{split}.{tensor}.npy``, memory-mapped read-only by every trial on a node) and the fitted
+state (``preprocess.json``); its key is a hash of the data config and the source files' sizes and
+modification times, so a changed config or file never reuses stale tensors.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from unirank.config import (CensusDataConfig, CsvDataConfig, DataConfig, MovieLensDataConfig,
                             SyntheticDataConfig)
-from unirank.data.batches import TensorSplit
+from unirank.data.column_files import SPLITS, ColumnSink, FileSink, read_splits, write_splits
 from unirank.data.features import FeatureSpec
 from unirank.data.preprocess import PreprocessState, fit_preprocessing, transform
 from unirank.data.table import RawTable
 from unirank.errors import UnirankError
 
-_CACHE_VERSION = 1
-SPLITS = ("train", "val", "test")
+_CACHE_VERSION = 2  # 2: column files (was one tensors.pt)
 
 
 @dataclass
@@ -53,9 +54,6 @@ def read_raw(cfg: DataConfig) -> RawTable:
     if isinstance(cfg, CensusDataConfig):
         from unirank.data.census import read_census
         return read_census(cfg)
-    if isinstance(cfg, CsvDataConfig):
-        from unirank.data.tabular import read_table
-        return read_table(cfg)
     if isinstance(cfg, MovieLensDataConfig):
         from unirank.data.movielens import read_movielens
         return read_movielens(cfg)
@@ -105,6 +103,12 @@ def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[s
 
 def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:
     """Read and tensorise. With ``state`` (e.g. from an export bundle) nothing is refitted."""
+    if isinstance(cfg, CsvDataConfig):
+        from unirank.data.streaming import prepare_table
+
+        sink = ColumnSink()
+        state = prepare_table(cfg, sink, state)
+        return Dataset(features=state.feature_spec(), state=state, splits=sink.splits())
     table = read_raw(cfg)
     rows = split_rows(len(table.frame), cfg, table.times, table.split)
     for name in ("train", "val"):
@@ -143,30 +147,37 @@ def cache_key(cfg: DataConfig) -> str:
 def prepare_dataset(cfg: DataConfig, cache_root: Path) -> Path:
     """Build (or reuse) the cached dataset for ``cfg``; returns the cache folder."""
     folder = Path(cache_root) / cache_key(cfg)
-    if (folder / "tensors.pt").is_file() and (folder / "preprocess.json").is_file():
+    if (folder / "preprocess.json").is_file():
         return folder
-    dataset = build_dataset(cfg)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{split}.{k}": v for split, s in dataset.splits.items() for k, v in s.tensors().items()}
-    # Write to temporary names of this process and rename, so a crash never leaves a half-written
-    # cache behind and two processes preparing the same data at once never write into one file.
-    tmp = f".{os.getpid()}.tmp"
-    torch.save(tensors, folder / f"tensors.pt{tmp}")
-    (folder / f"preprocess.json{tmp}").write_text(dataset.state.model_dump_json())
-    (folder / f"data_config.json{tmp}").write_text(cfg.model_dump_json())
-    os.replace(folder / f"data_config.json{tmp}", folder / "data_config.json")
-    os.replace(folder / f"tensors.pt{tmp}", folder / "tensors.pt")
-    os.replace(folder / f"preprocess.json{tmp}", folder / "preprocess.json")
+    # Prepared into a folder of this process and renamed at the end, so a crash never leaves a
+    # half-written cache behind and two processes preparing the same data never share a file.
+    staging = Path(cache_root) / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if isinstance(cfg, CsvDataConfig):
+            from unirank.data.streaming import prepare_table
+
+            state = prepare_table(cfg, FileSink(staging))
+        else:
+            dataset = build_dataset(cfg)
+            write_splits(staging, dataset.splits)
+            state = dataset.state
+        (staging / "data_config.json").write_text(cfg.model_dump_json())
+        (staging / "preprocess.json").write_text(state.model_dump_json())
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another process finished first (or a stale unfinished folder is in the way)
+            if not (folder / "preprocess.json").is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+                os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
 def load_prepared(folder: Path) -> Dataset:
     folder = Path(folder)
     state = PreprocessState.model_validate_json((folder / "preprocess.json").read_text())
-    # memory-mapped: concurrent trials on a node share the file's pages instead of each holding a copy
-    tensors = torch.load(folder / "tensors.pt", weights_only=True, mmap=True)
-    splits = {
-        name: TensorSplit(**{k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
-        for name in SPLITS
-    }
-    return Dataset(features=state.feature_spec(), state=state, splits=splits)
+    # memory-mapped: concurrent trials on a node share the files' pages instead of each holding a copy
+    return Dataset(features=state.feature_spec(), state=state, splits=read_splits(folder))

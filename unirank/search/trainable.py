@@ -56,7 +56,7 @@ class TrialSetup:
         import ray
 
         cache = Path(self.cache_dir)
-        if (self.on_driver_node() or self.shared_disk is not False) and (cache / "tensors.pt").is_file():
+        if (self.on_driver_node() or self.shared_disk is not False) and (cache / "preprocess.json").is_file():
             return cache
         if self.data_ref is None:
             raise RuntimeError(f"the prepared data {cache} is not readable on this node and was not sent "
