@@ -132,6 +132,8 @@ def train(
     restart: bool = typer.Option(False, help="ignore an existing checkpoint and start over"),
     sharded: bool = typer.Option(False, help="shard the embedding tables with torchrec (run under torchrun; "
                                  "train.sharding in the bundle's train config sets the planner's budget/types)"),
+    teacher: Optional[Path] = typer.Option(None, help="an export bundle of the same data and split to distil from "
+                                           "(--set distill_alpha=… distill_aux_head=true)"),
 ) -> None:
     """Train the bundle's architecture (from scratch by default) on its data."""
     from unirank.config import apply_overrides
@@ -141,7 +143,7 @@ def train(
     overrides = apply_overrides({}, [text.removeprefix("train.") for text in set_])
     result = train_bundle(bundle, device=device, max_epochs=epochs, from_weights=from_weights,
                           overrides=overrides, checkpoint_every=checkpoint_every, restart=restart,
-                          sharded=sharded)
+                          sharded=sharded, teacher=teacher)
     if result.is_main:
         _echo(result.describe())
 

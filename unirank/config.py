@@ -228,23 +228,26 @@ class TrainSpaceConfig(_Section):
     weight_decay: tuple[float, ...] | None = None
     batch_size: tuple[int, ...] | None = None
     max_epochs: tuple[int, ...] | None = None
+    distill_alpha: tuple[float, ...] | None = None   # with search.distill: the teacher loss's weight
+    distill_aux_head: tuple[bool, ...] | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> "TrainSpaceConfig":
-        for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs"):
+        for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs", "distill_alpha"):
             values = getattr(self, name)
             if values is None:
                 continue
             if not values:
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
-            low = 0 if name == "weight_decay" else 1 if name in ("batch_size", "max_epochs") else None
+            low = 0 if name in ("weight_decay", "distill_alpha") else 1 if name in ("batch_size", "max_epochs") else None
             for v in values:
                 if v is not None and ((low is None and v <= 0) or (low is not None and v < low)):
                     raise ValueError(f"{name}: {v} is not a valid choice")
         return self
 
     def searched(self) -> dict[str, tuple]:
-        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs")
+        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs",
+                                                       "distill_alpha", "distill_aux_head")
                 if getattr(self, name) is not None}
 
 
@@ -390,6 +393,12 @@ class TrainConfig(_Section):
     # false = the plain path: sparse gradients, every kernel launched from Python
     fast_path: bool = True
     sharding: ShardingConfig = ShardingConfig()
+    # Distillation, when a teacher is given (search.distill, unirank train --teacher): loss = label
+    # loss + distill_alpha · cross-entropy against the teacher's probabilities (every row, labelled
+    # or not); distill_aux_head: the teacher term is learnt by a separate per-portfolio affine head
+    # on the student's logit, so the served logit answers to the labels alone (after ExFM)
+    distill_alpha: float = Field(0.5, ge=0)
+    distill_aux_head: bool = False
 
 
 class ScreenConfig(_Section):
@@ -425,6 +434,22 @@ class ScreenConfig(_Section):
     workers: int | None = Field(None, ge=1, le=1024)  # scoring processes; null = one per CPU
 
 
+class DistillConfig(_Section):
+    """A teacher for every candidate of the study: ``best`` (the finished trial with the best
+    validation NE), ``trial N`` (that trial of this study) or the path of an export bundle. Its
+    logits for every training row are computed once and cached with the prepared data; each
+    candidate then trains on label loss + ``train.distill_alpha`` · teacher loss."""
+
+    teacher: str = "best"
+
+    @model_validator(mode="after")
+    def _form(self) -> "DistillConfig":
+        text = self.teacher.strip()
+        if text.startswith("trial") and not text[5:].strip().isdigit():
+            raise ValueError(f"teacher: {self.teacher!r}: expected 'best', 'trial N' or a bundle's path")
+        return self
+
+
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
@@ -456,6 +481,7 @@ class SearchConfig(_Section):
     gpus_per_trial: float = Field(0.0, ge=0, le=8)
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
+    distill: DistillConfig | None = None  # a teacher for every candidate; null = no distillation
 
     @model_validator(mode="after")
     def _scalarized_needs_a_target(self) -> "SearchConfig":

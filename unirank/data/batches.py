@@ -14,6 +14,7 @@ class Batch(NamedTuple):
     labels: torch.Tensor  # [B, T] float32 (0 where missing)
     mask: torch.Tensor    # [B, T] bool, True where the label exists
     lists: torch.Tensor | None = None  # [B, L] int64 multi-hot and sequence ids (data.features)
+    teacher: torch.Tensor | None = None  # [B, T] float32 a teacher's logits (NaN: no head), distillation
 
     @property
     def inputs(self) -> tuple[torch.Tensor, ...]:
@@ -30,6 +31,7 @@ class TensorSplit:
     labels: torch.Tensor
     mask: torch.Tensor
     lists: torch.Tensor | None = None
+    teacher: torch.Tensor | None = None  # [N, T] a teacher's logits for these rows (``unirank.train.distill``)
 
     def __len__(self) -> int:
         return int(self.domain.shape[0])
@@ -54,7 +56,8 @@ class TensorSplit:
                 end = start + batch_size
                 yield Batch(self.dense[start:end], self.sparse[start:end], self.domain[start:end],
                             self.labels[start:end], self.mask[start:end],
-                            self.lists[start:end] if self.lists is not None else None)
+                            self.lists[start:end] if self.lists is not None else None,
+                            self.teacher[start:end] if self.teacher is not None else None)
             return
         for index in self.shuffled_indices(batch_size, generator, drop_last, skip):
             yield self.take(index)
@@ -80,4 +83,5 @@ class TensorSplit:
     def take(self, index: torch.Tensor) -> Batch:
         """The rows ``index`` [B] of every tensor, as a Batch."""
         return Batch(self.dense[index], self.sparse[index], self.domain[index],
-                     self.labels[index], self.mask[index], self.lists[index] if self.lists is not None else None)
+                     self.labels[index], self.mask[index], self.lists[index] if self.lists is not None else None,
+                     self.teacher[index] if self.teacher is not None else None)

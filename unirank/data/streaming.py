@@ -142,8 +142,9 @@ def prepare_table(cfg: CsvDataConfig, sink: ColumnSink, state: PreprocessState |
     source = f"{cfg.source}:{cfg.path or cfg.train}"
     parts = [(name, *open_part(spec, "path" if name == "all" else name, cfg, plan.roles))
              for name, spec in cfg.paths().items()]
-    splits = split_codes(cfg, parts)
-    batches = list(_in_order(partial(_encode, plan), _records(plan, parts, splits), _workers()))
+    with ThreadPoolExecutor(1) as pool:  # the splits (a permutation of every row) while the first batches decode
+        splits = pool.submit(split_codes, cfg, parts)
+        batches = list(_in_order(partial(_encode, plan), _records(plan, parts, splits), _workers()))
     _check_batches(plan, parts, batches)
     keys = list(batches[0].values)
     distinct = _each(lambda k: _distinct([b.values[k] for b in batches]), keys)
@@ -164,12 +165,14 @@ def prepare_table(cfg: CsvDataConfig, sink: ColumnSink, state: PreprocessState |
     return state
 
 
-def _records(plan: _Plan, parts: list, splits: np.ndarray):
-    """Every record batch of every part, in file order: (record, its rows' splits, where(row))."""
+def _records(plan: _Plan, parts: list, pending):
+    """Every record batch of every part, in file order: (record, its rows' splits, where(row));
+    ``pending``: the future of ``split_codes``."""
     offset = 0
     for _, data, origins, rows in parts:
         start = 0
         for record in data.to_batches(columns=plan.columns, batch_size=BATCH_ROWS, use_threads=True):
+            splits = pending.result()
             if record.num_rows:
                 where = lambda row, s=start, o=origins: locate(o, s + row)  # noqa: E731
                 yield record, splits[offset + start: offset + start + record.num_rows], where

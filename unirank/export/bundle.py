@@ -91,7 +91,8 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     state_text = _state_for(cfg.data, out_dir)
     dest = Path(dest) if dest else out_dir / "export" / f"trial-{chosen.number}"
     provenance = {"study": study.study_name, "storage": json.loads((out_dir / "study.json").read_text())["storage"],
-                  "trial": chosen.number, "preset": chosen.preset}
+                  "trial": chosen.number, "preset": chosen.preset,
+                  **({"teacher": chosen.teacher} if chosen.teacher else {})}
     neighbours = [{"trial": r.number, "label": r.label, "mean_ne": r.mean_ne, "mflops": r.mflops}
                   for r in front if r.number != chosen.number]
     metrics = {"validation": chosen.metrics, "cost": chosen.cost, "provenance": provenance,

@@ -17,6 +17,7 @@ from unirank.export.bundle import load_bundle
 from unirank.models.ranker import build_model
 from unirank.proxies.cost import model_cost
 from unirank.train.checkpoint import save_weights
+from unirank.train.distill import check_teacher, teacher_from_bundle, teacher_logits, with_teacher
 from unirank.train.distributed import init_from_env
 from unirank.train.fit import Checkpointing, fit, seed_everything
 
@@ -49,7 +50,8 @@ class RetrainResult:
 
 def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None = None,
                  from_weights: bool = False, overrides: dict | None = None,
-                 checkpoint_every: int = 1000, restart: bool = False, sharded: bool = False) -> RetrainResult:
+                 checkpoint_every: int = 1000, restart: bool = False, sharded: bool = False,
+                 teacher: str | Path | None = None) -> RetrainResult:
     """``overrides``: TrainConfig fields to change (batch_size, compile, embedding_optimizer, …).
 
     Checkpoints go to ``<bundle>/retrained/checkpoint.pt`` every ``checkpoint_every`` steps and
@@ -57,6 +59,8 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
     removed once training has finished. Under ``torchrun`` (WORLD_SIZE > 1) training is
     data-parallel (``unirank.train.distributed``); rank 0 writes the outputs. ``sharded``: the
     tables sharded by torchrec instead (``unirank.train.sharded``), gathered into one bundle at the end.
+    ``teacher``: an export bundle of the same data and split to distil from (``unirank.train.distill``;
+    its logits for the training rows computed once, on ``device``, and cached in ``retrained/``).
     """
     bundle = load_bundle(path)
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -67,6 +71,14 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
         train_cfg = TrainConfig.model_validate(_merged(bundle.train.model_dump(), update))
     except ValidationError as err:
         raise UnirankError(describe_validation_error(err, "train option")) from None
+    taught_by = None
+    if teacher is not None:
+        if sharded:
+            raise UnirankError("--teacher: distillation is not available with --sharded")
+        taught_by = teacher_from_bundle(teacher)
+        check_teacher(taught_by, bundle.state, bundle.data.model_dump(mode="json"))
+        logits = teacher_logits(taught_by, dataset, bundle.path / "retrained", device)
+        dataset = with_teacher(dataset, logits)
     if sharded:
         return _train_sharded(bundle, dataset, train_cfg, from_weights, checkpoint_every, restart)
     world = init_from_env(device)
@@ -91,7 +103,8 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
         (output / "metrics.json").write_text(json.dumps(
             {"validation": result.val.to_dict(), "best_epoch": result.best_epoch, "device": device,
              "examples_per_second": speed, "train_tflops": tflops, "train": train_cfg.model_dump(mode="json"),
-             "world_size": ranks, "resumed_from_checkpoint": resumed, "history": result.history}, indent=2))
+             "world_size": ranks, "resumed_from_checkpoint": resumed, "history": result.history,
+             **({"teacher": taught_by.name} if taught_by else {})}, indent=2))
     if world is not None:
         torch.distributed.destroy_process_group()
     exported = bundle.metrics.get("validation")

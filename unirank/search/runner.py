@@ -55,6 +55,13 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
     study = open_study_for_search(cfg)
     interrupted = recover_interrupted_trials(study)
+    teacher, teacher_file = None, ""
+    if cfg.search.distill is not None:  # its logits cached before any trial starts
+        from unirank.search.teacher import prepare_teacher
+
+        teacher, teacher_file = prepare_teacher(cfg, study, cache_dir)
+        print(f"distilling every candidate from {teacher.name} (train.distill_alpha {cfg.train.distill_alpha})",
+              flush=True)
     screened = None
     if cfg.search.screen is not None:
         from unirank.data.dataset import load_prepared
@@ -90,12 +97,14 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                        driver_node=ray.get_runtime_context().get_node_id(),
                        shared_disk=cfg.search.shared_disk,
                        data_ref=data_ref, train=train.model_dump(mode="json"),
+                       teacher_file=teacher_file, teacher=teacher.name if teacher else "",
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       cfg.search, on_change=progress.update,
                                       gate=screened.gate if screened is not None else None,
-                                      train_defaults=cfg.train.model_dump(mode="json"), storage=storage_url(cfg))
+                                      train_defaults=cfg.train.model_dump(mode="json"), storage=storage_url(cfg),
+                                      teacher=teacher.name if teacher else None)
         scheduler = None
         if cfg.search.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler

@@ -85,8 +85,9 @@ class OptunaArchSearcher(Searcher):
                  budget: BudgetConfig, presets: dict[str, ArchSpec], search: SearchConfig,
                  on_change: Callable[[TrialEvent, int], None] | None = None,
                  gate: ProxyGate | None = None, train_defaults: dict | None = None,
-                 storage: str | None = None):
+                 storage: str | None = None, teacher: str | None = None):
         super().__init__(metric="mean_ne", mode="min")
+        self.teacher = teacher  # search.distill: every candidate learns from it; a twin needs the same
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
@@ -326,7 +327,7 @@ class OptunaArchSearcher(Searcher):
         attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
-                 "device": result.get("device"),
+                 "device": result.get("device"), **({"teacher": result["teacher"]} if result.get("teacher") else {}),
                  "train_seconds": result.get("train_seconds"), **({"train": entry.train} if entry.train else {})}
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
@@ -453,11 +454,11 @@ class OptunaArchSearcher(Searcher):
 
     def _evaluated_twin(self, arch: ArchSpec, train: dict) -> optuna.trial.FrozenTrial | None:
         """A finished trial of the same architecture trained the same way (same searched training
-        values; a preset trained with the study's)."""
+        values, a preset trained with the study's; the same teacher or none)."""
         wanted = arch.to_dict()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if (trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible")
-                    and trial.user_attrs.get("train", {}) == train):
+                    and trial.user_attrs.get("train", {}) == train and trial.user_attrs.get("teacher") == self.teacher):
                 return trial
         return None
 

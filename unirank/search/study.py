@@ -179,6 +179,7 @@ class TrialRecord:
     proxy_score: float | None = None  # warm-up proxy score, when the study screened by proxy
     same_as_trial: int | None = None  # a repeat answered from this earlier trial
     train: dict = None  # training overrides searched with the architecture (space.train)
+    teacher: str | None = None  # the teacher it was distilled from (search.distill)
 
     def __post_init__(self) -> None:
         self.curve = self.curve or []
@@ -214,5 +215,5 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         cost=attrs.get("cost", {}), weights=attrs.get("weights"), preset=attrs.get("preset"),
         fail_reason=attrs.get("fail_reason") or attrs.get("infeasible"),
         curve=attrs.get("curve") or [], proxy_score=attrs.get("proxy_score"),
-        same_as_trial=attrs.get("same_as_trial"), train=attrs.get("train") or {},
+        same_as_trial=attrs.get("same_as_trial"), train=attrs.get("train") or {}, teacher=attrs.get("teacher"),
     )

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from unirank.config import TrainConfig
@@ -27,6 +28,7 @@ from unirank.data.dataset import Dataset, load_prepared
 from unirank.models.ranker import build_model
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import save_weights
+from unirank.train.distill import with_teacher
 from unirank.train.faults import install_faults
 from unirank.train.fit import TrainingDiverged, fit, seed_everything
 
@@ -42,6 +44,8 @@ class TrialSetup:
     driver_node: str = ""           # the Ray node id of the process running the search
     shared_disk: str | bool = "auto"  # SearchConfig.shared_disk: False = never read the driver's paths
     data_ref: object = None         # Ray ObjectRef: {file name: bytes} of the prepared data
+    teacher_file: str = ""          # search.distill: the teacher's cached logits in the data folder
+    teacher: str = ""               # ... and its name, recorded with every student
 
     def on_driver_node(self) -> bool:
         import ray
@@ -89,9 +93,13 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     from ray import tune
 
     torch.set_num_threads(setup.threads)
-    if setup.cache_dir not in _DATASETS:
-        _DATASETS[setup.cache_dir] = load_prepared(setup.local_data())
-    dataset = _DATASETS[setup.cache_dir]
+    key = f"{setup.cache_dir}:{setup.teacher_file}"
+    if key not in _DATASETS:
+        folder = setup.local_data()
+        _DATASETS[key] = load_prepared(folder)
+        if setup.teacher_file:  # every candidate distilled from the study's teacher
+            _DATASETS[key] = with_teacher(_DATASETS[key], np.load(folder / setup.teacher_file, mmap_mode="r"))
+    dataset = _DATASETS[key]
     train_cfg = TrainConfig.model_validate({**setup.train, **(config.get("train") or {})})  # space.train
     arch = ArchSpec.model_validate(config["arch"])
     seed_everything(train_cfg.seed)
@@ -131,4 +139,5 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
         "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device,
+        **({"teacher": setup.teacher} if setup.teacher and train_cfg.distill_alpha > 0 else {}),
     })

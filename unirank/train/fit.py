@@ -31,6 +31,7 @@ from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.train.metrics import EvalResult, portfolio_metrics
+from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
 from unirank.train.fused_adagrad import uninstall as uninstall_fused
 from unirank.train.graphed import GraphedSteps, can_capture
@@ -92,9 +93,18 @@ def evaluate(model: nn.Module, split: TensorSplit, features: FeatureSpec, precis
                              features.domains, features.objectives)
 
 
-def training_loss(model: nn.Module, compile_dense: bool) -> Callable:
+def training_loss(model: nn.Module, compile_dense: bool, distill: tuple[float, AuxHead | None] | None = None) -> Callable:
     """``loss(batch) → scalar``. With ``compile_dense`` everything but the embedding-table reads
-    (whose gradients may be sparse) is one compiled graph: projections, stack, sharing, loss."""
+    (whose gradients may be sparse) is one compiled graph: projections, stack, sharing, loss.
+    With ``distill`` = (alpha, aux head or None) batches carry the teacher's logits and the loss
+    adds alpha · the teacher term (``unirank.train.distill``; the model is not compiled then)."""
+    if distill is not None:
+        alpha, head = distill
+
+        def with_teacher(b) -> torch.Tensor:
+            logits = model(*b.inputs)
+            return masked_bce(logits, b.labels, b.mask) + alpha * distill_loss(logits, b.teacher, b.domain, head)
+        return with_teacher
     wide = getattr(model, "first_order", None) is not None or getattr(model, "fm", False)
     if not compile_dense or not hasattr(model, "inputs") or wide:  # wide terms: the whole model, uncompiled
         return lambda b: masked_bce(model(*b.inputs), b.labels, b.mask)
@@ -130,14 +140,20 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     last checkpoint (same data order, same optimizer state). With ``world`` (torchrun) each rank
     trains on its shard and gradients are synchronised (see ``unirank.train.distributed``)."""
     device = world.device if world else torch.device(cfg.device)
-    model.to(device)
     train = (world.shard(dataset.train) if world else dataset.train).to(device)
+    distill = None
+    if train.teacher is not None and cfg.distill_alpha > 0:  # a teacher's logits came with the data
+        head = AuxHead(dataset.features.num_domains, dataset.features.num_objectives) if cfg.distill_aux_head else None
+        if head is not None:
+            model.add_module("distill_head", head)  # trained with the model, dropped at the end
+        distill = (cfg.distill_alpha, head)
+    model.to(device)
     fast = cfg.fast_path and device.type == "cuda" and world is None
-    graphs = fast and cfg.compile
+    graphs = fast and cfg.compile and distill is None
     optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
                                  cfg.embedding_lr, fused=device.type == "cuda", fused_tables=fast,
                                  capturable=graphs)
-    compute_loss = training_loss(model, cfg.compile)
+    compute_loss = training_loss(model, cfg.compile, distill)
 
     def train_step(batch) -> torch.Tensor:
         """Loss, backward, gradient exchange (torchrun), every optimizer's update → the loss."""
@@ -220,6 +236,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         if stop:
             break
     model.load_state_dict(best_state)
+    if hasattr(model, "distill_head"):
+        del model.distill_head
     uninstall_fused(model)
     return FitResult(val=best, best_epoch=best_epoch, epochs_run=len(history),
                      train_seconds=seconds, examples_per_second=examples / max(seconds, 1e-9),
