@@ -100,3 +100,21 @@ def test_train_and_search_distil_from_a_teacher_bundle(tmp_path):
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}").trials
     assert [t.user_attrs.get("teacher") for t in trials] == [str((tmp_path / "teacher").resolve())]
     assert list(out.glob("cache/*/teacher.*.npy"))
+
+
+def test_the_report_shows_the_transfer_ratio_of_a_distilled_student():
+    from unirank.dashboard.distill_view import distillation_table, transfer_rows
+    from unirank.search.study import TrialRecord
+
+    def record(number, ne, arch, teacher=None, train=None):
+        return TrialRecord(number=number, state="COMPLETE", arch=get_preset(arch), mean_ne=ne, mflops=1.0,
+                           metrics={}, cost={}, weights=None, preset=None, train=train, teacher=teacher)
+
+    records = [record(0, 0.80, "dcnv2"), record(1, 0.90, "shared_bottom_mlp"),
+               record(2, 0.86, "shared_bottom_mlp", teacher="trial 0 of s", train={"distill_alpha": 0.5}),
+               record(3, 0.95, "dlrm", teacher="trial 0 of s")]  # no undistilled twin: not in the table
+    rows = transfer_rows(records)
+    assert [(r["student"].number, r["twin"].number) for r in rows] == [(2, 1)]
+    assert rows[0]["ratio"] == pytest.approx(0.4)  # (0.90 - 0.86) / (0.90 - 0.80)
+    table = distillation_table(records)
+    assert "<td>0.40</td>" in table and "2 distilled trials" in table

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from unirank.dashboard.distill_view import distillation_table
 from unirank.dashboard.figures import (front_indices, history_figure, hypervolume_figure,
                                        importance_figure, pareto_figure, proxy_figure)
 from unirank.dashboard.importance import importances
@@ -34,6 +35,8 @@ def trials_table(records, front_numbers: set[int]) -> str:
     for r in sorted(records, key=lambda r: (r.state != "COMPLETE", r.mean_ne if r.mean_ne == r.mean_ne else 9)):
         ne = "" if r.mean_ne != r.mean_ne else f"{r.mean_ne:.4f}"
         note = "Pareto front" if r.number in front_numbers else (r.fail_reason or "")
+        if r.teacher and (r.train or {}).get("distill_alpha", 1.0) != 0:
+            note = f"{note}; distilled from {r.teacher}".lstrip("; ")
         auc, pooled = r.metrics.get("mean_auc"), r.metrics.get("mean_pooled_auc")
         rows.append(
             f"<tr class='{'front' if r.number in front_numbers else ''}'>"
@@ -83,6 +86,7 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool 
 {len(snap.others)} pruned, failed or rejected · data: {html.escape(cfg.data.source if cfg else "?")} ·
 objectives: mean validation NE, MFLOPs per example · generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>
 {divs}
+{distillation_table(records)}
 <h2>Trials</h2>
 {screened_note}
 {trials_table([r for r in everything if r.number not in screened], front_numbers)}
