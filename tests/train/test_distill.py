@@ -99,6 +99,8 @@ def test_train_and_search_distil_from_a_teacher_bundle(tmp_path):
 
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}").trials
     assert [t.user_attrs.get("teacher") for t in trials] == [str((tmp_path / "teacher").resolve())]
+    assert trials[0].user_attrs["cost"]["latency_device"] == "cpu"  # latency measured where the trial ran
+    assert trials[0].user_attrs["cost"]["latency_ms"] > 0
     assert list(out.glob("cache/*/teacher.*.npy"))
 
 

@@ -170,8 +170,11 @@ def measure_latency(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], re
     return statistics.median(times)
 
 
+LATENCY_BATCH = 256  # examples per timed inference batch
+
+
 def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 64,
-               latency_batch: int = 256) -> Cost:
+               latency_batch: int = LATENCY_BATCH) -> Cost:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -205,6 +208,6 @@ def model_cost(model: torch.nn.Module, features: FeatureSpec, batch_size: int = 
 
 
 def measure_cost(arch: ArchSpec, features: FeatureSpec, batch_size: int = 64,
-                 latency_batch: int = 256) -> Cost:
+                 latency_batch: int = LATENCY_BATCH) -> Cost:
     """Build the candidate on CPU and measure it (milliseconds for the spaces we search)."""
     return model_cost(build_model(arch, features), features, batch_size, latency_batch)

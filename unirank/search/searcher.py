@@ -324,7 +324,10 @@ class OptunaArchSearcher(Searcher):
             path.with_suffix(".tmp").write_bytes(ray.get(result["weights_ref"]))
             path.with_suffix(".tmp").replace(path)
         values = objective_values(self.search, float(result["mean_ne"]), entry.cost, self.target_mflops)
-        attrs = {"arch": entry.arch.to_dict(), "cost": entry.cost.to_dict(),
+        cost = entry.cost.to_dict()
+        if result.get("latency_ms") is not None:  # measured again where the trial ran (a GPU's own latency)
+            cost.update(latency_ms=result["latency_ms"], latency_device=result.get("device"))
+        attrs = {"arch": entry.arch.to_dict(), "cost": cost,
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
                  "device": result.get("device"), **({"teacher": result["teacher"]} if result.get("teacher") else {}),

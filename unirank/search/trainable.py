@@ -26,6 +26,7 @@ import torch
 from unirank.config import TrainConfig
 from unirank.data.dataset import Dataset, load_prepared
 from unirank.models.ranker import build_model
+from unirank.proxies.cost import LATENCY_BATCH, example_inputs, measure_latency
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import save_weights
 from unirank.train.distill import with_teacher
@@ -122,6 +123,10 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         del model
         tune.report({"mean_ne": float("nan"), "final": True, "fail_reason": failure_reason(err)})
         return
+    # the inference latency on the trial's own device (the driver measured it on its CPU)
+    device = next(model.parameters()).device
+    inputs = tuple(t.to(device) for t in example_inputs(dataset.features, LATENCY_BATCH, seed=1))
+    latency_ms = measure_latency(model.eval(), inputs)
     weights = Path(setup.trials_dir) / config["key"] / "model.safetensors"
     sent = {}
     if setup.on_driver_node() or setup.shared_disk is not False and weights.parent.parent.is_dir():
@@ -138,6 +143,6 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
-        "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device,
+        "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device, "latency_ms": latency_ms,
         **({"teacher": setup.teacher} if setup.teacher and train_cfg.distill_alpha > 0 else {}),
     })
