@@ -94,7 +94,15 @@ def make_storage(url: str) -> str | optuna.storages.RDBStorage:
     """SQLite: the URL (one process at a time, see ``lock``); others: RDB storage with heartbeats."""
     if url.startswith("sqlite:"):
         return url
-    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            # several processes starting on a fresh database create Optuna's tables at once: the
+            # losers see "already exists"; the schema is there when they look again
+            if attempt == 4 or "already exists" not in str(err):
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def heartbeat_interval(study: optuna.Study) -> int | None:

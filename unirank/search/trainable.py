@@ -67,7 +67,8 @@ class TrialSetup:
             raise RuntimeError(f"the prepared data {cache} is not readable on this node and was not sent "
                                "(search.shared_disk: false sends it)")
         local = Path(tempfile.gettempdir()) / "unirank-data" / cache.name
-        if not (local / "preprocess.json").is_file():
+        wanted = ["preprocess.json", *([self.teacher_file] if self.teacher_file else [])]  # a later teacher too
+        if not all((local / name).is_file() for name in wanted):
             local.mkdir(parents=True, exist_ok=True)
             for name, blob in ray.get(self.data_ref).items():  # preprocess.json last: the "done" mark
                 (local / f"{name}.tmp").write_bytes(blob)
