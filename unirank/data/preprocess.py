@@ -16,7 +16,7 @@ from unirank.data.table import RawTable, real_slots
 from unirank.errors import UnirankError
 
 # Columns whose absolute values exceed this are heavy-tailed (money, counts): signed log first.
-_LOG_THRESHOLD = 100.0
+LOG_THRESHOLD = 100.0
 
 
 class DenseStats(BaseModel):
@@ -71,7 +71,7 @@ def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -
     dense = {}
     for column in table.dense:
         values = train[column].to_numpy(dtype=np.float64)
-        signed_log = bool(np.nanmax(np.abs(values), initial=0.0) > _LOG_THRESHOLD)
+        signed_log = bool(np.nanmax(np.abs(values), initial=0.0) > LOG_THRESHOLD)
         if signed_log:
             values = np.sign(values) * np.log1p(np.abs(values))
         mean = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0

@@ -26,7 +26,7 @@ from unirank.config import CsvDataConfig
 from unirank.data.column_files import SPLITS, ColumnSink
 from unirank.data.encoded import EncodedBatch, TablePlan, encode_batch
 from unirank.data.fitting import dense_stats, distinct_values, fit_state, log_then_moments, lookups
-from unirank.data.preprocess import _LOG_THRESHOLD, PreprocessState
+from unirank.data.preprocess import LOG_THRESHOLD, PreprocessState
 from unirank.data.tabular import locate, open_part, split_codes
 from unirank.data.threads import each, in_order, workers
 from unirank.errors import UnirankError
@@ -50,7 +50,7 @@ def prepare_table(cfg: CsvDataConfig, sink: ColumnSink, state: PreprocessState |
     _check_batches(plan, parts, batches)
     keys = list(batches[0].values)
     distinct = each(lambda k: distinct_values([b.values[k] for b in batches]), keys)
-    signed = (np.max([b.max_abs for b in batches], axis=0) > _LOG_THRESHOLD if state is None
+    signed = (np.max([b.max_abs for b in batches], axis=0) > LOG_THRESHOLD if state is None
               else np.array([state.dense[c].signed_log for c in plan.dense], dtype=bool))
     moments = list(in_order(partial(log_then_moments, signed), ((b,) for b in batches), workers()))
     if state is None:

@@ -56,7 +56,7 @@ class Bundle:
         return load_weights(model, self.path / "model.safetensors").eval()
 
 
-def _weights_in(out_dir: Path, recorded: str | None) -> Path | None:
+def weights_in(out_dir: Path, recorded: str | None) -> Path | None:
     """The trial's weights file, read from ``out_dir/trials/`` when the folder holds it (the
     recorded path is absolute and goes stale when the output folder is moved or copied)."""
     if not recorded:
@@ -85,7 +85,7 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
             numbers = ", ".join(str(r.number) for r in records)
             raise UnirankError(f"--trial {trial_number}: no finished trial with that number (finished: {numbers})")
         chosen = matches[0]
-    weights = _weights_in(out_dir, chosen.weights)
+    weights = weights_in(out_dir, chosen.weights)
     if not weights or not weights.is_file():
         raise UnirankError(f"trial {chosen.number}: weights file missing ({chosen.weights})")
     state_text = _state_for(cfg.data, out_dir)

@@ -14,7 +14,7 @@ from unirank.train.distill import Teacher, check_teacher, teacher_file, teacher_
 
 def resolve_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> Teacher:
     """``best`` | ``trial N`` of this study | a bundle's path → the Teacher, checked against the data."""
-    from unirank.export.bundle import _weights_in
+    from unirank.export.bundle import weights_in
     from unirank.search.study import trial_records
 
     wanted = cfg.search.distill.teacher.strip()
@@ -35,7 +35,7 @@ def resolve_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> T
                 shown = ", ".join(str(r.number) for r in trained) or "none"
                 raise UnirankError(f"search.distill.teacher: trial {number}: no trained trial with that number "
                                    f"(trained: {shown})")
-        weights = _weights_in(cfg.output_dir, chosen.weights)
+        weights = weights_in(cfg.output_dir, chosen.weights)
         if weights is None or not weights.is_file():
             raise UnirankError(f"search.distill.teacher: trial {chosen.number}: its weights file is missing ({weights})")
         teacher = Teacher(name=f"trial {chosen.number} of {study.study_name}", arch=chosen.arch, weights=weights,
