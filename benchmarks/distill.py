@@ -8,8 +8,8 @@ MovieLens-100K with histories: ``bst``, the best sequence preset) is trained wit
 protocol (``studies/census.yaml`` / ``studies/movielens_history.yaml``: data, split, train section,
 early stopping on validation); its logits for the training rows are computed once
 (``unirank.train.distill``); then the student (``shared_bottom_mlp``, ≤ 1/4 of the teacher's
-MFLOPs; on MovieLens it reads no history) is trained three ways from the same seed: without the
-teacher, with ``distill_alpha`` 0.5, and with 0.5 and the auxiliary head. Everything is evaluated
+MFLOPs; on MovieLens it reads no history) is trained four ways from the same seed: without the
+teacher, with ``distill_alpha`` 0.5 (the default), with 0.5 and the auxiliary head, and with 2. Everything is evaluated
 once on the test split, which neither training nor the teacher's outputs read (the teacher only
 predicts training rows). Transfer ratio: (student NE − distilled student NE) / (student NE −
 teacher NE), the share of the teacher's test-NE advantage that distillation moves to the student.
@@ -34,7 +34,8 @@ SETUPS = {  # data → (study, overrides, teacher preset, student preset)
                   "shared_bottom_mlp"),
 }
 STUDENTS = {"plain": {"distill_alpha": 0.0}, "distilled": {"distill_alpha": 0.5},
-            "distilled + aux head": {"distill_alpha": 0.5, "distill_aux_head": True}}
+            "distilled + aux head": {"distill_alpha": 0.5, "distill_aux_head": True},
+            "distilled, alpha 2": {"distill_alpha": 2.0}}
 
 
 def _config(data: str):
@@ -47,7 +48,7 @@ def _config(data: str):
 def _train(job: tuple) -> dict:
     """One training: the teacher (``kind`` = "teacher") or a student of the seed's teacher."""
     data, kind, seed, folder = job
-    dest = Path(folder) / f"{data}-{seed}-{kind.replace(' ', '_').replace('+', 'and')}.json"
+    dest = Path(folder) / f"{data}-{seed}-{kind.replace(' ', '_').replace('+', 'and').replace(',', '')}.json"
     if dest.is_file():
         return json.loads(dest.read_text())
     import torch
@@ -131,7 +132,8 @@ def main() -> None:
     body = ["## Distillation: a unified teacher into a student at ≤ 1/4 of its MFLOPs", "",
             f"`python benchmarks/distill.py --data {' '.join(args.data)} --seeds {args.seeds}` (protocol in its "
             f"docstring): {args.seeds} training seeds; students trained from the same seed without the teacher, "
-            "with distill_alpha 0.5, and with 0.5 and the auxiliary head; test split read once, by evaluation only.", ""]
+            "with distill_alpha 0.5 (the default), with 0.5 and the auxiliary head, and with 2; test split read "
+            "once, by evaluation only.", ""]
     for data in args.data:
         body += [*_section(data, rows, args.seeds), ""]
     write_section("distill", "\n".join(body))
