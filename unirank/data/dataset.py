@@ -118,16 +118,22 @@ def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Data
     if state is None:
         state = fit_preprocessing(table, rows["train"], cfg.min_count)
     splits = {name: transform(table, rows[name], state) for name in SPLITS}
-    for name in ("train", "val"):
-        split = splits[name]
-        present = set(split.domain.unique().tolist())
-        missing = [d for i, d in enumerate(state.domains) if i not in present]
-        if missing:
-            raise UnirankError(
-                f"{table.source}: domain {missing[0]!r} of column {state.domain!r} has no rows in "
-                f"the {name} split; merge it or choose another domain column"
-            )
+    check_splits(table.source, state, np.stack([np.bincount(splits[name].domain.numpy(), minlength=len(state.domains))
+                                                for name in SPLITS]))
     return Dataset(features=state.feature_spec(), state=state, splits=splits)
+
+
+def check_splits(source: str, state: PreprocessState, rows: np.ndarray) -> None:
+    """``rows`` [3, D]: each split's rows per domain. Train and val need rows, and every domain rows
+    in both (its heads learn and stop early on them)."""
+    for k, name in ((0, "train"), (1, "val")):
+        if rows[k].sum() == 0:
+            raise UnirankError(f"{source}: the {name} split has no rows ({int(rows.sum())} rows in all); "
+                               "check data.split")
+        missing = [d for d, n in zip(state.domains, rows[k]) if n == 0]
+        if missing:
+            raise UnirankError(f"{source}: domain {missing[0]!r} of column {state.domain!r} has no rows in the "
+                               f"{name} split; merge it or choose another domain column")
 
 
 def cache_key(cfg: DataConfig) -> str:

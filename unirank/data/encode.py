@@ -50,22 +50,29 @@ def read_dense(record, columns: list[str], where: Where) -> np.ndarray:
     out = np.empty((record.num_rows, len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
         array = record.column(column)
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        try:
-            values = pc.cast(array, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            values = None
-        if values is None:
+        values, cast = _numbers(array)
+        if not cast:
             text = pc.utf8_trim_whitespace(array.cast(pa.string()))
-            parsed = np.array([_number(v) for v in text.to_pylist()], dtype=np.float64)
-            bad = np.isnan(parsed) & ~np.asarray(pc.is_null(text))
-            row = int(np.argmax(bad))
+            row = int(np.argmax(np.isnan(values) & ~np.asarray(pc.is_null(text))))
             file, line = where(row)
             raise UnirankError(f"{file}: data.dense column {column!r} row {line} is not numeric "
                                f"(got '{text[row].as_py()}')")
-        out[:, j] = values.to_numpy(zero_copy_only=False)
+        out[:, j] = values
     return out
+
+
+def _numbers(array) -> tuple[np.ndarray, bool]:
+    """A column → (float64 values [n], NaN where missing; whether pyarrow cast every value — if not,
+    the values are Python's parse, NaN for text that is not a number)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    try:
+        return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64), True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.array([_number(v) for v in array.cast(pa.string()).to_pylist()], dtype=np.float64), False
 
 
 def _number(text) -> float:
@@ -97,12 +104,8 @@ def read_labels(record, labels: dict, where: Where, positives: dict) -> np.ndarr
                 seen[1].extend(v for v in pc.unique(text.drop_null()).to_pylist()[:8] if v not in seen[1])
             out[:, j] = np.where(missing, np.nan, hit)
             continue
-        try:
-            values = np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-            bad = ~missing & (values != 0) & (values != 1)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            values = np.array([_number(v) for v in array.cast(pa.string()).to_pylist()], dtype=np.float64)
-            bad = ~missing & ~np.isin(values, (0.0, 1.0))
+        values, _ = _numbers(array)
+        bad = ~missing & ~np.isin(values, (0.0, 1.0))
         if bad.any():
             row = int(np.argmax(bad))
             file, line = where(row)

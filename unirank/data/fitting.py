@@ -46,13 +46,13 @@ def dense_stats(columns: list[str], signed: np.ndarray, parts) -> dict[str, Dens
     return out
 
 
-def log_then_moments(signed: np.ndarray, batch: EncodedBatch):
-    """Heavy-tailed dense columns (``signed``) → sign(x)·log(1 + |x|), in place; then the
-    training rows' moments (``moments``) of the values as they will be normalised."""
+def log_then_moments(signed: np.ndarray, fitting: bool, batch: EncodedBatch):
+    """Heavy-tailed dense columns (``signed``) → sign(x)·log(1 + |x|), in place; then, when
+    ``fitting``, the training rows' moments (``moments``) of the values as they will be normalised."""
     for j in np.flatnonzero(signed):
         column = batch.dense[:, j]
         np.copysign(np.log1p(np.abs(column)), column, out=column)
-    return moments(batch)
+    return moments(batch) if fitting else None
 
 
 def distinct_values(per_batch: list):
@@ -113,7 +113,7 @@ def lookups(plan: TablePlan, state: PreprocessState, batches, distinct):
         final = np.asarray(found.fill_null(missing - base).to_numpy(zero_copy_only=False), dtype=np.int64) + base
         return [np.concatenate(([missing], final[where])) for where in index]
 
-    if [c for c in plan.sparse] != list(state.vocab):
+    if plan.sparse != list(state.vocab):
         raise UnirankError(f"data.sparse: the table's categorical columns {plan.sparse} are not the fitted ones "
                            f"{list(state.vocab)}")
     out = each(lambda c: ids(c, state.vocab[c], 0, 1), plan.sparse)

@@ -12,6 +12,7 @@ import numpy as np
 
 from unirank.config import CsvDataConfig
 from unirank.data.encode import Where, as_text
+from unirank.data.table import last_events
 from unirank.errors import UnirankError
 
 
@@ -68,16 +69,12 @@ def encode_list_field(plan: ListPlan, record, codes: dict, values: dict, where: 
             raise UnirankError(f"{file}: data.sequences.{plan.name}: row {line} has a different number of events "
                                f"in {column!r} than in {first[1]!r}; every field of a sequence needs one value per "
                                "event")
-        kept = np.minimum(lengths, plan.max_len)
-        ends = np.cumsum(lengths)
-        slot = np.arange(int(kept.sum())) - np.repeat(np.cumsum(kept) - kept, kept)  # 0..kept-1 per row
-        take = np.repeat(ends - kept, kept) + slot
-        encoded = pc.dictionary_encode(flat.take(take))
+        kept, cells, sources = last_events(lengths, plan.max_len)
+        encoded = pc.dictionary_encode(flat.take(sources))
         grid = np.full((len(lengths), plan.max_len), -1, dtype=np.int32)
-        grid[np.repeat(np.arange(len(lengths)), kept), plan.max_len - np.repeat(kept, kept) + slot] = \
-            np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+        grid[cells] = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
         codes[key], values[key] = grid, encoded.dictionary
-    return np.minimum(first[0], plan.max_len).astype(np.int64)
+    return kept
 
 
 def _cells(array, column: str, role: str, sep: str, where: Where):

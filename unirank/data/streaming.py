@@ -24,6 +24,7 @@ import numpy as np
 
 from unirank.config import CsvDataConfig
 from unirank.data.column_files import SPLITS, ColumnSink
+from unirank.data.dataset import check_splits
 from unirank.data.encoded import EncodedBatch, TablePlan, encode_batch
 from unirank.data.fitting import dense_stats, distinct_values, fit_state, log_then_moments, lookups
 from unirank.data.preprocess import LOG_THRESHOLD, PreprocessState
@@ -52,7 +53,7 @@ def prepare_table(cfg: CsvDataConfig, sink: ColumnSink, state: PreprocessState |
     distinct = each(lambda k: distinct_values([b.values[k] for b in batches]), keys)
     signed = (np.max([b.max_abs for b in batches], axis=0) > LOG_THRESHOLD if state is None
               else np.array([state.dense[c].signed_log for c in plan.dense], dtype=bool))
-    moments = list(in_order(partial(log_then_moments, signed), ((b,) for b in batches), workers()))
+    moments = list(in_order(partial(log_then_moments, signed, state is None), ((b,) for b in batches), workers()))
     if state is None:
         state = fit_state(plan, batches, distinct, dense_stats(plan.dense, signed, moments))
     for batch in batches:
@@ -62,8 +63,12 @@ def prepare_table(cfg: CsvDataConfig, sink: ColumnSink, state: PreprocessState |
     for batch, lookup in zip(batches, domains):
         domain = lookup[batch.codes[plan.domain] + 1] if plan.domain else np.zeros(len(batch.split), dtype=np.int64)
         destinations.append((np.where(domain >= 0, batch.split, -1).astype(np.int8), domain))
-    _check_splits(source, state, destinations)
-    _write(plan, state, batches, destinations, ids, sink)
+    rows = np.zeros((len(SPLITS), len(state.domains)), dtype=np.int64)  # per split and domain
+    for destination, domain in destinations:
+        for k in range(len(SPLITS)):
+            rows[k] += np.bincount(domain[destination == k], minlength=len(state.domains))
+    check_splits(source, state, rows)
+    _write(plan, state, batches, destinations, ids, rows.sum(axis=1), sink)
     return state
 
 
@@ -98,28 +103,12 @@ def _check_batches(plan: TablePlan, parts: list, batches: list[EncodedBatch]) ->
                                f"{list(wanted)} (values: {', '.join(map(str, shown))})")
 
 
-def _check_splits(source: str, state: PreprocessState, destinations) -> None:
-    """Train and val need rows, and every domain rows in both (a domain's heads learn from them)."""
-    per_split = np.zeros((3, len(state.domains)), dtype=np.int64)
-    for destination, domain in destinations:
-        for k in range(3):
-            per_split[k] += np.bincount(domain[destination == k], minlength=len(state.domains))
-    for k, name in ((0, "train"), (1, "val")):
-        if per_split[k].sum() == 0:
-            raise UnirankError(f"{source}: the {name} split has no rows ({int(per_split.sum())} rows in all); "
-                               "check data.split")
-        missing = [d for d, n in zip(state.domains, per_split[k]) if n == 0]
-        if missing:
-            raise UnirankError(f"{source}: domain {missing[0]!r} of column {state.domain!r} has no rows in the "
-                               f"{name} split; merge it or choose another domain column")
-
-
-def _write(plan: TablePlan, state: PreprocessState, batches, destinations, lookups, sink: ColumnSink) -> None:
-    """Every batch's rows, transformed, appended to their split's tensors."""
-    sizes = [sum(int((d == k).sum()) for d, _ in destinations) for k in range(3)]
+def _write(plan: TablePlan, state: PreprocessState, batches, destinations, lookups, sizes: np.ndarray,
+           sink: ColumnSink) -> None:
+    """Every batch's rows, transformed, appended to their split's tensors (``sizes`` rows each)."""
     width = sum(1 + raw.max_len * len(raw.fields) for raw in plan.lists)
     for k, split in enumerate(SPLITS):
-        n = sizes[k]
+        n = int(sizes[k])
         sink.open(split, "dense", np.float32, (n, len(plan.dense)))
         sink.open(split, "sparse", np.int64, (n, len(plan.sparse)))
         sink.open(split, "domain", np.int64, (n,))

@@ -27,15 +27,23 @@ def real_slots(lengths: np.ndarray, max_len: int) -> np.ndarray:
     return np.arange(max_len) >= max_len - np.asarray(lengths)[:, None]
 
 
+def last_events(counts: np.ndarray, max_len: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Rows holding ``counts`` [rows] values each, flat, row after row → each row's last ``max_len``
+    (the most recent), right-aligned in a [rows, max_len] grid: (kept lengths [rows] int64, the
+    grid cells (row, column) of the kept values, their indices in the flat values)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    kept = np.minimum(counts, max_len)
+    slots = np.arange(int(kept.sum())) - np.repeat(np.cumsum(kept) - kept, kept)  # 0..kept-1 per row
+    cells = (np.repeat(np.arange(len(kept)), kept), max_len - np.repeat(kept, kept) + slots)
+    return kept, cells, np.repeat(np.cumsum(counts) - kept, kept) + slots
+
+
 def pad_lists(values: np.ndarray, offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat values [V] with row ``offsets`` [rows + 1] → (lengths [rows], [rows, max_len] str),
     keeping each row's last ``max_len`` values (the most recent), right-aligned, "" before."""
-    lengths = np.minimum(np.diff(offsets), max_len).astype(np.int64)
+    lengths, cells, sources = last_events(np.diff(offsets), max_len)
     out = np.full((len(lengths), max_len), "", dtype=object)
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    slots = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # 0..len-1
-    starts = np.repeat(offsets[1:] - lengths, lengths)
-    out[rows, max_len - np.repeat(lengths, lengths) + slots] = values[starts + slots].astype(str).astype(object)
+    out[cells] = values[offsets[0] + sources].astype(str).astype(object)
     return lengths, out
 
 

@@ -68,7 +68,8 @@ def open_part(spec: Path, role: str, cfg: CsvDataConfig, roles: dict[str, str]):
                                                      null_values=[""], strings_can_be_null=True))
         else:
             schema = pads.dataset(source, format="parquet", partitioning="hive" if is_dir else None).schema
-            text = [c for c in columns if c in schema.names and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+            text = [c for c in columns if c in schema.names
+                    and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
             file_format = pads.ParquetFileFormat(read_options=pads.ParquetReadOptions(dictionary_columns=text))
         data = pads.dataset(source, format=file_format, partitioning="hive" if is_dir else None)
         _check_columns(data.schema.names, roles, spec)

@@ -8,17 +8,18 @@ import optuna
 
 from unirank.config import StudyConfig
 from unirank.data.dataset import load_prepared
+from unirank.data.preprocess import PreprocessState
 from unirank.errors import UnirankError
 from unirank.train.distill import Teacher, check_teacher, teacher_file, teacher_from_bundle, teacher_logits
 
 
-def resolve_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> Teacher:
-    """``best`` | ``trial N`` of this study | a bundle's path → the Teacher, checked against the data."""
+def resolve_teacher(cfg: StudyConfig, study: optuna.Study, state: PreprocessState) -> Teacher:
+    """``best`` | ``trial N`` of this study | a bundle's path → the Teacher, checked against the
+    data's preprocessing ``state``."""
     from unirank.export.bundle import weights_in
     from unirank.search.study import trial_records
 
     wanted = cfg.search.distill.teacher.strip()
-    state = load_prepared(cache_dir).state
     if wanted != "best" and not wanted.startswith("trial"):
         teacher = teacher_from_bundle(wanted)
     else:
@@ -49,6 +50,7 @@ def prepare_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> t
     one); returns it and the cached file's name in ``cache_dir``."""
     import torch
 
-    teacher = resolve_teacher(cfg, study, cache_dir)
-    teacher_logits(teacher, load_prepared(cache_dir), cache_dir, "cuda" if torch.cuda.is_available() else "cpu")
+    dataset = load_prepared(cache_dir)
+    teacher = resolve_teacher(cfg, study, dataset.state)
+    teacher_logits(teacher, dataset, cache_dir, "cuda" if torch.cuda.is_available() else "cpu")
     return teacher, teacher_file(teacher, cache_dir).name

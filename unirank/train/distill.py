@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +68,6 @@ def check_teacher(teacher: Teacher, state: PreprocessState, data: dict) -> None:
         raise UnirankError(f"teacher {teacher.name}: its features do not match the data ({detail})")
 
 
-def teacher_key(teacher: Teacher, cache_folder: Path) -> str:
-    digest = hashlib.sha256(json.dumps(teacher.arch.to_dict(), sort_keys=True).encode())
-    with open(teacher.weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    digest.update(Path(cache_folder).name.encode())
-    return digest.hexdigest()[:16]
 
 
 @torch.no_grad()
@@ -84,16 +77,13 @@ def teacher_logits(teacher: Teacher, dataset: Dataset, cache_folder: Path, devic
     (teacher, data) and cached (memory-mapped when read again)."""
     from unirank.models.ranker import build_model
     from unirank.train.checkpoint import load_weights
+    from unirank.train.fit import predict
 
     path = teacher_file(teacher, cache_folder)
     if path.is_file():
         return np.load(path, mmap_mode="r")
-    model = load_weights(build_model(teacher.arch, dataset.features), teacher.weights).to(device).eval()
-    out = np.empty((len(dataset.train), len(dataset.features.objectives)), dtype=np.float32)
-    for start, batch in zip(range(0, len(out), batch_size), dataset.train.batches(batch_size)):
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext():
-            logits = model(*(x.to(device) for x in batch.inputs))
-        out[start:start + len(logits)] = logits.float().cpu().numpy()
+    model = load_weights(build_model(teacher.arch, dataset.features), teacher.weights).to(device)
+    out = predict(model, dataset.train, batch_size, logits=True)  # bf16 on CUDA, as in training
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(staging, "wb") as handle:
@@ -105,7 +95,21 @@ def teacher_logits(teacher: Teacher, dataset: Dataset, cache_folder: Path, devic
 
 def teacher_file(teacher: Teacher, cache_folder: Path) -> Path:
     """Where the teacher's logits for this data are cached."""
-    return Path(cache_folder) / f"teacher.{teacher_key(teacher, cache_folder)}.npy"
+    weights = Path(teacher.weights)
+    digest = _digest(json.dumps(teacher.arch.to_dict(), sort_keys=True), str(weights.resolve()),
+                     weights.stat().st_mtime_ns)
+    key = hashlib.sha256(f"{digest}:{Path(cache_folder).name}".encode()).hexdigest()[:16]
+    return Path(cache_folder) / f"teacher.{key}.npy"
+
+
+@lru_cache(maxsize=8)
+def _digest(arch: str, weights: str, modified_ns: int) -> str:
+    """A hash of an architecture and its weights file (read once per file version)."""
+    digest = hashlib.sha256(arch.encode())
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def with_teacher(dataset: Dataset, logits: np.ndarray) -> Dataset:

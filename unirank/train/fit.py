@@ -73,16 +73,17 @@ def autocast_for(device: torch.device, precision: str, cache: bool = True):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: TensorSplit, batch_size: int = 8192, precision: str = "auto") -> np.ndarray:
-    """Probabilities [N, T] for every row of the split, in order."""
+def predict(model: nn.Module, split: TensorSplit, batch_size: int = 8192, precision: str = "auto",
+            logits: bool = False) -> np.ndarray:
+    """Probabilities [N, T] float32 for every row of the split, in order (``logits``: the logits)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     outputs = []
     with autocast_for(device, precision):
         for b in split.batches(batch_size):
-            logits = model(*(x.to(device) for x in b.inputs))
-            outputs.append(torch.sigmoid(logits.float()).cpu())
+            out = model(*(x.to(device) for x in b.inputs)).float()
+            outputs.append((out if logits else torch.sigmoid(out)).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
 
