@@ -8,8 +8,11 @@ MovieLens-100K with histories: ``bst``, the best sequence preset) is trained wit
 protocol (``studies/census.yaml`` / ``studies/movielens_history.yaml``: data, split, train section,
 early stopping on validation); its logits for the training rows are computed once
 (``unirank.train.distill``); then the student (``shared_bottom_mlp``, ≤ 1/4 of the teacher's
-MFLOPs; on MovieLens it reads no history) is trained four ways from the same seed: without the
-teacher, with ``distill_alpha`` 0.5 (the default), with 0.5 and the auxiliary head, and with 2. Everything is evaluated
+MFLOPs; on MovieLens it reads no history) is trained six ways from the same seed: without the
+teacher, with ``distill_alpha`` 0.5 (the default), with 0.5 and the auxiliary head, with 2, and
+reading the teacher's representation as ``FEATURES`` input features (LoopFM,
+``unirank.train.teacher_features``; projection fitted on training rows) with α 0 and 0.5 — those
+students' MFLOPs count reading the features, not producing them. Everything is evaluated
 once on the test split, which neither training nor the teacher's outputs read (the teacher only
 predicts training rows). Transfer ratio: (student NE − distilled student NE) / (student NE −
 teacher NE), the share of the teacher's test-NE advantage that distillation moves to the student.
@@ -35,7 +38,9 @@ SETUPS = {  # data → (study, overrides, teacher preset, student preset)
 }
 STUDENTS = {"plain": {"distill_alpha": 0.0}, "distilled": {"distill_alpha": 0.5},
             "distilled + aux head": {"distill_alpha": 0.5, "distill_aux_head": True},
-            "distilled, alpha 2": {"distill_alpha": 2.0}}
+            "distilled, alpha 2": {"distill_alpha": 2.0},
+            "teacher features": {"distill_alpha": 0.0}, "distilled + teacher features": {"distill_alpha": 0.5}}
+FEATURES = 8  # LoopFM: the teacher's representation as this many input features (chosen before measuring)
 
 
 def _config(data: str):
@@ -73,12 +78,18 @@ def _train(job: tuple) -> dict:
         weights = Path(folder) / f"{data}-{seed}-teacher.safetensors"
         teacher = Teacher(name=f"{teacher_name} seed {seed}", arch=PRESETS[teacher_name], weights=weights,
                           state=dataset.state)
-        dataset = with_teacher(dataset, teacher_logits(teacher, dataset, cache))
+        logits = teacher_logits(teacher, dataset, cache)
+        if kind.endswith("teacher features"):  # the teacher's representation as input features
+            from unirank.train.teacher_features import features_folder
+
+            dataset = load_prepared(features_folder(cache, teacher, FEATURES))
+        dataset = with_teacher(dataset, logits)
     seed_everything(seed)
     model = build_model(PRESETS[name], dataset.features)
     result = fit(model, dataset, train)
     if kind == "teacher":
-        save_weights(model, Path(folder) / f"{data}-{seed}-teacher.safetensors")
+        save_weights(model, Path(folder) / f"{data}-{seed}-teacher.safetensors.tmp")  # whole or absent
+        Path(folder, f"{data}-{seed}-teacher.safetensors.tmp").replace(Path(folder) / f"{data}-{seed}-teacher.safetensors")
     test = evaluate(model, dataset.splits["test"], dataset.features)
     out = {"data": data, "kind": kind, "arch": name, "seed": seed, "val_ne": result.val.mean_ne,
            "test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values()),
@@ -94,15 +105,16 @@ def _section(data: str, rows: list[dict], seeds: int) -> list[str]:
     lines = [f"### {data}: teacher `{teacher[0]['arch']}` ({teacher[0]['mflops']:.3f} MFLOPs), student "
              f"`{by['plain', 0]['arch']}` ({by['plain', 0]['mflops']:.3f} MFLOPs, "
              f"{by['plain', 0]['mflops'] / teacher[0]['mflops']:.2f}× the teacher's)", "",
-             "| model | test NE (mean ± std over seeds) | pooled test AUC | transfer ratio per seed (test NE) |",
-             "|---|---|---|---|",
-             f"| teacher | {mean_std([t['test_ne'] for t in teacher])} | {mean_std([t['test_auc'] for t in teacher])} | – |"]
+             "| model | MFLOPs | test NE (mean ± std over seeds) | pooled test AUC | transfer ratio per seed (test NE) |",
+             "|---|---|---|---|---|",
+             f"| teacher | {teacher[0]['mflops']:.3f} | {mean_std([t['test_ne'] for t in teacher])} | "
+             f"{mean_std([t['test_auc'] for t in teacher])} | – |"]
     for kind in STUDENTS:
         runs = [by[kind, s] for s in range(seeds)]
         ratios = "–" if kind == "plain" else ", ".join(
             f"{(by['plain', s]['test_ne'] - by[kind, s]['test_ne']) / (by['plain', s]['test_ne'] - by['teacher', s]['test_ne']):.2f}"
             if by["plain", s]["test_ne"] != by["teacher", s]["test_ne"] else "n/a" for s in range(seeds))
-        lines.append(f"| student, {kind} | {mean_std([r['test_ne'] for r in runs])} | "
+        lines.append(f"| student, {kind} | {runs[0]['mflops']:.3f} | {mean_std([r['test_ne'] for r in runs])} | "
                      f"{mean_std([r['test_auc'] for r in runs])} | {ratios} |")
     better = {kind: sum(by[kind, s]["test_ne"] < by["plain", s]["test_ne"] for s in range(seeds))
               for kind in STUDENTS if kind != "plain"}
@@ -132,8 +144,9 @@ def main() -> None:
     body = ["## Distillation: a unified teacher into a student at ≤ 1/4 of its MFLOPs", "",
             f"`python benchmarks/distill.py --data {' '.join(args.data)} --seeds {args.seeds}` (protocol in its "
             f"docstring): {args.seeds} training seeds; students trained from the same seed without the teacher, "
-            "with distill_alpha 0.5 (the default), with 0.5 and the auxiliary head, and with 2; test split read "
-            "once, by evaluation only.", ""]
+            "with distill_alpha 0.5 (the default), with 0.5 and the auxiliary head, with 2, and reading the teacher's "
+            f"representation as {FEATURES} input features (LoopFM) with alpha 0 and 0.5; test split read once, by "
+            "evaluation only.", ""]
     for data in args.data:
         body += [*_section(data, rows, args.seeds), ""]
     write_section("distill", "\n".join(body))

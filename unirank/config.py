@@ -438,9 +438,13 @@ class DistillConfig(_Section):
     """A teacher for every candidate of the study: ``best`` (the finished trial with the best
     validation NE), ``trial N`` (that trial of this study) or the path of an export bundle. Its
     logits for every training row are computed once and cached with the prepared data; each
-    candidate then trains on label loss + ``train.distill_alpha`` · teacher loss."""
+    candidate then trains on label loss + ``train.distill_alpha`` · teacher loss. ``embedding``:
+    K > 0 also gives every candidate the teacher's representation as K input features (LoopFM;
+    ``unirank.train.teacher_features``); with ``space.feature_selection: groups`` keeping them is
+    searched (group ``teacher``)."""
 
     teacher: str = "best"
+    embedding: int = Field(0, ge=0, le=256)
 
     @model_validator(mode="after")
     def _form(self) -> "DistillConfig":

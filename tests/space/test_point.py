@@ -38,3 +38,22 @@ def test_a_preset_outside_the_space_names_the_decision(tiny_dataset):
     narrow = SearchSpace(SpaceConfig(num_layers={"low": 1, "high": 2}), tiny_dataset.features)
     with pytest.raises(OutsideSpace, match="num_layers"):
         narrow.point(PRESETS["dcnv2"])
+
+
+def test_a_teachers_representation_is_its_own_feature_group(tiny_dataset):
+    """With a teacher's features (LoopFM) feature selection keeps or drops them as one group."""
+    features = tiny_dataset.features.model_copy(update={"dense": (*tiny_dataset.features.dense, "teacher_0", "teacher_1"),
+                                                        "teacher": ("teacher_0", "teacher_1")})
+    space = SearchSpace(SpaceConfig(feature_selection="groups"), features)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        dropped = set(space.suggest(trial).embedding.dropped)
+        kept = trial.params["keep_group_teacher"]
+        if trial.params["keep_group_dense"]:  # (no dense column given back to keep two rows)
+            assert {"teacher_0", "teacher_1"}.isdisjoint(dropped) if kept else {"teacher_0", "teacher_1"} <= dropped
+            assert dropped.isdisjoint(tiny_dataset.features.dense)
+            seen.add(kept)
+        study.tell(trial, 0.0)
+    assert seen == {True, False}

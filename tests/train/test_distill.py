@@ -1,5 +1,6 @@
 """Distillation: teacher logits cached once, the student's loss, the aux head, the CLI and a search."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -88,20 +89,60 @@ def test_train_and_search_distil_from_a_teacher_bundle(tmp_path):
         failed = run_cli("train", str(tmp_path / "student"), "--teacher", str(teacher))
         assert failed.returncode != 0 and message in failed.stderr and "Traceback" not in failed.stderr
 
+    # a search whose every candidate learns from the teacher's logits and reads its representation (LoopFM)
     study = (TINY.format(seed=1).replace("{", "{{").replace("}", "}}")
              + "space: {{num_layers: {{low: 1, high: 1}}, sharing: [shared_bottom]}}\n"
-             "search: {{presets: [], distill: {{teacher: " + str(tmp_path / "teacher") + "}}}}\n"
+             "search: {{presets: [], distill: {{teacher: " + str(tmp_path / "teacher") + ", embedding: 3}}}}\n"
              "budget: {{trials: 1}}\noutput: {{dir: {out}}}\n")
     (tmp_path / "search").mkdir()
     _, out, result = search_fresh(tmp_path / "search", study)
-    assert "distilling every candidate from" in result.stdout
+    assert "distilling every candidate from" in result.stdout and "representation as 3 input features" in result.stdout
     import optuna
 
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}").trials
-    assert [t.user_attrs.get("teacher") for t in trials] == [str((tmp_path / "teacher").resolve())]
+    teacher_name = str((tmp_path / "teacher").resolve())
+    assert [t.user_attrs.get("teacher") for t in trials] == [f"{teacher_name} + 3 representation features"]
     assert trials[0].user_attrs["cost"]["latency_device"] == "cpu"  # latency measured where the trial ran
     assert trials[0].user_attrs["cost"]["latency_ms"] > 0
-    assert list(out.glob("cache/*/teacher.*.npy"))
+    derived = out / "cache" / trials[0].user_attrs["data_folder"]
+    assert list(derived.glob("teacher.*.npy")) and derived.name.endswith(".k3")
+    _check_teacher_features(out, derived, tmp_path)
+
+
+def _check_teacher_features(out, derived, tmp_path):
+    """The features: principal directions of the training rows; served by the bundle's second
+    program; a retrain needs that very teacher."""
+    from unirank.data.dataset import load_prepared
+    from unirank.export.bundle import export_bundle, load_bundle
+    from unirank.export.retrain import train_bundle
+
+    data, base = load_prepared(derived), load_prepared(derived.parent / derived.name.split("+")[0])
+    assert data.features.teacher == ("teacher_0", "teacher_1", "teacher_2")
+    z = data.train.dense[:, -3:].double()
+    assert torch.allclose(z.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(torch.cov(z.T), torch.eye(3, dtype=torch.float64), atol=2e-3)  # unit variance, uncorrelated
+    assert torch.equal(data.train.dense[:, :-3], base.train.dense)  # the data's own columns unchanged
+    bundle = load_bundle(export_bundle(out, dest=tmp_path / "loopfm"))
+    test = base.splits["test"]
+    with torch.no_grad():
+        z = torch.export.load(str(bundle.path / "teacher_features.pt2")).module()(test.dense, test.sparse, test.domain)
+        served = torch.export.load(str(bundle.path / "model.pt2")).module()(torch.cat([test.dense, z], 1),
+                                                                            test.sparse, test.domain)
+        eager = torch.sigmoid(bundle.model()(data.splits["test"].dense, test.sparse, test.domain))
+    assert float((served - eager).abs().max()) < 1e-5
+    assert "teacher_features.pt2" in (bundle.path / "MODEL_CARD.md").read_text()
+    failed = run_cli("train", str(bundle.path))
+    assert failed.returncode != 0 and "reads its teacher's representation" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    other = tmp_path / "other-teacher"  # the same architecture with other weights
+    shutil.copytree(tmp_path / "teacher", other)
+    from safetensors.torch import load_file, save_file
+
+    save_file({k: v + 0.01 for k, v in load_file(other / "model.safetensors").items()}, other / "model.safetensors")
+    with pytest.raises(UnirankError, match="not the teacher whose representation this model reads"):
+        train_bundle(bundle.path, teacher=other)
+    result = train_bundle(bundle.path, teacher=tmp_path / "teacher", overrides={"distill_alpha": 0.0})
+    assert np.isfinite(result.mean_ne)
 
 
 def test_the_report_shows_the_transfer_ratio_of_a_distilled_student():

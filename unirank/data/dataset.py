@@ -103,6 +103,9 @@ def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[s
 
 def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:
     """Read and tensorise. With ``state`` (e.g. from an export bundle) nothing is refitted."""
+    if state is not None and state.teacher_features is not None:
+        raise UnirankError(f"the model reads its teacher's representation ({state.teacher_features.teacher}) "
+                           "besides the data's columns: pass its teacher (unirank train --teacher BUNDLE)")
     if isinstance(cfg, CsvDataConfig):
         from unirank.data.streaming import prepare_table
 

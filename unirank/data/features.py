@@ -77,6 +77,13 @@ class FeatureSpec(BaseModel):
     domains: tuple[str, ...] = Field(min_length=1)
     objectives: tuple[str, ...] = Field(min_length=1)
     lists: tuple[ListFeature, ...] = ()
+    # the last dense columns when they hold a teacher's representation (LoopFM, ``search.distill.embedding``)
+    teacher: tuple[str, ...] = ()
+
+    @property
+    def data_dense(self) -> tuple[str, ...]:
+        """The dense columns read from the data (all but the teacher's)."""
+        return self.dense[:len(self.dense) - len(self.teacher)]
 
     @property
     def num_domains(self) -> int:

@@ -37,6 +37,21 @@ class ListState(BaseModel):
     shares: dict[str, str] = {}
 
 
+class TeacherFeatures(BaseModel):
+    """A teacher's representation as input features (LoopFM): the output of the teacher's
+    interaction stack h [W], centred and projected on its ``len(columns)`` principal directions of
+    the training rows, each scaled to unit variance: ``z = ((h - mean) @ components.T) / scale``.
+    ``unirank.train.teacher_features`` computes them; they are appended to ``dense``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    teacher: str                     # the teacher's name (a bundle's path | "trial N of study S")
+    key: str                         # hash of the teacher's architecture and weights
+    columns: list[str]
+    mean: list[float]
+    components: list[list[float]]    # [K, W]
+    scale: list[float]
+
+
 class PreprocessState(BaseModel):
     """Everything ``transform`` needs; JSON round-trips."""
 
@@ -49,6 +64,11 @@ class PreprocessState(BaseModel):
     objectives: list[str]
     lists: list[ListState] = []
     list_vocab: dict[str, list[str]] = {}
+    teacher_features: TeacherFeatures | None = None  # appended to dense after ``transform``
+
+    def without_teacher(self) -> "PreprocessState":
+        """The state of the data's own columns (what ``transform`` reads)."""
+        return self.model_copy(update={"teacher_features": None}) if self.teacher_features else self
 
     def field_vocab(self, spec: ListState, field: str) -> list[str]:
         return self.vocab[spec.shares[field]] if field in spec.shares else self.list_vocab[field]
@@ -57,8 +77,9 @@ class PreprocessState(BaseModel):
         lists = tuple(ListFeature(name=s.name, kind=s.kind, max_len=s.max_len, fields=tuple(
             ListField(name=f, vocab_size=len(self.field_vocab(s, f)) + 1, shares=s.shares.get(f, ""))
             for f in s.fields)) for s in self.lists)
-        return FeatureSpec(lists=lists,
-            dense=tuple(self.dense),
+        teacher = tuple(self.teacher_features.columns) if self.teacher_features else ()
+        return FeatureSpec(lists=lists, teacher=teacher,
+            dense=(*self.dense, *teacher),
             sparse=tuple(SparseFeature(name=n, vocab_size=len(v) + 1) for n, v in self.vocab.items())
             + tuple(SparseFeature(name=n, vocab_size=size + 1) for n, size in self.hashed.items()),
             domain=self.domain, domains=tuple(self.domains), objectives=tuple(self.objectives),

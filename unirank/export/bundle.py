@@ -88,7 +88,7 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     weights = weights_in(out_dir, chosen.weights)
     if not weights or not weights.is_file():
         raise UnirankError(f"trial {chosen.number}: weights file missing ({chosen.weights})")
-    state_text = _state_for(cfg.data, out_dir)
+    state_text = _state_for(cfg.data, out_dir, chosen.data_folder)
     dest = Path(dest) if dest else out_dir / "export" / f"trial-{chosen.number}"
     provenance = {"study": study.study_name, "storage": json.loads((out_dir / "study.json").read_text())["storage"],
                   "trial": chosen.number, "preset": chosen.preset,
@@ -106,6 +106,10 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     if chosen.train:  # training values searched with this trial (space.train) replace the study's
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=chosen.train)})
     try:
+        if state.teacher_features is not None:  # the program that computes the features it reads
+            from unirank.train.teacher_features import PROGRAM as TEACHER_PROGRAM
+
+            shutil.copyfile(out_dir / "cache" / chosen.data_folder / TEACHER_PROGRAM, staging / TEACHER_PROGRAM)
         _write_bundle(staging, chosen.arch, model, state, cfg, metrics)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # nothing half-written; dest untouched
@@ -127,7 +131,8 @@ def _write_bundle(staging: Path, arch: ArchSpec, model, state: PreprocessState, 
     metrics["serving_check"] = {"max_abs_diff_eager_vs_pt2": verify_program(model, features, staging / "model.pt2")}
     (staging / "train.json").write_text(cfg.train.model_dump_json(indent=2))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics, has_lists=bool(features.lists)))
+    (staging / "MODEL_CARD.md").write_text(model_card(arch, metrics, has_lists=bool(features.lists),
+                                                       teacher=state.teacher_features))
 
 
 def export_arch_bundle(arch: ArchSpec, cfg: "StudyConfig", dest: str | Path) -> Path:
@@ -171,10 +176,11 @@ def _swap_in(staging: Path, dest: Path) -> None:
         staging.rename(dest)
 
 
-def _state_for(data_cfg: DataConfig, out_dir: Path) -> str:
+def _state_for(data_cfg: DataConfig, out_dir: Path, data_folder: str | None = None) -> str:
+    """The preprocessing state a trial read: the data's own, or a teacher's features folder's."""
     from unirank.data.dataset import cache_key
 
-    path = out_dir / "cache" / cache_key(data_cfg) / "preprocess.json"
+    path = out_dir / "cache" / (data_folder or cache_key(data_cfg)) / "preprocess.json"
     if not path.is_file():
         raise UnirankError(f"{path}: preprocessing state missing; rerun `unirank search` to rebuild the cache")
     return path.read_text()

@@ -6,7 +6,8 @@ import time
 from unirank.space.arch import ArchSpec
 
 
-def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False) -> str:
+def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False, teacher=None) -> str:
+    """``teacher``: the ``TeacherFeatures`` of a model that reads its teacher's representation."""
     validation, cost, provenance = metrics["validation"], metrics["cost"], metrics["provenance"]
     title = provenance.get("preset") or (f"trial {provenance['trial']}" if provenance.get("trial") is not None
                                           else "architecture")
@@ -55,4 +56,12 @@ def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False) -> str:
               "- serve: `torch.export.load('model.pt2').module()(dense, sparse, domain" + (", lists" if has_lists else "") + ")` → probabilities [B, T]"
               + (f" (checked against the eager model: max |diff| {check:.1e})" if check is not None else ""),
               "- retrain: `unirank train <this folder> --device cuda`", ""]
+    if teacher is not None:
+        k, inputs = len(teacher.columns), "dense, sparse, domain" + (", lists" if has_lists else "")
+        lines[-2:-1] = [  # instead of the plain retrain line
+            f"- its last {k} dense inputs ({teacher.columns[0]} … {teacher.columns[-1]}) are its teacher's "
+            f"representation ({teacher.teacher}): `z = torch.export.load('teacher_features.pt2').module()({inputs})` "
+            f"on the data's own columns, then `dense = torch.cat([dense, z], 1)` (LoopFM: z may be cached per "
+            "request key with a lifetime); the MFLOPs above do not count producing z",
+            "- retrain: `unirank train <this folder> --teacher <the teacher's bundle>`"]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from unirank.models.ranker import build_model
 from unirank.proxies.cost import model_cost
 from unirank.train.checkpoint import save_weights
 from unirank.train.distill import check_teacher, teacher_from_bundle, teacher_logits, with_teacher
+from unirank.train.teacher_features import teacher_dataset
 from unirank.train.distributed import init_from_env
 from unirank.train.fit import Checkpointing, fit, seed_everything
 
@@ -65,7 +66,11 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
     bundle = load_bundle(path)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UnirankError(f"--device {device}: CUDA is not available on this machine")
-    dataset = build_dataset(bundle.data, state=bundle.state)
+    dataset = build_dataset(bundle.data, state=bundle.state.without_teacher())
+    reads_teacher = bundle.state.teacher_features
+    if reads_teacher is not None and teacher is None:
+        raise UnirankError(f"{bundle.path}: the model reads its teacher's representation ({reads_teacher.teacher}); "
+                           "pass --teacher with that teacher's export bundle")
     update = {"device": device, **({"max_epochs": max_epochs} if max_epochs else {}), **(overrides or {})}
     try:
         train_cfg = TrainConfig.model_validate(_merged(bundle.train.model_dump(), update))
@@ -78,6 +83,8 @@ def train_bundle(path: str | Path, device: str = "cpu", max_epochs: int | None =
         taught_by = teacher_from_bundle(teacher)
         check_teacher(taught_by, bundle.state, bundle.data.model_dump(mode="json"))
         logits = teacher_logits(taught_by, dataset, bundle.path / "retrained", device)
+        if reads_teacher is not None:  # its features, with the projection the model was trained with
+            dataset = teacher_dataset(dataset, taught_by, reads_teacher, device)
         dataset = with_teacher(dataset, logits)
     if sharded:
         return _train_sharded(bundle, dataset, train_cfg, from_weights, checkpoint_every, restart)

@@ -37,8 +37,9 @@ class Probabilities(nn.Module):
         return torch.sigmoid(self.model(dense, sparse, domain, lists))
 
 
-def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) -> Path:
-    model = Probabilities(model.eval().cpu()).eval()
+def export_program(model: nn.Module, features: FeatureSpec, path: str | Path, probabilities: bool = True) -> Path:
+    """``probabilities``: the program returns sigmoid(model(...)); else the module's output as is."""
+    model = (Probabilities(model.eval().cpu()) if probabilities else model.eval().cpu()).eval()
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     inputs = example_inputs(features, 8)
     with torch.no_grad():
@@ -51,19 +52,21 @@ def export_program(model: nn.Module, features: FeatureSpec, path: str | Path) ->
 
 
 @torch.no_grad()
-def check_program(model: nn.Module, features: FeatureSpec, path: str | Path, batch_size: int = 257) -> float:
+def check_program(model: nn.Module, features: FeatureSpec, path: str | Path, batch_size: int = 257,
+                  probabilities: bool = True) -> float:
     """Max |eager − exported| over a random batch (of a size the export never saw)."""
     program = torch.export.load(str(path)).module()
     inputs = example_inputs(features, batch_size, seed=3, full=False)  # histories of every length
-    eager = Probabilities(model.eval().cpu())(*inputs)
+    eager = (Probabilities(model.eval().cpu()) if probabilities else model.eval().cpu())(*inputs)
     return float((program(*inputs) - eager).abs().max())
 
 
 def verify_program(model: nn.Module, features: FeatureSpec, path: str | Path,
-                   tolerance: float = SERVING_TOLERANCE) -> float:
-    """``check_program``, enforced: one-line UnirankError when the program disagrees."""
-    diff = check_program(model, features, path)
+                   tolerance: float = SERVING_TOLERANCE, probabilities: bool = True) -> float:
+    """``check_program``, enforced: one-line UnirankError when the program disagrees (``tolerance``
+    in the output's units: probability, or the module's own)."""
+    diff = check_program(model, features, path, probabilities=probabilities)
     if not diff <= tolerance:  # NaN disagrees too
         raise UnirankError(f"{Path(path).name}: the exported program differs from the eager model by "
-                           f"{diff:.3g} in probability (tolerance {tolerance:g}); the bundle was not written")
+                           f"{diff:.3g} (tolerance {tolerance:g}); the bundle was not written")
     return diff

@@ -40,6 +40,13 @@ class SearchSummary:
     seconds: float
 
 
+def _teacher_label(teacher, features) -> str:
+    """What every student records as its teacher (with the representation's width when it reads it)."""
+    if teacher is None:
+        return ""
+    return teacher.name + (f" + {len(features.teacher)} representation features" if features.teacher else "")
+
+
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
     """Run one search invocation; on SQLite under the study's lock (one process at a time)."""
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
@@ -59,8 +66,10 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     if cfg.search.distill is not None:  # its logits cached before any trial starts
         from unirank.search.teacher import prepare_teacher
 
-        teacher, teacher_file = prepare_teacher(cfg, study, cache_dir)
-        print(f"distilling every candidate from {teacher.name} (train.distill_alpha {cfg.train.distill_alpha})",
+        teacher, teacher_file, cache_dir = prepare_teacher(cfg, study, cache_dir)
+        features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
+        print(f"distilling every candidate from {teacher.name} (train.distill_alpha {cfg.train.distill_alpha}"
+              + (f"; its representation as {len(features.teacher)} input features" if features.teacher else "") + ")",
               flush=True)
     screened = None
     if cfg.search.screen is not None:
@@ -97,14 +106,14 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                        driver_node=ray.get_runtime_context().get_node_id(),
                        shared_disk=cfg.search.shared_disk,
                        data_ref=data_ref, train=train.model_dump(mode="json"),
-                       teacher_file=teacher_file, teacher=teacher.name if teacher else "",
+                       teacher_file=teacher_file, teacher=_teacher_label(teacher, features),
                        threads=cfg.train.threads or max(1, int(cfg.search.cpus_per_trial)))
     with SearchProgress(study, total=allowed_trials(cfg.budget, study), enabled=show_progress) as progress:
         searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, features), features, cfg.budget, presets,
                                       cfg.search, on_change=progress.update,
                                       gate=screened.gate if screened is not None else None,
                                       train_defaults=cfg.train.model_dump(mode="json"), storage=storage_url(cfg),
-                                      teacher=teacher.name if teacher else None)
+                                      teacher=_teacher_label(teacher, features) or None)
         scheduler = None
         if cfg.search.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler

@@ -331,6 +331,7 @@ class OptunaArchSearcher(Searcher):
                  "metrics": json.loads(result["metrics"]), "weights": result["weights"],
                  "curve": entry.curve, "best_epoch": result.get("best_epoch"), "node": result.get("node"),
                  "device": result.get("device"), **({"teacher": result["teacher"]} if result.get("teacher") else {}),
+                 **({"data_folder": result["data_folder"]} if result.get("data_folder") else {}),
                  "train_seconds": result.get("train_seconds"), **({"train": entry.train} if entry.train else {})}
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:

@@ -188,6 +188,7 @@ class TrialRecord:
     same_as_trial: int | None = None  # a repeat answered from this earlier trial
     train: dict = None  # training overrides searched with the architecture (space.train)
     teacher: str | None = None  # the teacher it was distilled from (search.distill)
+    data_folder: str | None = None  # the prepared data it read when not the data's own (a teacher's features)
 
     def __post_init__(self) -> None:
         self.curve = self.curve or []
@@ -224,4 +225,5 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         fail_reason=attrs.get("fail_reason") or attrs.get("infeasible"),
         curve=attrs.get("curve") or [], proxy_score=attrs.get("proxy_score"),
         same_as_trial=attrs.get("same_as_trial"), train=attrs.get("train") or {}, teacher=attrs.get("teacher"),
+        data_folder=attrs.get("data_folder"),
     )

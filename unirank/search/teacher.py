@@ -25,6 +25,7 @@ def resolve_teacher(cfg: StudyConfig, study: optuna.Study, state: PreprocessStat
     else:
         trained = [r for r in trial_records(study) if r.state == "COMPLETE" and r.weights]
         if wanted == "best":
+            trained = [r for r in trained if not r.data_folder]  # not a student of a teacher's features
             if not trained:
                 raise UnirankError("search.distill.teacher: best: the study has no trained trial yet; run the search "
                                    "without search.distill first, or name a trial or an export bundle")
@@ -39,18 +40,28 @@ def resolve_teacher(cfg: StudyConfig, study: optuna.Study, state: PreprocessStat
         weights = weights_in(cfg.output_dir, chosen.weights)
         if weights is None or not weights.is_file():
             raise UnirankError(f"search.distill.teacher: trial {chosen.number}: its weights file is missing ({weights})")
+        if chosen.data_folder:  # trained on a teacher's features: its own state says so
+            state_file = cfg.output_dir / "cache" / chosen.data_folder / "preprocess.json"
+            own = PreprocessState.model_validate_json(state_file.read_text()) if state_file.is_file() else state
         teacher = Teacher(name=f"trial {chosen.number} of {study.study_name}", arch=chosen.arch, weights=weights,
-                          state=state)
+                          state=own if chosen.data_folder else state)
     check_teacher(teacher, state, cfg.data.model_dump(mode="json"))
     return teacher
 
 
-def prepare_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> tuple[Teacher, str]:
+def prepare_teacher(cfg: StudyConfig, study: optuna.Study, cache_dir: Path) -> tuple[Teacher, str, Path]:
     """Resolve the teacher and cache its logits for the training rows (on a GPU when there is
-    one); returns it and the cached file's name in ``cache_dir``."""
+    one) — and with ``search.distill.embedding`` its representation as features of every row
+    (``unirank.train.teacher_features``); returns it, the logits file's name and the folder the
+    trials read (the derived one with the features, else ``cache_dir``)."""
     import torch
 
+    from unirank.train.teacher_features import features_folder
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     dataset = load_prepared(cache_dir)
     teacher = resolve_teacher(cfg, study, dataset.state)
-    teacher_logits(teacher, dataset, cache_dir, "cuda" if torch.cuda.is_available() else "cpu")
-    return teacher, teacher_file(teacher, cache_dir).name
+    folder = (features_folder(cache_dir, teacher, cfg.search.distill.embedding, device)
+              if cfg.search.distill.embedding else cache_dir)
+    teacher_logits(teacher, dataset, folder, device)
+    return teacher, teacher_file(teacher, folder).name, folder

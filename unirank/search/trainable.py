@@ -145,5 +145,7 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
         "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device, "latency_ms": latency_ms,
-        **({"teacher": setup.teacher} if setup.teacher and train_cfg.distill_alpha > 0 else {}),
+        **({"teacher": setup.teacher} if setup.teacher and (train_cfg.distill_alpha > 0 or dataset.features.teacher)
+           else {}),
+        **({"data_folder": Path(setup.cache_dir).name} if dataset.features.teacher else {}),
     })

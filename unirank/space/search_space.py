@@ -107,10 +107,11 @@ class SearchSpace:
             dropped = [n for n in self.features.feature_names
                        if not trial.suggest_categorical(f"keep_{n}", [True, False])]
         elif c.feature_selection == "groups":
-            groups = self.features.groups + (["dense"] if self.features.dense else [])
+            f = self.features
+            groups = f.groups + (["dense"] if f.data_dense else []) + (["teacher"] if f.teacher else [])
             off = {g for g in groups if not trial.suggest_categorical(f"keep_group_{g}", [True, False])}
-            dropped = [*(n for n in self.features.dense if "dense" in off),
-                       *(f.name for f in self.features.sparse if f.group_name in off)]
+            dropped = [*(n for n in f.data_dense if "dense" in off), *(n for n in f.teacher if "teacher" in off),
+                       *(s.name for s in f.sparse if s.group_name in off)]
         domain_embedding = trial.suggest_categorical("domain_embedding", list(c.domain_embedding))
         # Keep at least two rows in E (a dot product needs a pair): give features back in order.
         while dropped and self._rows(dropped, domain_embedding) < 2:
@@ -210,7 +211,7 @@ class SearchSpace:
             p.update({f"dim_{g}": e.group_dims.get(g, e.dim) for g in self.features.groups})
             p.update({f"keep_{n}": n not in e.dropped for n in self.features.feature_names})
             members = {g: [f.name for f in self.features.sparse if f.group_name == g] for g in self.features.groups}
-            members["dense"] = list(self.features.dense)
+            members["dense"], members["teacher"] = list(self.features.data_dense), list(self.features.teacher)
             p.update({f"keep_group_{g}": not any(n in e.dropped for n in names) for g, names in members.items()})
         for i, layer in enumerate(arch.layers):
             p[f"layer{i}_parallel"], p[f"layer{i}_skip"] = len(layer.modules), layer.skip
@@ -246,7 +247,8 @@ class SearchSpace:
             if c.feature_selection == "features":
                 embedding *= 2 ** len(self.features.feature_names)
             elif c.feature_selection == "groups":
-                embedding *= 2 ** (len(self.features.groups) + bool(self.features.dense))
+                embedding *= 2 ** (len(self.features.groups) + bool(self.features.data_dense)
+                                   + bool(self.features.teacher))
         experts = (c.num_experts.high - c.num_experts.low + 1) * len(c.expert_width)
         embedding *= len(c.dense_bottom)
         sharing = 0

@@ -60,6 +60,10 @@ def check_teacher(teacher: Teacher, state: PreprocessState, data: dict) -> None:
         raise UnirankError(f"teacher {teacher.name}: trained on other data or another split (data.{changed[0]} "
                            f"differs: {teacher.data.get(changed[0])!r} vs {data.get(changed[0])!r}); its training rows "
                            "may be this study's validation or test rows")
+    if teacher.state.teacher_features is not None:
+        raise UnirankError(f"teacher {teacher.name}: it reads its own teacher's representation "
+                           f"({teacher.state.teacher_features.teacher}); distil from a model of the data's own features")
+    state = state.without_teacher()
     mine, theirs = state.feature_spec(), teacher.state.feature_spec()
     if mine != theirs or teacher.state != state:
         names = lambda f: [*f.dense, *(s.name for s in f.sparse), *(x.name for x in f.lists)]  # noqa: E731
@@ -95,11 +99,15 @@ def teacher_logits(teacher: Teacher, dataset: Dataset, cache_folder: Path, devic
 
 def teacher_file(teacher: Teacher, cache_folder: Path) -> Path:
     """Where the teacher's logits for this data are cached."""
-    weights = Path(teacher.weights)
-    digest = _digest(json.dumps(teacher.arch.to_dict(), sort_keys=True), str(weights.resolve()),
-                     weights.stat().st_mtime_ns)
-    key = hashlib.sha256(f"{digest}:{Path(cache_folder).name}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{teacher_key(teacher)}:{Path(cache_folder).name}".encode()).hexdigest()[:16]
     return Path(cache_folder) / f"teacher.{key}.npy"
+
+
+def teacher_key(teacher: Teacher) -> str:
+    """16 hex digits naming the teacher's architecture and weights."""
+    weights = Path(teacher.weights)
+    return _digest(json.dumps(teacher.arch.to_dict(), sort_keys=True), str(weights.resolve()),
+                   weights.stat().st_mtime_ns)[:16]
 
 
 @lru_cache(maxsize=8)
