@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+# the datasets' folder (../shared/data beside the checkout; UNIRANK_SHARED_DATA where it lies elsewhere)
+SHARED_DATA = Path(os.environ.get("UNIRANK_SHARED_DATA") or REPO / ".." / "shared" / "data").resolve()
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 
 

@@ -57,7 +57,7 @@ def _config(data: str):
 
 
 def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],
-            minutes: float | None) -> dict:
+            minutes: float | None, extra: tuple[str, ...] = ()) -> dict:
     done = out / "done.json"
     if done.is_file():
         return json.loads(done.read_text())
@@ -68,6 +68,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
         sets.append(f"search.sampler={sampler}")
     if minutes:
         sets.append(f"budget.max_wall_minutes={minutes:.2f}")
+    sets.extend(extra)
     started = time.perf_counter()
     ran = subprocess.run([sys.executable, "-m", "unirank", "search", f"studies/{DATA[data][0]}", "--quiet",
                           *[x for s in sets for x in ("--set", s)]], cwd=REPO, capture_output=True, text=True)
@@ -152,15 +153,33 @@ def run(data: str, args, root: Path) -> str:
     from unirank.search.pareto import hypervolume_2d
 
     searched, randoms = {}, {}
-    for s in range(args.seeds):
-        print(f"[{data}] seed {s}: search (default sampler, presets as observations) …", flush=True)
-        t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None)
+    concurrent = (f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()
+    extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective)) if v)
+    extra += concurrent
+
+    def one_seed(s: int) -> None:
+        print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
+        t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra)
         searched[s] = _records(root / data / f"search-{s}")
-        print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
-        _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60)
-        randoms[s] = _records(root / data / f"random-{s}")
+        if args.random:
+            print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
+            _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60, concurrent)
+            randoms[s] = _records(root / data / f"random-{s}")
+        else:
+            randoms[s] = []
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
+        list(threads.map(one_seed, range(args.seeds)))
     preset_ne = {r.preset: r.mean_ne for r in searched[0] if r.preset}
     top = sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
+    if args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
+        tuned_from = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tuned_from / data / "tuned"
+        (root / data / "tuned").mkdir(parents=True, exist_ok=True)
+        top = sorted({p.name.rsplit("-", 1)[0] for p in tuned_from.glob("*.json")})
+        for p in tuned_from.glob("*.json"):
+            shutil.copyfile(p, root / data / "tuned" / p.name)
     jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"))
             for name in top for s in range(args.seeds)]
     print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
@@ -179,7 +198,7 @@ def run(data: str, args, root: Path) -> str:
     hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in randoms[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s] if r.preset is None], reference))
-          for s in range(args.seeds)}
+          for s in range(args.seeds)} if args.random else {}
     found = [w for w in winners.values() if w]
     spread_ne = max(statistics.stdev([b["test_ne"] for b in best_presets.values()]),
                     statistics.stdev([w["test_ne"] for w in found]) if len(found) > 1 else 0.0)
@@ -189,25 +208,29 @@ def run(data: str, args, root: Path) -> str:
         b, w = best_presets[s], winners[s]
         beat_ne = bool(w) and b["test_ne"] - w["test_ne"] > spread_ne
         beat_auc = bool(w) and w["test_auc"] - b["test_auc"] > spread_auc
-        wins_ne, wins_auc, wins_hv = wins_ne + beat_ne, wins_auc + beat_auc, wins_hv + (hv[s][0] > hv[s][1])
-        wins_own += hv[s][2] > hv[s][1]
+        wins_ne, wins_auc = wins_ne + beat_ne, wins_auc + beat_auc
+        if hv:
+            wins_hv, wins_own = wins_hv + (hv[s][0] > hv[s][1]), wins_own + (hv[s][2] > hv[s][1])
         searched_n = sum(r.preset is None for r in searched[s])
         rows.append(f"| {s} | {b['preset']} ({b['train']}) | {b['ne']:.4f} | {b['test_ne']:.4f} | {b['test_auc']:.4f} | "
                     f"{b['mflops']:.4f} | "
                     + (f"trial {w['trial']} | {w['ne']:.4f} | {w['test_ne']:.4f} | {w['test_auc']:.4f} | {w['mflops']:.4f} | "
                        if w else "none ≤ preset MFLOPs | | | | | ")
-                    + f"{'yes' if beat_ne else 'no'} / {'yes' if beat_auc else 'no'} | {hv[s][0]:.4f} ({hv[s][2]:.4f}) "
-                    f"vs {hv[s][1]:.4f} ({searched_n} vs {len(randoms[s])} searched) |")
+                    + f"{'yes' if beat_ne else 'no'} / {'yes' if beat_auc else 'no'} | "
+                    + (f"{hv[s][0]:.4f} ({hv[s][2]:.4f}) vs {hv[s][1]:.4f} ({searched_n} vs {len(randoms[s])} searched) |"
+                       if hv else f"not run ({searched_n} searched) |"))
     head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
             "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
             "hypervolume: default (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     summary = (f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
                f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
                f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
-               f"- the default sampler's front hypervolume (everything it trained, presets included) beats random "
-               f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
-               f"in {wins_own} of {args.seeds}\n- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
-               f"with the study's training values, seed 0), {args.tune} trainings each per seed")
+               + (f"- the default sampler's front hypervolume (everything it trained, presets included) beats random "
+                  f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
+                  f"in {wins_own} of {args.seeds}\n" if hv else "- random search not run (`--no-random`)\n")
+               + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
+               f"with the study's training values, seed 0), {args.tune} trainings each per seed"
+               + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else ""))
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -221,9 +244,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
     parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
+    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution"],
+                        help="the searched side's sampler (default: the study's)")
+    parser.add_argument("--objective", choices=["pareto", "scalarized"], help="default: the study's")
+    parser.add_argument("--max-concurrent", type=int, help="trials at once per search")
+    parser.add_argument("--parallel", type=int, default=1, help="search seeds run at once")
+    parser.add_argument("--no-random", dest="random", action="store_false", help="skip the random-search side")
+    parser.add_argument("--tuned-from", help="reuse the tuned presets of this earlier tag (same seeds and values)")
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
-    parts = ["## The search against the tuned presets, and the default sampler against random search\n",
+    variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
+    parts = ["## The search against the tuned presets, and the default sampler against random search\n"
+             if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
+             f"objective {args.objective or 'default'}\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
              f"searched: {json.dumps(TRAIN_SPACE)}."]
@@ -231,7 +264,7 @@ def main() -> None:
         section = run(data, args, root)
         print(section, flush=True)
         parts.append(section)
-        write_section("search_vs_presets", "\n\n".join(parts))
+        write_section("search_vs_presets" + variant, "\n\n".join(parts))
 
 
 if __name__ == "__main__":
