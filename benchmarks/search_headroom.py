@@ -85,6 +85,16 @@ def _train(job: tuple) -> dict:
     return out
 
 
+def _searched(source: Path) -> str:
+    """How that run searched: the sampler, objective and budget in its first study's config."""
+    study = next(source.glob("*/search-0/study.json"), None)
+    if study is None:
+        return ""
+    cfg = json.loads(study.read_text())["config"]
+    return (f" (sampler {cfg['search']['sampler']}, objective {cfg['search']['objective']}, "
+            f"{cfg['budget']['trials']} searched candidates)")
+
+
 def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -> str:
     by = {(r["index"], r["seed"]): r for r in results}
     base = [by[0, s] for s in range(seeds)]
@@ -139,9 +149,10 @@ def main() -> None:
                     print(f"{done}/{len(jobs)} trainings", flush=True)
         (root / "trained_on.json").write_text(json.dumps({"machine": machine(), "command": command()}))
     if args.phase in ("report", "all"):
-        parts = ["## The searches' best architectures against the tuned preset, training seeds averaged", "",
+        parts = ["## The searches' best architectures against the tuned preset, training seeds averaged",
                  f"`python benchmarks/search_headroom.py --tag {args.tag}` (protocol in its docstring): the {args.top} "
-                 f"best searched candidates of each search seed of `search_vs_presets` (validation NE, ≤ the preset's "
+                 f"best searched candidates of each search seed of `search_vs_presets` run `{args.tag}`{_searched(source)} "
+                 f"(validation NE, ≤ the preset's "
                  f"MFLOPs) and the best tuned preset, each trained from {args.seeds} training seeds; test split read "
                  "once per training."]
         if (root / "trained_on.json").is_file():  # the trainings may have run on another machine
@@ -152,7 +163,7 @@ def main() -> None:
             results = [json.loads(p.read_text()) for p in (root / data).glob("*-*.json")]
             parts.append(report(data, candidates, results, args.seeds))
         print("\n\n".join(parts))
-        write_section("search_headroom", "\n\n".join(parts))
+        write_section(f"search_headroom_{args.tag}", "\n\n".join(parts))
 
 
 if __name__ == "__main__":
