@@ -40,11 +40,11 @@ def resolve_teacher(cfg: StudyConfig, study: optuna.Study, state: PreprocessStat
         weights = weights_in(cfg.output_dir, chosen.weights)
         if weights is None or not weights.is_file():
             raise UnirankError(f"search.distill.teacher: trial {chosen.number}: its weights file is missing ({weights})")
-        if chosen.data_folder:  # trained on a teacher's features: its own state says so
-            state_file = cfg.output_dir / "cache" / chosen.data_folder / "preprocess.json"
-            own = PreprocessState.model_validate_json(state_file.read_text()) if state_file.is_file() else state
+        if chosen.data_folder:
+            raise UnirankError(f"search.distill.teacher: trial {chosen.number}: it reads its own teacher's "
+                               "representation; distil from a model of the data's own features")
         teacher = Teacher(name=f"trial {chosen.number} of {study.study_name}", arch=chosen.arch, weights=weights,
-                          state=own if chosen.data_folder else state)
+                          state=state)
     check_teacher(teacher, state, cfg.data.model_dump(mode="json"))
     return teacher
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unirank.data.column_files import SPLITS, column_files
+from unirank.data.column_files import SPLITS, FileSink, column_files
 from unirank.data.dataset import Dataset, load_prepared
 from unirank.data.preprocess import PreprocessState, TeacherFeatures
 from unirank.errors import UnirankError
@@ -61,16 +61,23 @@ class TeacherRepresentation(nn.Module):
         return ((h - self.mean) @ self.components.T) / self.scale
 
 
-def fit_projection(h: np.ndarray, k: int, teacher: Teacher) -> TeacherFeatures:
-    """The K leading principal directions of the training rows' representations h [N, W]."""
-    h64 = h.astype(np.float64)
-    mean = h64.mean(axis=0)
-    covariance = np.zeros((h.shape[1], h.shape[1]))
-    for start in range(0, len(h64), 1 << 16):
-        centred = h64[start:start + (1 << 16)] - mean
-        covariance += centred.T @ centred
-    values, vectors = np.linalg.eigh(covariance / max(len(h64), 1))
-    order = np.argsort(values)[::-1][:min(k, h.shape[1])]
+@torch.no_grad()
+def fit_projection(model: nn.Module, split, k: int, teacher: Teacher, batch_size: int = 8192) -> TeacherFeatures:
+    """The K leading principal directions of the teacher's representations h [W] of ``split``'s
+    rows (the training rows), from their first two moments accumulated batch by batch in float64
+    (memory O(W²), not O(N·W))."""
+    rep = TeacherRepresentation(model).eval()
+    device = next(model.parameters()).device
+    total, outer, n = None, None, 0
+    for b in split.batches(batch_size):
+        h = rep(*(x.to(device) for x in b.inputs)).double()
+        total = h.sum(0) if total is None else total + h.sum(0)
+        outer = h.T @ h if outer is None else outer + h.T @ h
+        n += len(h)
+    mean = (total / max(n, 1)).cpu().numpy()
+    covariance = (outer / max(n, 1)).cpu().numpy() - np.outer(mean, mean)
+    values, vectors = np.linalg.eigh(covariance)
+    order = np.argsort(values)[::-1][:min(k, len(mean))]
     components = vectors[:, order].T                                   # [K, W]
     signs = np.sign(components[np.arange(len(order)), np.abs(components).argmax(axis=1)])
     components *= np.where(signs == 0, 1.0, signs)[:, None]             # one sign per direction
@@ -113,10 +120,7 @@ def features_folder(base: Path, teacher: Teacher, k: int, device: str = "cpu") -
         return folder
     dataset = load_prepared(base)
     model = teacher_model(teacher, dataset, device)
-    from unirank.train.fit import predict
-
-    projection = fit_projection(predict(TeacherRepresentation(model), dataset.train, precision="fp32", logits=True),
-                                k, teacher)
+    projection = fit_projection(model, dataset.train, k, teacher)
     z = features_of(model, dataset, projection)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=base.parent))
     os.chmod(staging, 0o755)  # as readable as the data's own folder
@@ -124,7 +128,7 @@ def features_folder(base: Path, teacher: Teacher, k: int, device: str = "cpu") -
         for name in column_files(base):
             split, tensor = name.split(".")[:2]
             if split in SPLITS and tensor == "dense" and name == f"{split}.dense.npy":
-                np.save(staging / name, np.concatenate([np.asarray(dataset.splits[split].dense), z[split]], axis=1))
+                _write_widened(staging, split, dataset.splits[split].dense.numpy(), z[split])
             elif split in SPLITS:
                 os.symlink(os.path.join("..", base.name, name), staging / name)
         export_representation(model.cpu(), dataset, projection, staging / PROGRAM)
@@ -138,6 +142,15 @@ def features_folder(base: Path, teacher: Teacher, k: int, device: str = "cpu") -
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _write_widened(folder: Path, split: str, dense: np.ndarray, z: np.ndarray, rows: int = 1 << 18) -> None:
+    """``{split}.dense.npy`` = [dense ‖ z], appended in blocks of rows (as the data's own writer)."""
+    sink = FileSink(folder)
+    sink.open(split, "dense", np.float32, (len(dense), dense.shape[1] + z.shape[1]))
+    for start in range(0, len(dense), rows):
+        sink.append(split, "dense", np.concatenate([dense[start:start + rows], z[start:start + rows]], axis=1))
+    sink.close()
 
 
 def export_representation(model: nn.Module, dataset: Dataset, projection: TeacherFeatures, path: Path) -> Path:
