@@ -98,5 +98,6 @@ def read_splits(folder: Path) -> dict[str, TensorSplit]:
 
 
 def column_files(folder: Path) -> list[str]:
-    """The column files' names in ``folder`` (what a node without the driver's disk is sent)."""
-    return sorted(p.name for p in Path(folder).glob("*.npy"))
+    """The split column files' names in ``folder`` (what a node without the driver's disk is sent,
+    with the teacher's logits of the invocation, if any; not other teachers' cached outputs)."""
+    return sorted(p.name for p in Path(folder).glob("*.npy") if p.name.split(".")[0] in SPLITS)

@@ -100,7 +100,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     train = cfg.train.model_copy(update={"device": cfg.search.trial_device(cfg.train.device)})
     # the prepared data, for nodes that cannot read the driver's disk (search.shared_disk)
     several_nodes = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
-    data_ref = (ray.put({name: (cache_dir / name).read_bytes() for name in [*column_files(cache_dir), "preprocess.json"]})
+    sent = [*column_files(cache_dir), *([teacher_file] if teacher_file else []), "preprocess.json"]  # json last
+    data_ref = (ray.put({name: (cache_dir / name).read_bytes() for name in sent})
                 if cfg.search.shared_disk is False or several_nodes else None)
     setup = TrialSetup(cache_dir=str(cache_dir), trials_dir=str(out / "trials"),
                        driver_node=ray.get_runtime_context().get_node_id(),

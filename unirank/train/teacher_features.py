@@ -127,9 +127,9 @@ def features_folder(base: Path, teacher: Teacher, k: int, device: str = "cpu") -
     try:
         for name in column_files(base):
             split, tensor = name.split(".")[:2]
-            if split in SPLITS and tensor == "dense" and name == f"{split}.dense.npy":
+            if tensor == "dense":
                 _write_widened(staging, split, dataset.splits[split].dense.numpy(), z[split])
-            elif split in SPLITS:
+            else:
                 os.symlink(os.path.join("..", base.name, name), staging / name)
         export_representation(model.cpu(), dataset, projection, staging / PROGRAM)
         (staging / "teacher.json").write_text(json.dumps({"teacher": teacher.name, "columns": len(projection.columns)}))
