@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unirank.data.column_files import SPLITS, FileSink, column_files
+from unirank.data.column_files import FileSink, column_files
 from unirank.data.dataset import Dataset, load_prepared
 from unirank.data.preprocess import PreprocessState, TeacherFeatures
 from unirank.errors import UnirankError
