@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from unirank.config import SearchConfig, StudyConfig, apply_overrides, config_from_dict, load_config
+from unirank.config import StudyConfig, apply_overrides, config_from_dict, load_config
 from unirank.errors import UnirankError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,10 +57,3 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_override_syntax_error():
     with pytest.raises(UnirankError, match="key.path=value"):
         apply_overrides({}, ["novalue"])
-
-
-def test_the_default_sampler_is_the_one_measured_best_for_the_objective():
-    assert SearchConfig().sampler == "tpe"  # pareto
-    assert SearchConfig(objective="scalarized").sampler == "evolution"
-    assert SearchConfig(objective="scalarized", sampler="tpe").sampler == "tpe"  # a chosen one stays
-    assert SearchConfig(sampler="auto").sampler == "tpe"

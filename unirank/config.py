@@ -457,9 +457,7 @@ class DistillConfig(_Section):
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
-    # auto (the default): tpe for the pareto objective, evolution for the scalarised one — each the
-    # best measured for it (README, "Samplers"); resolved when the config is read
-    sampler: Literal["auto", "tpe", "nsga2", "random", "gp", "predictor", "evolution"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor", "evolution"] = "tpe"
     seed: int = 0
     # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
     objective: Literal["pareto", "scalarized"] = "pareto"
@@ -488,13 +486,6 @@ class SearchConfig(_Section):
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
     distill: DistillConfig | None = None  # a teacher for every candidate; null = no distillation
-
-    @model_validator(mode="before")
-    @classmethod
-    def _auto_sampler(cls, data):
-        if isinstance(data, dict) and data.get("sampler", "auto") == "auto":
-            data = {**data, "sampler": "evolution" if data.get("objective") == "scalarized" else "tpe"}
-        return data
 
     @model_validator(mode="after")
     def _scalarized_needs_a_target(self) -> "SearchConfig":
