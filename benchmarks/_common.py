@@ -52,3 +52,30 @@ def write_section(name: str, body: str) -> str:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
     return block
+
+
+def test_metrics(model, dataset) -> dict:
+    """The test split read once: test NE and the pooled test AUC averaged over objectives."""
+    from unirank.train.fit import evaluate
+
+    test = evaluate(model, dataset.splits["test"], dataset.features)
+    return {"test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())}
+
+
+def train_and_test(cfg, arch, cache: Path, seed: int, **train) -> dict:
+    """One training of ``arch`` on the study's prepared data (``cfg``: its data and train sections;
+    ``train``: fields to change, the seed set) with early stopping on validation, then the test
+    split read once → val_ne, test_ne, test_auc, seconds (of training) and mflops."""
+    from unirank.data.dataset import load_prepared, prepare_dataset
+    from unirank.models import build_model
+    from unirank.proxies.cost import measure_cost
+    from unirank.train import fit, seed_everything
+
+    dataset = load_prepared(prepare_dataset(cfg.data, cache))
+    seed_everything(seed)
+    model = build_model(arch, dataset.features)
+    started = time.perf_counter()
+    result = fit(model, dataset, cfg.train.model_copy(update={**train, "seed": seed}))
+    seconds = time.perf_counter() - started
+    return {"val_ne": result.val.mean_ne, **test_metrics(model, dataset), "seconds": seconds,
+            "mflops": measure_cost(arch, dataset.features, latency_batch=0).mflops}

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, mean_std, test_metrics, write_section  # noqa: E402
 
 SETUPS = {  # data → (study, overrides, teacher preset, student preset)
     "census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"], "dcnv2",
@@ -65,7 +64,6 @@ def _train(job: tuple) -> dict:
     from unirank.train import fit, seed_everything
     from unirank.train.checkpoint import save_weights
     from unirank.train.distill import Teacher, teacher_logits, with_teacher
-    from unirank.train.fit import evaluate
 
     torch.set_num_threads(1)
     cfg = _config(data)
@@ -90,9 +88,8 @@ def _train(job: tuple) -> dict:
     if kind == "teacher":
         save_weights(model, Path(folder) / f"{data}-{seed}-teacher.safetensors.tmp")  # whole or absent
         Path(folder, f"{data}-{seed}-teacher.safetensors.tmp").replace(Path(folder) / f"{data}-{seed}-teacher.safetensors")
-    test = evaluate(model, dataset.splits["test"], dataset.features)
     out = {"data": data, "kind": kind, "arch": name, "seed": seed, "val_ne": result.val.mean_ne,
-           "test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values()),
+           **test_metrics(model, dataset),
            "mflops": measure_cost(PRESETS[name], dataset.features, latency_batch=0).mflops,
            "epochs": result.epochs_run}
     dest.write_text(json.dumps(out))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, command, machine, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, command, machine, mean_std, train_and_test, write_section  # noqa: E402
 from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
 
 
@@ -66,21 +66,12 @@ def _train(job: tuple) -> dict:
         return json.loads(Path(dest).read_text())
     import torch
 
-    from unirank.data.dataset import load_prepared, prepare_dataset
-    from unirank.models import build_model
     from unirank.space.arch import ArchSpec
-    from unirank.train import fit, seed_everything
-    from unirank.train.fit import evaluate
 
     torch.set_num_threads(1)
-    cfg = _config(data)
-    dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
-    seed_everything(seed)
-    model = build_model(ArchSpec.model_validate(candidate["arch"]), dataset.features)
-    result = fit(model, dataset, cfg.train.model_copy(update={**candidate["train"], "seed": seed}))
-    test = evaluate(model, dataset.splits["test"], dataset.features)
-    out = {"index": index, "seed": seed, "val_ne": result.val.mean_ne, "test_ne": test.mean_ne,
-           "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())}
+    run = train_and_test(_config(data), ArchSpec.model_validate(candidate["arch"]), Path(dest).parent.parent / "cache",
+                         seed, **candidate["train"])
+    out = {"index": index, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc")}}
     Path(dest).write_text(json.dumps(out))
     return out
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, test_metrics, write_section  # noqa: E402
 
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
@@ -90,7 +90,6 @@ def _test_metrics(out: Path, trial: int) -> dict:
     """Export the trial and evaluate its weights on the test split."""
     from unirank.data.dataset import build_dataset
     from unirank.export.bundle import export_bundle, load_bundle
-    from unirank.train.fit import evaluate
 
     dest = out / "export" / f"trial-{trial}"
     if not (dest / "model.safetensors").is_file():
@@ -101,9 +100,7 @@ def _test_metrics(out: Path, trial: int) -> dict:
         prepare_dataset(open_study_from_dir(out)[1].data, out / "cache")
         export_bundle(out, trial, dest)
     bundle = load_bundle(dest)
-    dataset = build_dataset(bundle.data, state=bundle.state)
-    test = evaluate(bundle.model(), dataset.splits["test"], dataset.features)
-    return {"test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())}
+    return test_metrics(bundle.model(), build_dataset(bundle.data, state=bundle.state))
 
 
 def _tune(job: tuple) -> dict:
@@ -119,7 +116,6 @@ def _tune(job: tuple) -> dict:
     from unirank.proxies.cost import measure_cost
     from unirank.space import PRESETS as ARCHS
     from unirank.train import fit, seed_everything
-    from unirank.train.fit import evaluate
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -132,9 +128,7 @@ def _tune(job: tuple) -> dict:
         seed_everything(seed)
         model = build_model(ARCHS[name], dataset.features)
         result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))
-        test = evaluate(model, dataset.splits["test"], dataset.features)
-        runs.append({"train": values, "ne": result.val.mean_ne, "test_ne": test.mean_ne,
-                     "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())})
+        runs.append({"train": values, "ne": result.val.mean_ne, **test_metrics(model, dataset)})
         return result.val.mean_ne
 
     started = time.perf_counter()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, machine, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, machine, mean_std, train_and_test, write_section  # noqa: E402
 
 FLAT = ["shared_bottom_mlp", "dcnv2", "mmoe"]
 SEQUENCE = ["din", "bst", "interformer"]
@@ -51,25 +51,11 @@ def _train(job: tuple) -> dict:
         return json.loads(Path(dest).read_text())
     import torch
 
-    from unirank.data.dataset import load_prepared, prepare_dataset
-    from unirank.models import build_model
-    from unirank.proxies.cost import measure_cost
     from unirank.space import PRESETS
-    from unirank.train import fit, seed_everything
-    from unirank.train.fit import evaluate
 
     torch.set_num_threads(1)
-    cfg = _config(data)
-    dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent / "cache"))
-    seed_everything(seed)
-    model = build_model(PRESETS[name], dataset.features)
-    started = time.perf_counter()
-    result = fit(model, dataset, cfg.train.model_copy(update={"seed": seed, "device": device}))
-    seconds = time.perf_counter() - started
-    test = evaluate(model, dataset.splits["test"], dataset.features)
-    out = {"preset": name, "seed": seed, "val_ne": result.val.mean_ne, "test_ne": test.mean_ne,
-           "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values()),
-           "mflops": measure_cost(PRESETS[name], dataset.features, latency_batch=0).mflops, "seconds": seconds,
+    run = train_and_test(_config(data), PRESETS[name], Path(dest).parent / "cache", seed, device=device)
+    out = {"preset": name, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc", "mflops", "seconds")},
            "machine": machine()}
     Path(dest).write_text(json.dumps(out))
     return out

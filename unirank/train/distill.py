@@ -79,15 +79,12 @@ def teacher_logits(teacher: Teacher, dataset: Dataset, cache_folder: Path, devic
                    batch_size: int = 8192) -> np.ndarray:
     """The teacher's logits [N_train, T] float32 for the training rows in order, computed once per
     (teacher, data) and cached (memory-mapped when read again)."""
-    from unirank.models.ranker import build_model
-    from unirank.train.checkpoint import load_weights
     from unirank.train.fit import predict
 
     path = teacher_file(teacher, cache_folder)
     if path.is_file():
         return np.load(path, mmap_mode="r")
-    model = load_weights(build_model(teacher.arch, dataset.features), teacher.weights).to(device)
-    out = predict(model, dataset.train, batch_size, logits=True)  # bf16 on CUDA, as in training
+    out = predict(teacher_model(teacher, dataset, device), dataset.train, batch_size, logits=True)  # bf16 on CUDA, as in training
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(staging, "wb") as handle:
@@ -95,6 +92,14 @@ def teacher_logits(teacher: Teacher, dataset: Dataset, cache_folder: Path, devic
     path.with_suffix(".json").write_text(json.dumps({"teacher": teacher.name, "rows": len(out)}))
     os.replace(staging, path)
     return out
+
+
+def teacher_model(teacher: Teacher, dataset: Dataset, device: str = "cpu") -> nn.Module:
+    """The teacher with its weights, in eval mode on ``device`` (``dataset``: the data's own features)."""
+    from unirank.models.ranker import build_model
+    from unirank.train.checkpoint import load_weights
+
+    return load_weights(build_model(teacher.arch, dataset.features), teacher.weights).to(device).eval()
 
 
 def teacher_file(teacher: Teacher, cache_folder: Path) -> Path:

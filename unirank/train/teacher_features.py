@@ -19,7 +19,6 @@ MFLOPs count reading z, not producing it: producing it per request costs the tea
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ from unirank.data.column_files import FileSink, column_files
 from unirank.data.dataset import Dataset, load_prepared
 from unirank.data.preprocess import PreprocessState, TeacherFeatures
 from unirank.errors import UnirankError
-from unirank.train.distill import Teacher, teacher_key
+from unirank.train.distill import Teacher, teacher_key, teacher_model
 
 PROGRAM = "teacher_features.pt2"
 
@@ -87,13 +86,6 @@ def fit_projection(model: nn.Module, split, k: int, teacher: Teacher, batch_size
                            components=components.tolist(), scale=scale.tolist())
 
 
-def teacher_model(teacher: Teacher, dataset: Dataset, device: str = "cpu") -> nn.Module:
-    from unirank.models.ranker import build_model
-    from unirank.train.checkpoint import load_weights
-
-    return load_weights(build_model(teacher.arch, dataset.features), teacher.weights).to(device).eval()
-
-
 def features_of(model: nn.Module, dataset: Dataset, projection: TeacherFeatures) -> dict[str, np.ndarray]:
     """z [N, K] float32 for every split (fp32, as the exported program computes it)."""
     from unirank.train.fit import predict
@@ -132,7 +124,6 @@ def features_folder(base: Path, teacher: Teacher, k: int, device: str = "cpu") -
             else:
                 os.symlink(os.path.join("..", base.name, name), staging / name)
         export_representation(model.cpu(), dataset, projection, staging / PROGRAM)
-        (staging / "teacher.json").write_text(json.dumps({"teacher": teacher.name, "columns": len(projection.columns)}))
         state = dataset.state.model_copy(update={"teacher_features": projection})
         (staging / "preprocess.json").write_text(state.model_dump_json())  # last: the folder's "done" mark
         os.replace(staging, folder)
