@@ -15,7 +15,10 @@ seed s:
    each tuned by its own TPE search (seed s) over the same ``TRAIN_SPACE`` with ``--tune``
    trainings; a preset's result is its best-validation training;
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
-   tuned preset's (by validation NE); both evaluated on the test split, which nothing else reads.
+   tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
+   with ``search.confirm`` and the winner is the lowest mean validation NE over its trainings
+   (the search's own weights are the ones tested); both evaluated on the test split, which
+   nothing else reads.
 Verdicts: the winner beats the best tuned preset in a seed when its test NE is lower by more than
 the seeds' std (larger of the two), and likewise for the mean pooled test AUC (higher); the
 default sampler beats random when the hypervolume of its front of everything it trained
@@ -57,17 +60,23 @@ def _config(data: str):
 
 
 def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],
-            minutes: float | None, extra: tuple[str, ...] = ()) -> dict:
-    done = out / "done.json"
+            minutes: float | None, extra: tuple[str, ...] = (), confirm: tuple[int, int] | None = None) -> dict:
+    """One ``unirank search`` unit; with ``confirm`` (top, seeds): the finished study of that unit
+    run again with no new candidates and ``search.confirm``, so that only the confirmation trains."""
+    done = out / ("done.json" if confirm is None else f"confirmed-{confirm[0]}x{confirm[1]}.json")
     if done.is_file():
         return json.loads(done.read_text())
-    shutil.rmtree(out, ignore_errors=True)
+    if confirm is None:
+        shutil.rmtree(out, ignore_errors=True)
     sets = [*_overrides(data), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
-            f"budget.trials={trials}", f"budget.total_trials={trials}", "search.cpus_per_trial=1"]
+            f"budget.trials={trials if confirm is None else 0}", f"budget.total_trials={trials}",
+            "search.cpus_per_trial=1"]
     if sampler:
         sets.append(f"search.sampler={sampler}")
     if minutes:
         sets.append(f"budget.max_wall_minutes={minutes:.2f}")
+    if confirm is not None:
+        sets.append(f"search.confirm={{top: {confirm[0]}, seeds: {confirm[1]}}}")
     sets.extend(extra)
     started = time.perf_counter()
     ran = subprocess.run([sys.executable, "-m", "unirank", "search", f"studies/{DATA[data][0]}", "--quiet",
@@ -77,6 +86,17 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
     result = {"seconds": time.perf_counter() - started}
     done.write_text(json.dumps(result))
     return result
+
+
+def _confirmed_winner(out: Path, max_mflops: float):
+    """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``."""
+    from unirank.search.confirm import confirmed
+    from unirank.search.study import open_study_from_dir
+
+    study, cfg = open_study_from_dir(out)
+    rows = [c for c in confirmed(study, cfg) if not c.record.preset and c.record.mflops <= max_mflops
+            and len(c.ne) == cfg.search.confirm.seeds + 1]
+    return rows[0] if rows else None
 
 
 def _records(out: Path) -> list:
@@ -154,6 +174,10 @@ def run(data: str, args, root: Path) -> str:
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
         t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra)
+        if args.confirm:
+            print(f"[{data}] seed {s}: confirmation of the best candidates ({args.confirm[1]} more seeds) …", flush=True)
+            _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra,
+                    confirm=tuple(args.confirm))
         searched[s] = _records(root / data / f"search-{s}")
         if args.random:
             print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
@@ -185,7 +209,11 @@ def run(data: str, args, root: Path) -> str:
         best_presets[s] = min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"])
         eligible = [r for r in searched[s] if r.preset is None and r.mflops <= best_presets[s]["mflops"]]
         pick = min(eligible, key=lambda r: r.mean_ne) if eligible else None
-        winners[s] = ({"trial": pick.number, "ne": pick.mean_ne, "mflops": pick.mflops,
+        ne = pick.mean_ne if pick else None
+        if args.confirm:  # the lowest mean over the confirmation's trainings instead (validation only)
+            confirmed = _confirmed_winner(root / data / f"search-{s}", best_presets[s]["mflops"])
+            pick, ne = (confirmed.record, confirmed.mean_ne) if confirmed else (pick, ne)
+        winners[s] = ({"trial": pick.number, "ne": ne, "mflops": pick.mflops,
                        **_test_metrics(root / data / f"search-{s}", pick.number)} if pick else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
@@ -245,12 +273,18 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1, help="search seeds run at once")
     parser.add_argument("--no-random", dest="random", action="store_false", help="skip the random-search side")
     parser.add_argument("--tuned-from", help="reuse the tuned presets of this earlier tag (same seeds and values)")
+    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
+                        help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
+    variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
-             f"objective {args.objective or 'default'}\n",
+             f"objective {args.objective or 'default'}"
+             + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
+                f"trained from {args.confirm[1]} more seeds; the winner's val NE is its mean)" if args.confirm else "")
+             + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
              f"searched: {json.dumps(TRAIN_SPACE)}."]

@@ -95,7 +95,7 @@ def dashboard(
 @app.command()
 def export(
     out_dir: Optional[Path] = typer.Argument(None, help="output folder of `unirank search`"),
-    trial: Optional[int] = typer.Option(None, help="trial number (default: the front's lowest-NE point)"),
+    trial: Optional[int] = typer.Option(None, help="trial number (default: the confirmed winner (search.confirm), else the front's lowest-NE point)"),
     dest: Optional[Path] = typer.Option(None, help="bundle folder (default: <out_dir>/export/trial-<N>)"),
     arch: Optional[str] = typer.Option(None, help="instead of a trial: an arch.json file or a preset name"),
     config: Optional[Path] = typer.Option(None, help="with --arch: the study config whose data/train to use"),

@@ -454,6 +454,17 @@ class DistillConfig(_Section):
         return self
 
 
+class ConfirmConfig(_Section):
+    """Before a winner is named, the ``top`` best searched candidates and the best preset are
+    trained again from ``seeds`` more training seeds (``train.seed`` + 1, + 2, …) with the study's
+    protocol, and the winner is the lowest mean validation objective over all of its trainings
+    (``unirank.search.confirm``). One training's validation NE carries the seed's noise, of the
+    size of the differences a search tells apart; the mean of several does not."""
+
+    top: int = Field(3, ge=1, le=50)
+    seeds: int = Field(2, ge=1, le=20)
+
+
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
@@ -486,6 +497,7 @@ class SearchConfig(_Section):
     max_concurrent: int | None = Field(None, ge=1)
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
     distill: DistillConfig | None = None  # a teacher for every candidate; null = no distillation
+    confirm: ConfirmConfig | None = None  # the best candidates retrained from more seeds; null = off
 
     @model_validator(mode="after")
     def _scalarized_needs_a_target(self) -> "SearchConfig":

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_end_to_end import STUDY
+from unirank.search.study import trial_records
 
 
 def _study(tmp_path, name, **_):
@@ -164,7 +165,7 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
                      "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
                      "--set", "space.tower_width=[8, 32]",
                      "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random",
-                     "--set", "train.max_epochs=1")
+                     "--set", "train.max_epochs=1", "--set", "search.confirm={top: 2, seeds: 1}")
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="hp", storage=f"sqlite:///{out}/study.db")
     preset = next(t for t in study.trials if t.user_attrs.get("preset") == "shared_bottom_mlp")
@@ -182,3 +183,38 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     assert exported.returncode == 0, exported.stderr[-3000:]
     train = json.loads((tmp_path / "bundle" / "train.json").read_text())
     assert train["lr"] == chosen.params["train_lr"] and train["batch_size"] == chosen.params["train_batch_size"]
+
+    # search.confirm: the best preset and the 2 best searched candidates at no more MFLOPs than it,
+    # trained again from seed train.seed + 1 with their own training values; the winner by mean NE
+    records = {r.number: r for r in trial_records(study)}
+    best_preset = min((r for r in records.values() if r.preset), key=lambda r: r.mean_ne)
+    eligible = sorted((r for r in records.values() if not r.preset and r.mflops <= best_preset.mflops),
+                      key=lambda r: r.mean_ne)[:2]
+    seed = json.loads((out / "study.json").read_text())["config"]["train"]["seed"]
+    done = {key: value for key, value in study.user_attrs.items() if key.startswith("confirm:")}
+    assert set(done) == {f"confirm:{r.number}:{seed + 1}" for r in [best_preset, *eligible]}, done
+    for key, value in done.items():
+        first = records[int(key.split(":")[1])]
+        assert math.isfinite(value["mean_ne"]) and value["mean_ne"] != first.mean_ne  # another seed, another model
+        trained = out / "trials" / f"confirm-{first.number:05d}-s{seed + 1}" / "model.safetensors"
+        assert trained.is_file()
+    means = {int(k.split(":")[1]): (v["mean_ne"] + records[int(k.split(":")[1])].mean_ne) / 2 for k, v in done.items()}
+    winner = min(means, key=means.get)
+    assert f"confirmed winner: {records[winner].label}" in result.stdout
+    # a rerun has nothing left to confirm; export and report name the confirmed winner
+    again = run_cli("search", str(config), "--quiet", "--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 1}",
+                    "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
+                    "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
+                    "--set", "space.tower_width=[8, 32]", "--set", "search.presets=[shared_bottom_mlp, dcnv2]",
+                    "--set", "search.sampler=random", "--set", "train.max_epochs=1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "confirmation:" not in again.stdout and f"confirmed winner: {records[winner].label}" in again.stdout
+    exported = run_cli("export", str(out), "--dest", str(tmp_path / "winner"))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    metrics = json.loads((tmp_path / "winner" / "metrics.json").read_text())
+    assert metrics["provenance"]["trial"] == winner
+    assert metrics["confirmation"]["mean_ne"] == pytest.approx(means[winner])
+    assert "Confirmed over training seeds" in (tmp_path / "winner" / "MODEL_CARD.md").read_text()
+    report = run_cli("report", str(out), "--no-png")
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "Confirmed winner" in (out / "report.html").read_text()

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from unirank.dashboard.confirm_view import confirmation_table
 from unirank.dashboard.distill_view import distillation_table
 from unirank.dashboard.figures import (front_indices, history_figure, hypervolume_figure,
                                        importance_figure, pareto_figure, proxy_figure)
@@ -86,6 +87,7 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool 
 {len(snap.others)} pruned, failed or rejected · data: {html.escape(cfg.data.source if cfg else "?")} ·
 objectives: mean validation NE, MFLOPs per example · generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>
 {divs}
+{confirmation_table(source.study, cfg)}
 {distillation_table(records)}
 <h2>Trials</h2>
 {screened_note}

@@ -77,8 +77,11 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     if not records:
         raise UnirankError(f"{out_dir}: the study has no finished trials to export")
     front = [records[i] for i in front_indices(records)]
+    from unirank.search.confirm import winner
+
+    confirmed = winner(study, cfg)  # search.confirm: the lowest mean over several training seeds
     if trial_number is None:
-        chosen = min(front, key=lambda r: r.mean_ne)
+        chosen = confirmed.record if confirmed else min(front, key=lambda r: r.mean_ne)
     else:
         matches = [r for r in records if r.number == trial_number]
         if not matches:
@@ -97,6 +100,9 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
                   for r in front if r.number != chosen.number]
     metrics = {"validation": chosen.metrics, "cost": chosen.cost, "provenance": provenance,
                "pareto_neighbours": neighbours}
+    if confirmed and confirmed.record.number == chosen.number:
+        metrics["confirmation"] = {"validation_ne_by_seed": {str(k): v for k, v in confirmed.ne.items()},
+                                   "mean_ne": confirmed.mean_ne, "std_ne": confirmed.std_ne}
     # Build the bundle in a temporary sibling folder, then swap it in: never half-written.
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))

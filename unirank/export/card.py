@@ -46,6 +46,13 @@ def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False, teacher=N
         for name, m in validation["portfolios"].items():
             lines.append(f"| {name} | {m['ne']:.4f} | {m['auc']:.4f} | {m['logloss']:.4f} | "
                          f"{m['count']} | {m['base_rate']:.3f} |")
+    confirmation = metrics.get("confirmation")
+    if confirmation:
+        by_seed = ", ".join(f"seed {k}: {v:.4f}" for k, v in confirmation["validation_ne_by_seed"].items())
+        lines += ["", "## Confirmed over training seeds (search.confirm)",
+                  f"mean validation NE **{confirmation['mean_ne']:.4f} ± {confirmation['std_ne']:.4f}** over "
+                  f"{len(confirmation['validation_ne_by_seed'])} trainings ({by_seed}); the weights here are the "
+                  "search's own training"]
     neighbours = metrics.get("pareto_neighbours") or []
     if neighbours:
         lines += ["", "## Pareto neighbours (other points of the front)", "",

@@ -88,7 +88,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
         logging.getLogger(name).setLevel(logging.WARNING)
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(address=cfg.search.address, include_dashboard=False, log_to_driver=False,
+        # without search.address a local runtime of its own, even where `ray start` left a cluster running
+        ray.init(address=cfg.search.address or "local", include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING,
                  num_cpus=None if cfg.search.address else os.cpu_count())
     cpus, gpus = ray.cluster_resources().get("CPU", 1), ray.cluster_resources().get("GPU", 0)
@@ -139,6 +140,12 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
             tuner.fit()
         finally:
             searcher.fail_unfinished("stopped before finishing (budget or interrupt)")
+    if cfg.search.confirm is not None:
+        from unirank.search.confirm import run_confirmation
+
+        left = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)) if cfg.budget.max_wall_minutes else None
+        run_confirmation(study, cfg, setup, concurrency, left, teacher=searcher.teacher,
+                         log=lambda line: print(line, flush=True))
     if started_ray:
         ray.shutdown()
     after = len(trial_records(study))
