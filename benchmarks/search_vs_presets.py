@@ -66,7 +66,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
     done = out / ("done.json" if confirm is None else f"confirmed-{confirm[0]}x{confirm[1]}.json")
     if done.is_file():
         return json.loads(done.read_text())
-    if confirm is None:
+    if confirm is None and not (out / "study.json").is_file():  # a study cut short resumes (the study's own resume)
         shutil.rmtree(out, ignore_errors=True)
     sets = [*_overrides(data), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
             f"budget.trials={trials if confirm is None else 0}", f"budget.total_trials={trials}",
@@ -279,11 +279,14 @@ def main() -> None:
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    if variant and args.data != list(DATA):  # a run on some datasets does not replace another's section
+        variant += "".join(f"_{d}" for d in args.data)
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
              f"objective {args.objective or 'default'}"
              + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
-                f"trained from {args.confirm[1]} more seeds; the winner's val NE is its mean)" if args.confirm else "")
+                f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
+                f"is given; the winner's val NE is its mean)" if args.confirm else "")
              + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
