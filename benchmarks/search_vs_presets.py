@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, test_metrics, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, machine, test_metrics, write_section  # noqa: E402
 
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
@@ -83,9 +83,15 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
                           *[x for s in sets for x in ("--set", s)]], cwd=REPO, capture_output=True, text=True)
     if ran.returncode != 0:
         sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
-    result = {"seconds": time.perf_counter() - started}
+    result = {"seconds": time.perf_counter() - started, "machine": machine()}
     done.write_text(json.dumps(result))
     return result
+
+
+def _machines(folder: Path) -> set[str]:
+    """The machines the search units of a dataset ran on (from their done files)."""
+    return {json.loads(p.read_text()).get("machine", "not recorded (before this field)")
+            for p in folder.glob("*/done.json")} or {"not run"}
 
 
 def _confirmed_winner(out: Path, max_mflops: float):
@@ -252,7 +258,8 @@ def run(data: str, args, root: Path) -> str:
                   f"in {wins_own} of {args.seeds}\n" if hv else "- random search not run (`--no-random`)\n")
                + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
                f"with the study's training values, seed 0), {args.tune} trainings each per seed"
-               + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else ""))
+               + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
+               + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))}")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -279,7 +286,7 @@ def main() -> None:
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
-    if variant and args.data != list(DATA):  # a run on some datasets does not replace another's section
+    if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
