@@ -83,7 +83,7 @@ def _searched(source: Path) -> str:
         return ""
     cfg = json.loads(study.read_text())["config"]
     return (f" (sampler {cfg['search']['sampler']}, objective {cfg['search']['objective']}, "
-            f"{cfg['budget']['trials']} searched candidates)")
+            f"{cfg['budget'].get('total_trials') or cfg['budget']['trials']} searched candidates)")
 
 
 def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -> str:
@@ -107,7 +107,33 @@ def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -
     single = statistics.stdev(b["test_ne"] for b in base)
     lines += ["", f"- one training's test-NE std (the preset over {seeds} seeds): {single:.4f}; searched "
               f"architectures whose mean paired gain exceeds its std: {beyond} of {len(candidates) - 1}"]
+    lines += [line for line in [selection(candidates, by, seeds)] if line]
     return "\n".join(lines)
+
+
+def selection(candidates: list[dict], by: dict, seeds: int, confirm: int = 3) -> str:
+    """Each search seed's winner among its candidates chosen by training seed 0's validation NE (one
+    training, as a search without confirmation) or by the mean validation NE of training seeds
+    0 … ``confirm`` − 1 (as ``search.confirm`` with ``confirm`` − 1 more seeds); each pick judged
+    by its mean test NE over all ``seeds`` trainings."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(candidates):
+        if not c["preset"]:
+            groups.setdefault(c["name"].split(" trial ")[0], []).append(i)
+    test = lambda i: statistics.mean(by[i, s]["test_ne"] for s in range(seeds))  # noqa: E731
+    if all(len(m) == 1 for m in groups.values()):
+        return ""  # one candidate per search: nothing to choose
+    rows, changed, gains = [], 0, []
+    for name, members in groups.items():
+        one = min(members, key=lambda i: by[i, 0]["val_ne"])
+        mean = min(members, key=lambda i: statistics.mean(by[i, s]["val_ne"] for s in range(confirm)))
+        changed += one != mean
+        gains.append(test(one) - test(mean))
+        rows.append(f"{name}: {test(one):.4f} → {test(mean):.4f}" + ("" if one != mean else " (same pick)"))
+    return (f"- the winner chosen by the mean validation NE of {confirm} trainings (what `search.confirm: "
+            f"{{seeds: {confirm - 1}}}` does) instead of one training's: another pick in {changed} of {len(groups)} "
+            f"searches; mean test NE over {seeds} trainings of the pick, one-training pick → confirmed pick: "
+            + "; ".join(rows) + f" (mean change in test NE {-statistics.mean(gains):+.4f}; lower is better)")
 
 
 def main() -> None:
