@@ -5,6 +5,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,16 @@ REPO = Path(__file__).resolve().parents[1]
 # the datasets' folder (../shared/data beside the checkout; UNIRANK_SHARED_DATA where it lies elsewhere)
 SHARED_DATA = Path(os.environ.get("UNIRANK_SHARED_DATA") or REPO / ".." / "shared" / "data").resolve()
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+
+
+def unirank_search(study: str | Path, sets: list[str], label: str) -> subprocess.CompletedProcess:
+    """``unirank search STUDY --quiet --set …`` run from the repository; a failed search ends the
+    benchmark with its last error lines."""
+    ran = subprocess.run([sys.executable, "-m", "unirank", "search", str(study), "--quiet",
+                          *[x for s in sets for x in ("--set", s)]], cwd=REPO, capture_output=True, text=True)
+    if ran.returncode != 0:
+        sys.exit(f"error: search {label}: {(ran.stderr or ran.stdout).strip()[-800:]}")
+    return ran
 
 
 def machine() -> str:

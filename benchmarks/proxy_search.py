@@ -28,14 +28,13 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, unirank_search, write_section  # noqa: E402
 
 CENSUS = SHARED_DATA / "census_income" / "census-income.test.gz"
 OUT = REPO / "runs" / "benchmarks" / "proxy_search"
@@ -64,20 +63,15 @@ def _search(mode: str, screen: tuple[str, float] | None, seed: int, args: argpar
     if (out / "done.json").is_file():  # resumable: a finished run is kept
         return out
     shutil.rmtree(out, ignore_errors=True)
-    cli = [sys.executable, "-m", "unirank", "search", "studies/census.yaml", "--quiet",
-           "--set", f"data.path={CENSUS}", "--set", f"output.dir={out}", "--set", f"search.seed={seed}",
-           "--set", "search.presets=[]", "--set", "budget.trials=1000",
-           "--set", f"budget.max_wall_minutes={args.minutes}",
-           "--set", "search.sampler=tpe", "--set", "search.cpus_per_trial=1"]
+    sets = [f"data.path={CENSUS}", f"output.dir={out}", f"search.seed={seed}", "search.presets=[]",
+            "budget.trials=1000", f"budget.max_wall_minutes={args.minutes}", "search.sampler=tpe",
+            "search.cpus_per_trial=1"]
     if screen is not None:
-        cli += ["--set", f"search.screen.pool={args.pool}", "--set", f"search.screen.keep={args.keep}",
-                "--set", f"search.screen.scorer={screen[0]}", "--set", f"search.screen.geometry_weight={screen[1]}",
-                "--set", f"search.screen.queue_share={args.queue_share}",
-                "--set", f"search.screen.gate={args.gate or 'null'}"]
+        sets += [f"search.screen.pool={args.pool}", f"search.screen.keep={args.keep}",
+                 f"search.screen.scorer={screen[0]}", f"search.screen.geometry_weight={screen[1]}",
+                 f"search.screen.queue_share={args.queue_share}", f"search.screen.gate={args.gate or 'null'}"]
     started = time.time()
-    done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: {mode} seed {seed} failed: {done.stderr.strip()[-500:]}")
+    done = unirank_search("studies/census.yaml", sets, f"{mode} seed {seed}")
     print(next((line for line in done.stdout.splitlines() if line.startswith(("study", "screening"))), ""), flush=True)
     (out / "done.json").write_text(json.dumps({"started": started, "seconds": time.time() - started}))
     return out

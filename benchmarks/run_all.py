@@ -27,7 +27,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, mean_std, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, mean_std, unirank_search, write_section  # noqa: E402
 
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"])}
@@ -92,15 +91,10 @@ def _search(data: str, seed: int, trials: int, max_mflops: float) -> Path:
         return out
     shutil.rmtree(out, ignore_errors=True)  # unfinished, or run under another budget
     study, overrides = DATA[data]
-    args = [sys.executable, "-m", "unirank", "search", f"studies/{study}", "--quiet",
-            *[x for o in overrides for x in ("--set", o)], "--set", f"output.dir={out}",
-            "--set", f"search.seed={seed}", "--set", "search.presets=[]", "--set", f"budget.total_trials={trials}",
-            "--set", f"budget.trials={trials}", "--set", "search.cpus_per_trial=1",
-            "--set", f"budget.max_mflops={max_mflops}"]
+    sets = [*overrides, f"output.dir={out}", f"search.seed={seed}", "search.presets=[]", f"budget.total_trials={trials}",
+            f"budget.trials={trials}", "search.cpus_per_trial=1", f"budget.max_mflops={max_mflops}"]
     started = time.perf_counter()
-    ran = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if ran.returncode != 0:
-        sys.exit(f"error: search {data} seed {seed}: {ran.stderr.strip()[-500:]}")
+    unirank_search(f"studies/{study}", sets, f"{data} seed {seed}")
     done.write_text(json.dumps({"seconds": time.perf_counter() - started, "max_mflops": max_mflops}))
     return out
 

@@ -31,7 +31,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, machine, test_metrics, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, machine, test_metrics, unirank_search, write_section  # noqa: E402
 
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
@@ -79,10 +78,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
         sets.append(f"search.confirm={{top: {confirm[0]}, seeds: {confirm[1]}}}")
     sets.extend(extra)
     started = time.perf_counter()
-    ran = subprocess.run([sys.executable, "-m", "unirank", "search", f"studies/{DATA[data][0]}", "--quiet",
-                          *[x for s in sets for x in ("--set", s)]], cwd=REPO, capture_output=True, text=True)
-    if ran.returncode != 0:
-        sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
+    unirank_search(f"studies/{DATA[data][0]}", sets, str(out))
     result = {"seconds": time.perf_counter() - started, "machine": machine()}
     done.write_text(json.dumps(result))
     return result

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, machine, mean_std, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, SHARED_DATA, machine, mean_std, train_and_test, unirank_search, write_section  # noqa: E402
 
 FLAT = ["shared_bottom_mlp", "dcnv2", "mmoe"]
 SEQUENCE = ["din", "bst", "interformer"]
@@ -72,8 +72,6 @@ SEARCH_STUDIES = {
 def _search_section(data: str, args, root: Path, best_seq: str, preset_mflops: float, preset_test: float) -> str:
     from benchmarks.search_vs_presets import _records, _test_metrics
 
-    import subprocess
-
     study, overrides = SEARCH_STUDIES[data]
     rows, wins, encoded, with_encoder, searched_total = [], 0, 0, 0, 0
     for s in range(args.seeds):
@@ -81,10 +79,7 @@ def _search_section(data: str, args, root: Path, best_seq: str, preset_mflops: f
         if not (out / "done.json").is_file():
             sets = [*overrides, f"output.dir={out}", f"search.seed={s}", f"budget.trials={args.search}",
                     "search.cpus_per_trial=1"]
-            ran = subprocess.run([sys.executable, "-m", "unirank", "search", study, "--quiet",
-                                  *[x for v in sets for x in ("--set", v)]], cwd=REPO, capture_output=True, text=True)
-            if ran.returncode != 0:
-                sys.exit(f"error: search {out}: {ran.stderr.strip()[-800:]}")
+            unirank_search(study, sets, str(out))
             (out / "done.json").write_text("{}")
         records = _records(out)
         every = [r for r in records if r.preset is None]

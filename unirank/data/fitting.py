@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from unirank.data.encoded import EncodedBatch, TablePlan
-from unirank.data.preprocess import DenseStats, ListState, PreprocessState
+from unirank.data.preprocess import DenseStats, ListState, PreprocessState, signed_log
 from unirank.data.threads import each
 from unirank.errors import UnirankError
 
@@ -42,7 +42,7 @@ def dense_stats(columns: list[str], signed: np.ndarray, parts) -> dict[str, Dens
     out = {}
     for j, column in enumerate(columns):
         std = float(np.sqrt(m2[j] / n[j])) if n[j] else 1.0
-        out[column] = DenseStats(mean=float(mean[j]), std=std if std > 1e-12 else 1.0, signed_log=bool(signed[j]))
+        out[column] = DenseStats.fitted(float(mean[j]), std, bool(signed[j]))
     return out
 
 
@@ -50,8 +50,7 @@ def log_then_moments(signed: np.ndarray, fitting: bool, batch: EncodedBatch):
     """Heavy-tailed dense columns (``signed``) → sign(x)·log(1 + |x|), in place; then, when
     ``fitting``, the training rows' moments (``moments``) of the values as they will be normalised."""
     for j in np.flatnonzero(signed):
-        column = batch.dense[:, j]
-        np.copysign(np.log1p(np.abs(column)), column, out=column)
+        signed_log(batch.dense[:, j], out=batch.dense[:, j])
     return moments(batch) if fitting else None
 
 

@@ -19,11 +19,21 @@ from unirank.errors import UnirankError
 LOG_THRESHOLD = 100.0
 
 
+def signed_log(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sign(x)·log(1 + |x|), what heavy-tailed columns become before they are normalised."""
+    return np.copysign(np.log1p(np.abs(values)), values, out=out)
+
+
 class DenseStats(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     mean: float
     std: float
     signed_log: bool
+
+    @classmethod
+    def fitted(cls, mean: float, std: float, signed: bool) -> "DenseStats":
+        """A column's statistics; a constant column (std ≈ 0) is only centred."""
+        return cls(mean=mean, std=std if std > 1e-12 else 1.0, signed_log=signed)
 
 
 class ListState(BaseModel):
@@ -92,12 +102,12 @@ def fit_preprocessing(table: RawTable, train_rows: np.ndarray, min_count: int) -
     dense = {}
     for column in table.dense:
         values = train[column].to_numpy(dtype=np.float64)
-        signed_log = bool(np.nanmax(np.abs(values), initial=0.0) > LOG_THRESHOLD)
-        if signed_log:
-            values = np.sign(values) * np.log1p(np.abs(values))
+        heavy = bool(np.nanmax(np.abs(values), initial=0.0) > LOG_THRESHOLD)
+        if heavy:
+            values = signed_log(values)
         mean = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
         std = float(np.nanstd(values)) if np.isfinite(values).any() else 1.0
-        dense[column] = DenseStats(mean=mean, std=std if std > 1e-12 else 1.0, signed_log=signed_log)
+        dense[column] = DenseStats.fitted(mean, std, heavy)
     vocab = {}
     for column in (c for c in table.sparse if c not in table.hashed):
         counts = train[column].astype("string").value_counts(dropna=True)
@@ -132,7 +142,7 @@ def transform(table: RawTable, rows: np.ndarray, state: PreprocessState) -> Tens
     for j, (column, stats) in enumerate(state.dense.items()):
         values = part[column].to_numpy(dtype=np.float64)
         if stats.signed_log:
-            values = np.sign(values) * np.log1p(np.abs(values))
+            values = signed_log(values)
         values = (values - stats.mean) / stats.std
         dense[:, j] = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
     sparse = np.zeros((n, len(state.vocab) + len(state.hashed)), dtype=np.int64)

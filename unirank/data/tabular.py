@@ -67,7 +67,9 @@ def open_part(spec: Path, role: str, cfg: CsvDataConfig, roles: dict[str, str]):
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
                                                      null_values=[""], strings_can_be_null=True))
         else:
-            schema = pads.dataset(source, format="parquet", partitioning="hive" if is_dir else None).schema
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(files[0])  # the first file's, as the dataset's (folder keys are not files' columns)
             text = [c for c in columns if c in schema.names
                     and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
             file_format = pads.ParquetFileFormat(read_options=pads.ParquetReadOptions(dictionary_columns=text))
