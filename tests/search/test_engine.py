@@ -218,3 +218,8 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     report = run_cli("report", str(out), "--no-png")
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Confirmed winner" in (out / "report.html").read_text()
+    from unirank.dashboard.app import trial_panel
+    from unirank.dashboard.source import open_source
+
+    panel = str(trial_panel(records[winner], open_source(str(out))))
+    assert f"confirmed over 2 trainings: mean validation NE {means[winner]:.4f}" in panel

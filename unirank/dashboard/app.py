@@ -21,6 +21,7 @@ from unirank.dashboard.figures import (axis_options, history_figure, hypervolume
                                        importance_figure, pareto_figure, proxy_figure)
 from unirank.dashboard.importance import importances
 from unirank.dashboard.source import Snapshot, StudySource
+from unirank.search.confirm import confirmed
 from unirank.search.study import TrialRecord
 
 _CSS = {"font-family": "system-ui, sans-serif", "margin": "1em auto", "max-width": "1300px", "color": "#222"}
@@ -72,6 +73,12 @@ def trial_panel(r: TrialRecord, source: StudySource) -> list:
     if r.proxy_score is not None:
         facts += f" · proxy score {r.proxy_score:.4f}"
     parts: list = [html.H3(head, id="arch-title"), html.P(facts)]
+    again = next((c for c in (confirmed(source.study, source.config) if source.config else [])
+                  if c.record.number == r.number), None)
+    if again is not None:  # search.confirm trained it from more seeds
+        parts.append(html.P(f"confirmed over {len(again.ne)} trainings: mean validation NE {again.mean_ne:.4f} ± "
+                            f"{again.std_ne:.4f} (" + ", ".join(f"seed {k}: {v:.4f}" for k, v in again.ne.items()) + ")",
+                            id="confirmation"))
     if r.fail_reason:
         parts.append(html.P(f"reason: {r.fail_reason}", style={"color": "firebrick"}))
     parts.append(html.Code(r.arch.summary(), style={"display": "block", "margin-bottom": "8px"}))
