@@ -64,6 +64,15 @@ def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_
     exported = subprocess.run([sys.executable, "-m", "unirank", "export", str(out), "--trial", str(done[-1].number)],
                               cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert exported.returncode == 0, exported.stderr[-2000:]
+    # without --address a search starts its own local Ray, even with a `ray start` cluster running here
+    alone = tmp_path / "alone"
+    local = subprocess.run([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--set",
+                            f"output.dir={alone}", "--set", "budget.trials=1", "--set", "search.presets=[]",
+                            "--set", "train.max_epochs=1"], cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
+    assert local.returncode == 0, local.stderr[-2000:]
+    trial = next(t for t in optuna.load_study(study_name="cluster", storage=f"sqlite:///{alone}/study.db").get_trials()
+                 if t.state.name == "COMPLETE")
+    assert trial.user_attrs["node"] not in nodes
 
 
 def _worker_raylet() -> int | None:
