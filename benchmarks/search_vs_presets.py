@@ -23,7 +23,8 @@ Verdicts: the winner beats the best tuned preset in a seed when its test NE is l
 the seeds' std (larger of the two), and likewise for the mean pooled test AUC (higher); the
 default sampler beats random when the hypervolume of its front of everything it trained
 (MFLOPs, mean validation NE; one reference point per dataset) is larger. Resumable: finished
-units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when rerun.
+units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when rerun; a search cut
+short resumes its study (the random side, given a wall-clock, starts over).
 """
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
     done = out / ("done.json" if confirm is None else f"confirmed-{confirm[0]}x{confirm[1]}.json")
     if done.is_file():
         return json.loads(done.read_text())
-    if confirm is None and not (out / "study.json").is_file():  # a study cut short resumes (the study's own resume)
-        shutil.rmtree(out, ignore_errors=True)
+    if confirm is None and (minutes or not (out / "study.json").is_file()):
+        shutil.rmtree(out, ignore_errors=True)  # a budget of candidates cut short resumes its study; a clock starts over
     sets = [*_overrides(data), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
             f"budget.trials={trials if confirm is None else 0}", f"budget.total_trials={trials}",
             "search.cpus_per_trial=1"]

@@ -69,6 +69,7 @@ def weights_in(out_dir: Path, recorded: str | None) -> Path | None:
 def export_bundle(out_dir: str | Path, trial_number: int | None = None,
                   dest: str | Path | None = None) -> Path:
     from unirank.dashboard.figures import front_indices
+    from unirank.search.confirm import winner
     from unirank.search.study import open_study_from_dir, trial_records
 
     out_dir = Path(out_dir)
@@ -77,8 +78,6 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     if not records:
         raise UnirankError(f"{out_dir}: the study has no finished trials to export")
     front = [records[i] for i in front_indices(records)]
-    from unirank.search.confirm import winner
-
     confirmed = winner(study, cfg)  # search.confirm: the lowest mean over several training seeds
     if trial_number is None:
         chosen = confirmed.record if confirmed else min(front, key=lambda r: r.mean_ne)
