@@ -108,6 +108,13 @@ def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -
     lines += ["", f"- one training's test-NE std (the preset over {seeds} seeds): {single:.4f}; searched "
               f"architectures whose mean paired gain exceeds its std: {beyond} of {len(candidates) - 1}"]
     lines += [line for line in [selection(candidates, by, seeds)] if line]
+    if len(candidates) > 2:
+        from scipy.stats import spearmanr
+
+        val = [statistics.mean(by[i, s]["val_ne"] for s in range(seeds)) for i in range(len(candidates))]
+        test = [statistics.mean(by[i, s]["test_ne"] for s in range(seeds)) for i in range(len(candidates))]
+        lines.append(f"- how well validation ranks these architectures for test (each averaged over {seeds} trainings): "
+                     f"Spearman ρ = {spearmanr(val, test).statistic:.2f} over {len(candidates)}")
     return "\n".join(lines)
 
 
