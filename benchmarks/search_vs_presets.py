@@ -93,13 +93,12 @@ def _machines(folder: Path) -> set[str]:
 
 def _confirmed_winner(out: Path, max_mflops: float):
     """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``."""
-    from unirank.search.confirm import confirmed
+    from unirank.search.confirm import complete, confirmed
     from unirank.search.study import open_study_from_dir
 
     study, cfg = open_study_from_dir(out)
-    rows = [c for c in confirmed(study, cfg) if not c.record.preset and c.record.mflops <= max_mflops
-            and len(c.ne) == cfg.search.confirm.seeds + 1]
-    return rows[0] if rows else None
+    return next((c for c in complete(confirmed(study, cfg), cfg)
+                 if not c.record.preset and c.record.mflops <= max_mflops), None)
 
 
 def _records(out: Path) -> list:

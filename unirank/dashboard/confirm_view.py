@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from unirank.search.confirm import confirmed, winner
+from unirank.search.confirm import complete, confirmed
 
 
 def confirmation_table(study, cfg) -> str:
@@ -12,7 +12,7 @@ def confirmation_table(study, cfg) -> str:
     rows = confirmed(study, cfg) if cfg is not None else []
     if not rows:
         return ""
-    best = winner(study, cfg)
+    best = next(iter(complete(rows, cfg)), None)
     seeds = sorted({s for c in rows for s in c.ne})
     head = ("<tr><th>candidate</th><th>MFLOPs</th>" + "".join(f"<th>NE, seed {s}</th>" for s in seeds)
             + "<th>mean ± std</th><th>architecture</th></tr>")

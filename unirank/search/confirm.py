@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Callable
 import optuna
 
 from unirank.config import StudyConfig
+from unirank.search.objectives import penalised_ne
 from unirank.search.study import TrialRecord, trial_records
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Confirmed:
 
 def _value(cfg: StudyConfig, target: float | None, mean_ne: float, mflops: float) -> float:
     if cfg.search.objective == "scalarized" and target:
-        return mean_ne + cfg.search.penalty_lambda * max(0.0, math.log(mflops / target))
+        return penalised_ne(cfg.search, mean_ne, mflops, target)
     return mean_ne
 
 
@@ -107,23 +108,25 @@ def confirmed(study: optuna.Study, cfg: StudyConfig) -> list[Confirmed]:
     for r in trial_records(study):
         if r.number in done and r.same_as_trial is None:
             ne = {cfg.train.seed: r.mean_ne, **done[r.number]}
-            out.append(Confirmed(r, ne, math.nan))
-    for c in out:
-        c.value = _value(cfg, target, c.mean_ne, c.record.mflops)
+            out.append(Confirmed(r, ne, _value(cfg, target, statistics.mean(ne.values()), r.mflops)))
     return sorted(out, key=lambda c: c.value)
+
+
+def complete(rows: list[Confirmed], cfg: StudyConfig) -> list[Confirmed]:
+    """Of ``confirmed``'s rows, those trained from every confirmation seed (all, without search.confirm)."""
+    wanted = len(seeds(cfg)) + 1 if cfg.search.confirm else 0
+    return [c for c in rows if len(c.ne) >= wanted]
 
 
 def winner(study: optuna.Study, cfg: StudyConfig) -> Confirmed | None:
     """The lowest mean objective among candidates trained from every confirmation seed."""
-    wanted = len(seeds(cfg)) + 1 if cfg.search.confirm else None
-    full = [c for c in confirmed(study, cfg) if wanted is None or len(c.ne) >= wanted]
-    return full[0] if full else None
+    return next(iter(complete(confirmed(study, cfg), cfg)), None)
 
 
 def _jobs(study: optuna.Study, cfg: StudyConfig, teacher: str | None) -> list[dict]:
     done = results(study)
     return [{"arch": r.arch.to_dict(), "train": {**r.train, "seed": s}, "key": f"confirm-{r.number:05d}-s{s}",
-             "confirm": True, "trial": r.number, "seed": s}
+             "trial": r.number, "seed": s}
             for r in chosen(study, cfg, teacher) for s in seeds(cfg) if s not in done.get(r.number, {})]
 
 

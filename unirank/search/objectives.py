@@ -30,7 +30,12 @@ def objective_values(search: SearchConfig, mean_ne: float, cost: Cost,
     target = target_mflops or search.target_mflops
     if target is None:
         raise ValueError("the scalarised objective needs a target MFLOPs (search.target_mflops or the best preset's)")
-    return [mean_ne + search.penalty_lambda * max(0.0, math.log(cost.mflops / target))]
+    return [penalised_ne(search, mean_ne, cost.mflops, target)]
+
+
+def penalised_ne(search: SearchConfig, mean_ne: float, mflops: float, target: float) -> float:
+    """The scalarised objective: NE + λ·max(0, log(MFLOPs / target))."""
+    return mean_ne + search.penalty_lambda * max(0.0, math.log(mflops / target))
 
 
 def _budget_usage(budget: BudgetConfig, cost: Cost):

@@ -56,6 +56,10 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
 
 def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     started = time.perf_counter()
+
+    def seconds_left() -> float:
+        """What is left of budget.max_wall_minutes, which covers the whole invocation."""
+        return cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)
     out = cfg.output_dir
     presets = {name: get_preset(name) for name in cfg.search.presets}
     cache_dir = prepare_dataset(cfg.data, out / "cache")
@@ -129,8 +133,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                 search_alg=searcher, scheduler=scheduler, num_samples=-1, max_concurrent_trials=concurrency,
                 reuse_actors=True,  # keep trial workers (imports, cached tensors) between trials
                 # the wall-clock budget covers the whole invocation (preprocessing, screening, trials)
-                time_budget_s=(max(1.0, cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started))
-                               if cfg.budget.max_wall_minutes else None),
+                time_budget_s=max(1.0, seconds_left()) if cfg.budget.max_wall_minutes else None,
             ),
             run_config=tune.RunConfig(name=f"{cfg.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
                                       storage_path=str(out / "ray_results"), verbose=0,
@@ -143,7 +146,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     if cfg.search.confirm is not None:
         from unirank.search.confirm import run_confirmation
 
-        left = (cfg.budget.max_wall_minutes * 60 - (time.perf_counter() - started)) if cfg.budget.max_wall_minutes else None
+        left = seconds_left() if cfg.budget.max_wall_minutes else None
         run_confirmation(study, cfg, setup, concurrency, left, teacher=searcher.teacher,
                          log=lambda line: print(line, flush=True))
     if started_ray:
