@@ -315,6 +315,9 @@ class SpaceConfig(_Section):
     tower_width: tuple[int, ...] = (16, 32, 64)
     # the blocks of the named models, so that every preset is a point of the default space:
     dense_bottom: tuple[tuple[int, ...], ...] = ((), (64, 32))  # () = one Linear; else DLRM's bottom MLP
+    # dense features as one row of E (linear: a Linear or the bottom MLP) or a row each (each:
+    # x·v + b as AutoInt/FuxiCTR; periodic: learned sine/cosine features, Gorishniy et al. 2022)
+    dense_encoding: tuple[Literal["linear", "each", "periodic"], ...] = ("linear", "each", "periodic")
     dot_with_dense: tuple[bool, ...] = (False, True)             # DLRM's interaction (dense row + dots)
     wide: tuple[Literal["none", "linear", "fm", "linear+fm"], ...] = ("none", "linear+fm")  # DeepFM
     expert_hidden: tuple[tuple[int, ...], ...] = ((), (256,))    # mmoe: MLP experts' hidden widths
@@ -329,7 +332,7 @@ class SpaceConfig(_Section):
         positive = ("embedding_dim", "mlp_width", "cross_experts", "attention_heads", "wukong_rank", "expert_width",
                     "star_width", "tower_width")
         for name in (*positive, "hash_buckets", "domain_embedding", "modules", "skip", "sharing",
-                     "cross_rank", "ple_specific_to", "towers", "dense_bottom", "dot_with_dense", "wide",
+                     "cross_rank", "ple_specific_to", "towers", "dense_bottom", "dense_encoding", "dot_with_dense", "wide",
                      "expert_hidden", "star_norm", "star_auxiliary"):
             values = getattr(self, name)
             if not values:

@@ -30,6 +30,11 @@ EXTRA = {
     "wukong_then_mlp": {"embedding": {"dim": 4}, "layers": [
         {"modules": [{"kind": "wukong", "rank": 3, "width": 8}], "skip": "residual"},
         {"modules": [{"kind": "wukong", "rank": 2, "width": 6}, {"kind": "mlp", "width": 8}]}], "sharing": SB},
+    "periodic_dense_rows_into_dot": {"embedding": {"dim": 4, "dense_encoding": "periodic", "dropped": ["x1"]},
+                                     "layers": [{"modules": [{"kind": "dot"}, {"kind": "cross", "rank": 2}]}],
+                                     "sharing": SB},
+    "each_dense_rows_into_attention": {"embedding": {"dim": 4, "dense_encoding": "each"},
+                                       "layers": [{"modules": [{"kind": "attention", "heads": 1}]}], "sharing": SB},
     "star_dropped_dense": {"embedding": {"dim": 4, "dropped": ["x0", "x1", "x2", "x3", "c1"]}, "layers": [],
                            "sharing": {"pattern": "star", "star_widths": [8, 6], "tower_width": 4}},
 }
@@ -94,6 +99,26 @@ def test_forward_shape_and_every_parameter_gets_gradient(name, tiny_dataset):
     logits.sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.count_nonzero(p.grad) > 0, pname
+
+
+@pytest.mark.parametrize("encoding", ["each", "periodic"])
+def test_a_row_per_kept_dense_feature_computed_from_that_feature_alone(encoding, tiny_dataset):
+    features = tiny_dataset.features
+    arch = ArchSpec.from_dict({"embedding": {"dim": 4, "dense_encoding": encoding, "dropped": [features.dense[1]]},
+                               "layers": [], "sharing": SB})
+    inputs = build_model(arch, features).inputs
+    kept = len(features.dense) - 1
+    assert inputs.num_rows == kept + len(features.sparse) and not inputs.has_dense_row
+    dense, sparse, domain = example_inputs(features, 8)
+    matrix, flat = inputs(dense, sparse, domain)
+    assert matrix.shape == (8, inputs.num_rows, 4) and flat.shape == (8, kept + inputs.num_rows * 4)
+    changed = dense.clone()
+    changed[:, 2] += 1.0  # the second kept feature: only its row moves
+    moved = (inputs(changed, sparse, domain)[0] - matrix).abs().sum(dim=(0, 2)) > 0
+    assert moved.tolist() == [i == 1 for i in range(inputs.num_rows)]
+    if encoding == "each":  # x_i · v_i + b_i
+        rows = inputs.dense_rows
+        assert torch.allclose(matrix[:, 0], dense[:, :1] * rows.weight[0] + rows.bias[0])
 
 
 def test_build_is_a_pure_function_of_the_spec(tiny_dataset):

@@ -116,6 +116,24 @@ def test_dropping_a_feature_does_not_shift_the_others_rows(tiny_dataset):
         assert (dropped_name in seen) == (arch is keep_all)
 
 
+def test_a_row_per_dense_feature_reads_that_features_own_block(tiny_dataset):
+    features = tiny_dataset.features
+    def periodic(dim, dropped=()):
+        return ArchSpec.from_dict({"embedding": {"dim": dim, "dense_encoding": "periodic", "dropped": list(dropped)},
+                                   "layers": [], "sharing": {"pattern": "shared_bottom", "tower_width": 8}})
+    archs = [periodic(8), periodic(4, [features.dense[0]])]
+    supernet = Supernet(features, archs)
+    with torch.no_grad():
+        for p in supernet.store.values():
+            p.normal_()
+    for arch in archs:
+        weights = supernet.weights(arch)
+        kept = [n for n in features.dense if n not in arch.embedding.dropped]
+        for k, name in enumerate(kept):
+            own = supernet.store[f"inputs:dense:{name}:periodic:weight"]
+            assert torch.equal(weights["inputs.dense_rows.weight"][k], own[0, :, : arch.embedding.dim])
+
+
 def _widths(arch, first, second):
     data = arch.to_dict()
     data["layers"][0]["modules"][0]["width"], data["layers"][1]["modules"][0]["width"] = first, second

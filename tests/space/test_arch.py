@@ -69,7 +69,8 @@ def test_same_seed_same_candidates():
 def test_space_size_counts_a_fixed_space_as_one():
     fixed = SpaceConfig(embedding_dim=(8,), domain_embedding=(False,), num_layers={"low": 1, "high": 1},
                         modules=("mlp",), parallel={"low": 1, "high": 1}, skip=("none",), mlp_width=(64,),
-                        sharing=("shared_bottom",), tower_width=(16,), dense_bottom=((),), wide=("none",))
+                        sharing=("shared_bottom",), tower_width=(16,), dense_bottom=((),), dense_encoding=("linear",),
+                        wide=("none",))
     assert SearchSpace(fixed).size() == 1
     wider = fixed.model_copy(update={"mlp_width": (64, 128)})
     assert SearchSpace(wider).size() == 2
@@ -92,6 +93,8 @@ def test_space_size_counts_a_fixed_space_as_one():
     ({"embedding": {"dim": 8}, "sharing": {"pattern": "star", "star_widths": [], "tower_width": 4}},
      "star_widths"),
     ({"embedding": {"dim": 8}, "sharing": SB, "schema_version": 1}, "schema_version"),
+    ({"embedding": {"dim": 8, "dense_bottom": [8], "dense_encoding": "periodic"}, "sharing": SB}, "use one of them"),
+    ({"embedding": {"dim": 8, "dense_encoding": "log"}, "sharing": SB}, "embedding.dense_encoding"),
     ({"embedding": {"dim": 8}, "sharing": SB, "extra": 1}, "extra"),
 ])
 def test_invalid_specs_name_the_field(data, message):

@@ -26,6 +26,14 @@ def describe_sequence(q: SequenceSpec) -> str:
     return f"{what}{' + ' + ', '.join(options) if options else ''} over the last {q.max_len} events"
 
 
+def _dense(e) -> str:
+    if e.dense_encoding == "each":
+        return "a row each (x·v + b)"
+    if e.dense_encoding == "periodic":
+        return "a row each (periodic: learned sine/cosine frequencies)"
+    return "bottom MLP " + "-".join(map(str, (*e.dense_bottom, e.dim))) if e.dense_bottom else "one linear row"
+
+
 def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
     e, s = arch.embedding, arch.sharing
     inputs = [("embedding dim", str(e.dim))]
@@ -33,8 +41,7 @@ def arch_sections(arch: ArchSpec) -> list[tuple[str, list[tuple[str, str]]]]:
     inputs += [("hash buckets", str(e.hash_buckets) if e.hash_buckets else "none"),
                ("domain embedding", "yes" if e.domain_embedding else "no"),
                ("dropped features", ", ".join(e.dropped) if e.dropped else "none"),
-               ("dense features", "bottom MLP " + "-".join(map(str, (*e.dense_bottom, e.dim)))
-                if e.dense_bottom else "one linear row")]
+               ("dense features", _dense(e))]
     if arch.sequence is not None:
         inputs.append(("behaviour sequences", describe_sequence(arch.sequence)))
     stack = [(f"layer {i}", " ‖ ".join(describe_module(m) for m in layer.modules)

@@ -13,6 +13,7 @@ from torch import nn
 
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
+from unirank.models.numeric import DENSE_ENCODINGS
 from unirank.models.sequence import Pooling, build_encoder, event_mask
 from unirank.space.arch import EmbeddingSpec, SequenceSpec
 
@@ -72,7 +73,8 @@ class GroupEmbedding(nn.Module):
 class InputLayer(nn.Module):
     """Call: ``dense`` [B, D], ``sparse`` [B, S], ``domain`` [B], ``lists`` [B, L] | None →
     (E0 [B, N, d], h0 [B, W0]) where the rows of E0 are, in order: the dense row (if any dense
-    feature is kept; row 0, ``has_dense_row``), the kept sparse features (group by group, in the
+    feature is kept; row 0, ``has_dense_row``) or with ``dense_encoding`` each/periodic one row per
+    kept dense feature, the kept sparse features (group by group, in the
     data's group order), one row per kept
     multi-hot feature (mean of its ids' embeddings), the rows of each kept sequence's encoder
     (``SequenceSpec``; sequences are unused without one), the domain row (if enabled); and
@@ -99,8 +101,10 @@ class InputLayer(nn.Module):
         self.dim = spec.dim
         used = [f for f in features.lists if f.name not in dropped and (f.kind == "multi_hot" or sequence)]
         self._plan(spec, features, dropped, used, sequence)
-        self.dense_projection, self.dense_bottom = None, None
-        if dense_keep and spec.dense_bottom:
+        self.dense_projection, self.dense_bottom, self.dense_rows = None, None, None
+        if dense_keep and spec.dense_encoding is not None:
+            self.dense_rows = DENSE_ENCODINGS[spec.dense_encoding](len(dense_keep), spec.dim)
+        elif dense_keep and spec.dense_bottom:
             layers, width = [], len(dense_keep)
             for out in (*spec.dense_bottom, spec.dim):  # DLRM: ReLU after every bottom layer
                 layers += [nn.Linear(width, out), nn.ReLU()]
@@ -108,9 +112,10 @@ class InputLayer(nn.Module):
             self.dense_bottom = nn.Sequential(*layers)
         elif dense_keep:
             self.dense_projection = nn.Linear(len(dense_keep), spec.dim)
-        self.has_dense_row = bool(dense_keep)
+        self.has_dense_row = bool(dense_keep) and self.dense_rows is None  # one row holding every dense feature
+        self.num_dense_rows = len(dense_keep) if self.dense_rows is not None else int(self.has_dense_row)
         self.domain_table = nn.Embedding(features.num_domains, spec.dim) if spec.domain_embedding else None
-        self.num_rows = (self.has_dense_row + len(self.sparse_rows) + len(self.bags)
+        self.num_rows = (self.num_dense_rows + len(self.sparse_rows) + len(self.bags)
                          + sum(e.num_rows for e in self.encoders.values()) + (self.domain_table is not None))
         if self.num_rows == 0:
             raise UnirankError("embedding.dropped: every feature is dropped; keep at least one")
@@ -228,6 +233,8 @@ class InputLayer(nn.Module):
             rows.append(self.dense_projection(dense).unsqueeze(1))
         elif self.dense_bottom is not None:
             rows.append(self.dense_bottom(dense).unsqueeze(1))
+        elif self.dense_rows is not None:
+            rows.append(self.dense_rows(dense))
         rows += [v[:, :n] if n < v.shape[1] else v for v, n in zip(projected, self.row_counts) if n]
         for start, k, reads in self.bags.values():
             rows.append(self.bag_pooling(*self._events(projected, lists, start, k, reads), None, None)[0])

@@ -3,9 +3,11 @@
 A slot is what a weight-sharing supernet (``unirank.proxies.supernet``) stores once and lends to
 every architecture that uses it: by ``key`` (the leading block of one stored tensor), by input
 ``columns`` (the dense projection: columns picked per dense feature), or as ``tables`` (a group's
-embedding table: the concatenation of its features' own tables, ``(key, rows)`` each).
+embedding table: the concatenation of its features' own tables, ``(key, rows)`` each; the
+per-feature dense rows: one block of 1 row per kept dense feature).
 
 Keys: ``inputs.feature.<name>`` (one table per sparse feature or list field of its own), ``inputs.projection.<group>``,
+``inputs.dense.<feature>.<encoding>.<parameter>``,
 ``stack.<layer>.<slot>.<kind>.<parameter>`` (a module owns its weights per layer, slot and kind),
 ``sharing.<pattern>.<parameter>``, ``towers.<mode>.<parameter>``; anything else by its name.
 """
@@ -38,6 +40,11 @@ def weight_slots(model: nn.Module) -> dict[str, WeightSlot]:
     if inputs.dense_projection is not None:
         slots[names[id(inputs.dense_projection.weight)]] = WeightSlot(
             key="inputs.dense_projection.weight", columns=inputs.dense_index.clone())
+    if inputs.dense_rows is not None:  # a row per dense feature: each feature's weights are its own
+        kept = [features.dense[i] for i in inputs.dense_index.tolist()]
+        encoding = model.arch.embedding.dense_encoding
+        for rest, p in inputs.dense_rows.named_parameters():
+            slots[names[id(p)]] = WeightSlot(tables=[(f"inputs.dense.{name}.{encoding}.{rest}", 1) for name in kept])
     for i, layer in enumerate(model.stack.layers):
         for j, (part, spec) in enumerate(zip(layer.parts, model.arch.layers[i].modules)):
             for rest, p in part.named_parameters():

@@ -13,7 +13,8 @@ The supernet holds every choice of the pool at its largest size in one parameter
   table is the concatenation of its kept features' tables (first ``min(vocab, hash_buckets)``
   rows — ids are numbered by frequency, so hashing keeps the frequent rows), so dropping or
   hashing features never shifts another feature's rows; the dense projection's columns are
-  picked by feature (``index_select``) for the same reason;
+  picked by feature (``index_select``) for the same reason, and a row per dense feature
+  (``dense_encoding``) reads that feature's own block;
 - sharing patterns and tower modes own separate keys (``sharing.<pattern>.*``, ``towers.<mode>.*``).
 
 Downstream of the inputs, a sub-network's k-th input column inherits the store's k-th column
@@ -132,7 +133,7 @@ class Supernet(nn.Module):
         out = {}
         for b in bindings:
             if b.tables is not None:
-                out[b.name] = torch.cat([self.store[_slot(k)][:rows, : b.shape[1]] for k, rows in b.tables])
+                out[b.name] = torch.cat([_slice(self.store[_slot(k)], (rows, *b.shape[1:])) for k, rows in b.tables])
             elif b.columns is not None:
                 out[b.name] = self.store[_slot(b.key)][: b.shape[0]].index_select(1, b.columns)
             else:

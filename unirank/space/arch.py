@@ -48,6 +48,10 @@ class EmbeddingSpec(_Spec):
     ``dropped``: feature names left out entirely (Lattice "Filter"); the cost reflects it.
     ``dense_bottom``: hidden widths of DLRM's bottom MLP, which turns the dense features into
     their row of E (ReLU after every layer, the last of width ``dim``); absent = one Linear.
+    ``dense_encoding``: ``linear`` (None) — all dense features in one row (one Linear, or the bottom MLP);
+    ``each`` — one row per dense feature, x_i·v_i + b_i; ``periodic`` — one row per dense feature
+    from learned sine/cosine frequencies (``unirank.models.numeric``); the last two need no
+    ``dense_bottom``.
     """
 
     dim: int = Field(ge=1, le=1024)
@@ -56,6 +60,12 @@ class EmbeddingSpec(_Spec):
     domain_embedding: bool = False
     dropped: tuple[str, ...] = ()
     dense_bottom: tuple[int, ...] | None = None
+    dense_encoding: Literal["each", "periodic"] | None = None  # None: linear (stays out of the JSON)
+
+    @field_validator("dense_encoding", mode="before")
+    @classmethod
+    def _linear_is_default(cls, value):
+        return None if value == "linear" else value
 
     @model_validator(mode="after")
     def _positive_dims(self) -> "EmbeddingSpec":
@@ -64,11 +74,15 @@ class EmbeddingSpec(_Spec):
                 raise ValueError(f"group_dims.{group}: got {dim}, expected an integer >= 1")
         if self.dense_bottom is not None and any(w < 1 for w in self.dense_bottom):
             raise ValueError("dense_bottom: expected widths >= 1")
+        if self.dense_bottom is not None and self.dense_encoding is not None:
+            raise ValueError(f"dense_bottom: the bottom MLP makes one dense row; dense_encoding "
+                             f"{self.dense_encoding!r} makes one per feature (use one of them)")
         return self
 
     def __hash__(self) -> int:  # dict fields are not hashable by default
         return hash((self.dim, tuple(sorted(self.group_dims.items())), self.hash_buckets,
-                     self.domain_embedding, self.dropped, self.dense_bottom))
+                     self.domain_embedding, self.dropped, self.dense_bottom,
+                     self.dense_encoding))
 
 
 class ModuleSpec(_Spec):
@@ -278,7 +292,8 @@ class ArchSpec(_Spec):
                  + (f" hash{e.hash_buckets}" if e.hash_buckets else "")
                  + (" +dom" if e.domain_embedding else "")
                  + (f" -{len(e.dropped)}f" if e.dropped else "")
-                 + (" bottom" + "-".join(map(str, e.dense_bottom)) if e.dense_bottom else "")]
+                 + (" bottom" + "-".join(map(str, e.dense_bottom)) if e.dense_bottom else "")
+                 + (f" dense:{e.dense_encoding}" if e.dense_encoding else "")]
         if self.sequence is not None:
             parts.append(_sequence_summary(self.sequence))
         layers = []

@@ -3,7 +3,8 @@
 Parameter names as they appear in the study (conditional ones only when their parent is chosen):
 
     embedding_dim, dim_<group> (group_dims), hash_buckets, domain_embedding,
-    keep_<feature> / keep_group_<group> (feature_selection), dense_bottom,
+    keep_<feature> / keep_group_<group> (feature_selection), dense_encoding (when a dense feature
+    is kept) and, for its ``linear`` choice, dense_bottom,
     num_layers; per layer i: layer<i>_parallel, layer<i>_module<j> and its parameters
       (layer<i>_module<j>_width | _rank, _experts | _heads | _with_dense), layer<i>_skip;
     towers, sharing and, by pattern: num_experts, expert_width (mmoe, ple), expert_hidden (mmoe),
@@ -117,11 +118,16 @@ class SearchSpace:
         while dropped and self._rows(dropped, domain_embedding) < 2:
             dropped.pop(0)
         hash_buckets = trial.suggest_categorical("hash_buckets", list(c.hash_buckets))
-        bottom = parse_widths(trial.suggest_categorical("dense_bottom", [widths_label(w) for w in c.dense_bottom]))
+        encoding = "linear"
+        if self.features is None or any(n not in dropped for n in self.features.dense):
+            encoding = trial.suggest_categorical("dense_encoding", list(c.dense_encoding))
+        bottom = None
+        if encoding == "linear":
+            bottom = parse_widths(trial.suggest_categorical("dense_bottom", [widths_label(w) for w in c.dense_bottom]))
         return EmbeddingSpec(
             dim=dim, group_dims={g: d for g, d in group_dims.items() if d != dim},
             hash_buckets=hash_buckets, domain_embedding=domain_embedding, dropped=tuple(dropped),
-            dense_bottom=bottom,
+            dense_bottom=bottom, dense_encoding=encoding,
         )
 
     def _rows(self, dropped: list[str], domain_embedding: bool) -> int:
@@ -204,7 +210,8 @@ class SearchSpace:
         """The parameter values ``suggest`` would have to draw to build ``arch`` (unchecked)."""
         c, e, s = self.config, arch.embedding, arch.sharing
         p: dict = {"embedding_dim": e.dim, "hash_buckets": e.hash_buckets, "domain_embedding": e.domain_embedding,
-                   "dense_bottom": widths_label(e.dense_bottom), "num_layers": len(arch.layers),
+                   "dense_encoding": e.dense_encoding or "linear", "dense_bottom": widths_label(e.dense_bottom),
+                   "num_layers": len(arch.layers),
                    "towers": s.towers, "sharing": s.pattern, "tower_width": s.tower_width,
                    "wide": "+".join(arch.wide) if arch.wide else "none", "dropout": arch.dropout or 0.0}
         if self.features is not None:
@@ -250,7 +257,7 @@ class SearchSpace:
                 embedding *= 2 ** (len(self.features.groups) + bool(self.features.data_dense)
                                    + bool(self.features.teacher))
         experts = (c.num_experts.high - c.num_experts.low + 1) * len(c.expert_width)
-        embedding *= len(c.dense_bottom)
+        embedding *= len(c.dense_bottom) + len(c.dense_encoding) - ("linear" in c.dense_encoding)
         sharing = 0
         for pattern in c.sharing:
             sharing += {"shared_bottom": 1, "mmoe": experts * len(c.expert_hidden),
@@ -295,7 +302,8 @@ class SearchSpace:
              f"{rng(c.num_specific_experts)}, {rng(c.ple_levels)}, {list(c.ple_specific_to)}"),
             ("  star layers × width (star)", f"{rng(c.star_layers)} × {list(c.star_width)}"),
             ("tower_width", str(list(c.tower_width))),
-            ("dense_bottom (DLRM bottom MLP)", str([widths_label(w) for w in c.dense_bottom])),
+            ("dense_encoding (dense features: one row, or a row each)", str(list(c.dense_encoding))),
+            ("  dense_bottom (linear: DLRM bottom MLP)", str([widths_label(w) for w in c.dense_bottom])),
             ("  expert_hidden (mmoe MLP experts)", str([widths_label(w) for w in c.expert_hidden])),
             ("  star_norm, star_auxiliary (star)", f"{list(c.star_norm)}, {list(c.star_auxiliary)}"),
             ("wide (DeepFM logit terms)", str(list(c.wide))),
