@@ -20,6 +20,8 @@ FREQUENCY_SCALE = 0.1    # c ~ N(0, 0.1²) at init: the inputs are standardised,
 
 
 class EachDense(nn.Module):
+    """``dense`` [B, D] → [B, D, d]: row i = x_i · weight[i] + bias[i] (weight, bias [D, d])."""
+
     def __init__(self, num_features: int, dim: int):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(num_features, dim) / math.sqrt(dim))
@@ -30,6 +32,8 @@ class EachDense(nn.Module):
 
 
 class PeriodicDense(nn.Module):
+    """``dense`` [B, D] → [B, D, d] through frequencies [D, k], weight [D, 2k, d], bias [D, d]."""
+
     def __init__(self, num_features: int, dim: int, frequencies: int = FREQUENCIES):
         super().__init__()
         self.frequencies = nn.Parameter(torch.randn(num_features, frequencies) * FREQUENCY_SCALE)

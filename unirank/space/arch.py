@@ -91,7 +91,8 @@ class ModuleSpec(_Spec):
     - ``mlp``: ``width`` — ReLU(W h + b)
     - ``cross``: ``rank`` (None = full rank), ``experts`` (mixture of low-rank experts, needs rank)
     - ``dot``: ``with_dense`` — pairwise dot products of the rows of E; with ``with_dense`` the
-      dense row (the bottom MLP's output) is output before them, as DLRM's interaction does
+      dense row (the bottom MLP's output) is output before them, as DLRM's interaction does (no
+      such row when ``dense_encoding`` gives the dense features a row each)
     - ``fm``: — second-order factorization-machine vector of E
     - ``attention``: ``heads`` — multi-head self-attention over the rows of E (AutoInt)
     - ``wukong``: ``rank``, ``width`` — Wukong's FM block (E Eᵀ Y, rank k, then an MLP of width)
