@@ -255,7 +255,7 @@ def run(data: str, args, root: Path) -> str:
                + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
                f"with the study's training values, seed 0), {args.tune} trainings each per seed"
                + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
-               + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))}")
+               + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))} (trainings on CPU, one thread each)")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -279,18 +279,21 @@ def main() -> None:
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
     args = parser.parse_args()
+    args.tag_named = any(a == "--tag" or a.startswith("--tag=") for a in sys.argv)
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
+    if variant and args.tag_named:  # nor a run of another space or protocol (its own tag)
+        variant += f"_{args.tag}"
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
              f"objective {args.objective or 'default'}"
              + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")
-             + "\n",
+             + (f", run `{args.tag}`" if args.tag_named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
              f"searched: {json.dumps(TRAIN_SPACE)}."]
