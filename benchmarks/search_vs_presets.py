@@ -108,6 +108,17 @@ def _records(out: Path) -> list:
     return [r for r in trial_records(study) if r.same_as_trial is None]
 
 
+def _dropped_dense(out: Path) -> int | None:
+    """Searched candidates of the study that dropped the dense features (``keep_group_dense``);
+    None when the space does not select feature groups."""
+    from unirank.search.study import open_study_from_dir
+
+    study, _ = open_study_from_dir(out)
+    keep = [t.params["keep_group_dense"] for t in study.trials
+            if "keep_group_dense" in t.params and not t.user_attrs.get("preset")]
+    return sum(not k for k in keep) if keep else None
+
+
 def _test_metrics(out: Path, trial: int) -> dict:
     """Export the trial and evaluate its weights on the test split."""
     from unirank.data.dataset import build_dataset
@@ -246,7 +257,16 @@ def run(data: str, args, root: Path) -> str:
     head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
             "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
             "hypervolume: default (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    summary = (f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
+    paired = [(best_presets[s], winners[s]) for s in range(args.seeds) if winners[s]]
+    diffs = [w["test_ne"] - b["test_ne"] for b, w in paired]
+    dropped = [_dropped_dense(root / data / f"search-{s}") for s in range(args.seeds)]
+    summary = (f"- the winner's test NE is lower than the best tuned preset's (any margin) in "
+               f"{sum(d < 0 for d in diffs)} of {args.seeds} seeds, its validation NE in "
+               f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
+               f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
+               + (f"- searched candidates that dropped the dense features, per seed: "
+                  f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
+               + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
                f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
                f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
                + (f"- the default sampler's front hypervolume (everything it trained, presets included) beats random "
