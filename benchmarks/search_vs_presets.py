@@ -20,7 +20,8 @@ seed s:
    (the search's own weights are the ones tested); both evaluated on the test split, which
    nothing else reads.
 Verdicts: the winner beats the best tuned preset in a seed when its test NE is lower by more than
-the seeds' std (larger of the two), and likewise for the mean pooled test AUC (higher); the
+the seeds' std (larger of the two), and likewise for the mean pooled test AUC (higher) — also
+reported: in how many seeds it is better by any margin, and the paired test-NE difference; the
 default sampler beats random when the hypervolume of its front of everything it trained
 (MFLOPs, mean validation NE; one reference point per dataset) is larger. Resumable: finished
 units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when rerun; a search cut
@@ -260,10 +261,11 @@ def run(data: str, args, root: Path) -> str:
     paired = [(best_presets[s], winners[s]) for s in range(args.seeds) if winners[s]]
     diffs = [w["test_ne"] - b["test_ne"] for b, w in paired]
     dropped = [_dropped_dense(root / data / f"search-{s}") for s in range(args.seeds)]
-    summary = (f"- the winner's test NE is lower than the best tuned preset's (any margin) in "
-               f"{sum(d < 0 for d in diffs)} of {args.seeds} seeds, its validation NE in "
-               f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
-               f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
+    summary = ((f"- the winner's test NE is lower than the best tuned preset's (any margin) in "
+                f"{sum(d < 0 for d in diffs)} of {args.seeds} seeds, its validation NE in "
+                f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
+                f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
+                if diffs else "")
                + (f"- searched candidates that dropped the dense features, per seed: "
                   f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
