@@ -290,7 +290,7 @@ def main() -> None:
     parser.add_argument("--top-presets", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
-    parser.add_argument("--tag", default=time.strftime("%Y-%m-%d"))
+    parser.add_argument("--tag", help="the run's name (its folder and its own section); default: today's date")
     parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution"],
                         help="the searched side's sampler (default: the study's)")
     parser.add_argument("--objective", choices=["pareto", "scalarized"], help="default: the study's")
@@ -301,21 +301,21 @@ def main() -> None:
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
     args = parser.parse_args()
-    args.tag_named = any(a == "--tag" or a.startswith("--tag=") for a in sys.argv)
-    root = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
+    named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
+    root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
-    if variant and args.tag_named:  # nor a run of another space or protocol (its own tag)
-        variant += f"_{args.tag}"
+    if variant and named:  # nor a run of another space or protocol (its own tag)
+        variant += f"_{tag}"
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
              f"objective {args.objective or 'default'}"
              + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")
-             + (f", run `{args.tag}`" if args.tag_named else "") + "\n",
+             + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
              f"searched: {json.dumps(TRAIN_SPACE)}."]
