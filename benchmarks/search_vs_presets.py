@@ -182,7 +182,8 @@ def run(data: str, args, root: Path) -> str:
 
     searched, randoms = {}, {}
     concurrent = (f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()
-    extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective)) if v)
+    extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective),
+                                                  ("over_target", args.over_target)) if v)
     extra += concurrent
 
     def one_seed(s: int) -> None:
@@ -294,6 +295,8 @@ def main() -> None:
     parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution"],
                         help="the searched side's sampler (default: the study's)")
     parser.add_argument("--objective", choices=["pareto", "scalarized"], help="default: the study's")
+    parser.add_argument("--over-target", choices=["penalize", "infeasible"],
+                        help="search.over_target with the scalarised objective (infeasible: an iso-FLOPs search)")
     parser.add_argument("--max-concurrent", type=int, help="trials at once per search")
     parser.add_argument("--parallel", type=int, default=1, help="search seeds run at once")
     parser.add_argument("--no-random", dest="random", action="store_false", help="skip the random-search side")
@@ -304,6 +307,7 @@ def main() -> None:
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
+    variant += "_capped" if args.over_target == "infeasible" else ""
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
@@ -312,6 +316,8 @@ def main() -> None:
     parts = ["## The search against the tuned presets, and the default sampler against random search\n"
              if not variant else f"## The search against the tuned presets: sampler {args.sampler or 'default'}, "
              f"objective {args.objective or 'default'}"
+             + (" with the target MFLOPs as a hard cap (`search.over_target: infeasible`: candidates above the "
+                "best preset's MFLOPs are not trained)" if args.over_target == "infeasible" else "")
              + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")

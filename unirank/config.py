@@ -477,6 +477,10 @@ class SearchConfig(_Section):
     objective: Literal["pareto", "scalarized"] = "pareto"
     penalty_lambda: float = Field(0.02, ge=0)
     target_mflops: float | None = Field(None, gt=0)
+    # scalarized only. penalize: a candidate above the target is trained and pays the penalty;
+    # infeasible: the target is a hard cap (iso-FLOPs search) — such a candidate is told to the
+    # study as infeasible and never trained, like one over a hard budget
+    over_target: Literal["penalize", "infeasible"] = "penalize"
     # fifo: every trial trains to the end; asha: Ray Tune's ASHA stops weak trials at epoch rungs
     scheduler: Literal["fifo", "asha"] = "fifo"
     asha_grace_epochs: int = Field(1, ge=1)
@@ -507,6 +511,9 @@ class SearchConfig(_Section):
         if self.objective == "scalarized" and self.target_mflops is None and not self.presets:
             raise ValueError("target_mflops: required with objective: scalarized when search.presets is "
                              "empty (with presets the target is the best preset's MFLOPs)")
+        if self.over_target == "infeasible" and self.objective != "scalarized":
+            raise ValueError("over_target: 'infeasible' needs objective: scalarized (the target it caps is "
+                             "the scalarised objective's)")
         return self
 
     def concurrency(self, cpus: float, gpus: float = 0.0) -> int:

@@ -68,3 +68,30 @@ def test_scalarized_objective_penalises_cost_above_target():
                                "budget": {"max_mflops": 2.0}}).budget
     assert constraint_values(budget, costly) == {"max_mflops": pytest.approx(1.0)}
     assert constraint_values(budget, cheap) == {"max_mflops": pytest.approx(-0.75)}
+
+
+def test_over_target_infeasible_caps_candidates_at_the_target_without_training_them(tiny_dataset):
+    """An iso-FLOPs search: with ``over_target: infeasible`` no candidate above the scalarised
+    target is handed to Ray; each one the sampler proposed is told infeasible with its constraint."""
+    from unirank.search.searcher import OptunaArchSearcher
+
+    cfg = _config("random", objective="scalarized", target_mflops=0.05, over_target="infeasible")
+    study = optuna.create_study(directions=["minimize"], sampler=make_sampler(cfg))
+    searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, tiny_dataset.features), tiny_dataset.features,
+                                  cfg.budget.model_copy(update={"trials": 6}), {}, cfg.search)
+    handed = [searcher.suggest(f"t{i}") for i in range(6)]
+    assert all(isinstance(h, dict) for h in handed)
+    running = [e.cost.mflops for e in searcher.running.values()]
+    assert len(running) == 6 and max(running) <= 0.05
+    over = [t for t in study.trials if t.user_attrs.get("infeasible")]
+    assert over, "the default space proposes candidates above 0.05 MFLOPs; some must have been refused"
+    for t in over:
+        assert "over the target" in t.user_attrs["infeasible"]
+        assert t.constraints["target_mflops"] > 0 and t.user_attrs["cost"]["mflops"] > 0.05
+
+
+def test_over_target_infeasible_needs_the_scalarised_objective():
+    from unirank.errors import UnirankError
+
+    with pytest.raises(UnirankError, match="search: .*over_target: 'infeasible' needs objective: scalarized"):
+        _config("tpe", over_target="infeasible")

@@ -6,7 +6,8 @@
   the best trained preset, chosen once per study and kept in the study's ``target_mflops``).
 Hard budgets (``budget.max_mflops``, ``max_params``, ``max_latency_ms``) become Optuna constraints
 (``Trial.set_constraint``; value ≤ 0 means satisfied), which TPE, NSGA-II and GP take into account;
-candidates that violate one are never trained.
+candidates that violate one are never trained. With ``search.over_target: infeasible`` the
+scalarised target is such a budget too (constraint ``target_mflops``): an iso-FLOPs search.
 """
 from __future__ import annotations
 
@@ -38,22 +39,33 @@ def penalised_ne(search: SearchConfig, mean_ne: float, mflops: float, target: fl
     return mean_ne + search.penalty_lambda * max(0.0, math.log(mflops / target))
 
 
-def _budget_usage(budget: BudgetConfig, cost: Cost):
-    """(name, limit, used) for every hard budget that is set."""
-    for name, limit, used in (("max_mflops", budget.max_mflops, cost.mflops),
-                              ("max_params", budget.max_params, cost.params),
-                              ("max_latency_ms", budget.max_latency_ms, cost.latency_ms)):
+def _budget_usage(budget: BudgetConfig, cost: Cost, cap_mflops: float | None):
+    """(name, limit, used) for every hard budget that is set, the capped target last."""
+    for name, limit, used in (("budget.max_mflops", budget.max_mflops, cost.mflops),
+                              ("budget.max_params", budget.max_params, cost.params),
+                              ("budget.max_latency_ms", budget.max_latency_ms, cost.latency_ms),
+                              ("target_mflops", cap_mflops, cost.mflops)):
         if limit is not None:
             yield name, limit, used
 
 
-def constraint_values(budget: BudgetConfig, cost: Cost) -> dict[str, float]:
+def target_cap(search: SearchConfig, target_mflops: float | None) -> float | None:
+    """The scalarised target when ``search.over_target`` makes it a hard cap, else None."""
+    if search.objective == "scalarized" and search.over_target == "infeasible":
+        return target_mflops or search.target_mflops
+    return None
+
+
+def constraint_values(budget: BudgetConfig, cost: Cost, cap_mflops: float | None = None) -> dict[str, float]:
     """One Optuna constraint per hard budget, relative: > 0 means over budget by that fraction."""
-    return {name: used / limit - 1.0 for name, limit, used in _budget_usage(budget, cost)}
+    return {name.removeprefix("budget."): used / limit - 1.0
+            for name, limit, used in _budget_usage(budget, cost, cap_mflops)}
 
 
-def describe_violation(budget: BudgetConfig, cost: Cost) -> str | None:
-    for name, limit, used in _budget_usage(budget, cost):
+def describe_violation(budget: BudgetConfig, cost: Cost, cap_mflops: float | None = None) -> str | None:
+    for name, limit, used in _budget_usage(budget, cost, cap_mflops):
+        if used > limit and name == "target_mflops":
+            return f"over the target (search.over_target: infeasible): {used:.4g} > {limit:.4g} MFLOPs"
         if used > limit:
-            return f"over budget.{name}: {used:.4g} > {limit:.4g}"
+            return f"over {name}: {used:.4g} > {limit:.4g}"
     return None

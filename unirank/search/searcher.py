@@ -2,8 +2,8 @@
 
 Ray Tune asks ``suggest`` for the next trial's config; the searcher asks the Optuna study for a
 trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then one of:
-- over a hard budget: told to the study as infeasible (constraint values > 0, placeholder NE),
-  never trained;
+- over a hard budget (or, with ``search.over_target: infeasible``, over the scalarised target):
+  told to the study as infeasible (constraint values > 0, placeholder NE), never trained;
 - identical to an architecture already evaluated: answered from it, free;
 - after warm-up proxy screening, scored outside the gate (``search.screen.gate``): recorded
   PRUNED with its proxy score, never trained;
@@ -39,7 +39,7 @@ from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
 from unirank.proxies.cost import Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
-                                       objective_values)
+                                       objective_values, target_cap)
 from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer
 from unirank.search.predictor import PredictorProposer
@@ -221,9 +221,10 @@ class OptunaArchSearcher(Searcher):
                 self._event(f"trial {trial.number}", "failed", f"trial {trial.number} rejected: {err}", arch=arch)
                 continue
             trial.set_user_attr("cost", cost.to_dict())
-            for name, value in constraint_values(self.budget, cost).items():
+            cap = target_cap(self.search, self.target_mflops)
+            for name, value in constraint_values(self.budget, cost, cap).items():
                 trial.set_constraint(name, value)
-            violation = describe_violation(self.budget, cost)
+            violation = describe_violation(self.budget, cost, cap)
             if violation:
                 trial.set_user_attr("infeasible", violation)
                 self.study.tell(trial, objective_values(self.search, INFEASIBLE_NE, cost, self.target_mflops))
@@ -339,7 +340,8 @@ class OptunaArchSearcher(Searcher):
             self.study.add_trial(optuna.trial.create_trial(
                 values=values, user_attrs={**attrs, "preset": entry.preset},
                 params=params, distributions=distributions,
-                constraints=constraint_values(self.budget, entry.cost) or None))
+                constraints=constraint_values(self.budget, entry.cost,
+                                              target_cap(self.search, self.target_mflops)) or None))
             self.claims.release(entry.preset)
             label = entry.preset
         else:
