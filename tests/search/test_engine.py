@@ -1,16 +1,14 @@
-"""The search engine end to end: hard budgets, kill-and-resume, ASHA (real Ray, real storage)."""
+"""The search engine end to end: hard budgets, ASHA, objectives, searched training values (real
+Ray, real storage). Kill-and-resume is tests/search/test_crash.py's (ten SIGKILLs, half of them
+during a trial)."""
 import json
 import math
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.test_end_to_end import STUDY
 from unirank.search.study import trial_records
 
@@ -49,38 +47,6 @@ def test_over_budget_candidates_are_never_trained_and_reported_infeasible(tmp_pa
     assert run_cli("report", str(out)).returncode == 0
     html = (out / "report.html").read_text()
     assert "INFEASIBLE" in html and "infeasible (not trained)" in html
-
-
-def test_sigkill_mid_trial_then_rerun_ends_with_the_total_budget(tmp_path):
-    config, out = _study(tmp_path, "resume")
-    args = [sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--set", "budget.total_trials=4",
-            "--set", "budget.trials=100", "--set", "train.max_epochs=4", "--set", "search.presets=[]"]
-    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        time.sleep(0.5)
-        if (out / "study.db").is_file():
-            try:
-                trials = _trials(out, "resume")
-            except Exception:  # the study may not exist yet
-                continue
-            if len(_trained(trials)) >= 1 and any(t.state.name == "RUNNING" for t in trials):
-                break
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
-    before = {t.number: t.values for t in _trained(_trials(out, "resume"))}
-    assert 1 <= len(before) < 4
-
-    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-3000:]
-    trials = _trials(out, "resume")
-    after = {t.number: t.values for t in _trained(trials)}
-    assert len(after) == 4  # exactly the configured budget
-    assert all(after[n] == v for n, v in before.items())  # completed trials unchanged
-    interrupted = [t for t in trials if t.user_attrs.get("fail_reason") == "interrupted"]
-    assert interrupted and all(t.state.name == "FAIL" for t in interrupted)
-    assert not any(t.state.name == "RUNNING" for t in trials)
 
 
 def test_asha_prunes_only_before_the_last_epoch_and_survivors_and_presets_complete(tmp_path):
