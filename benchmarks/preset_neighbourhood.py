@@ -46,30 +46,21 @@ def _centre(data: str, tuned_from: str, seed: int) -> dict:
     return min(runs, key=lambda r: r["ne"])
 
 
-def neighbours(space, arch, train: dict, seed: int) -> list[tuple]:
-    """Every (arch, train, change) one decision away from (arch, train) in ``space``."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
+def one_step(space, arch, train: dict, seed: int) -> list[tuple]:
+    """Every distinct (arch, train, change) one decision away from (arch, train) in ``space``."""
+    from optuna.trial import FixedTrial
 
-    from unirank.search.evolution import _Child
+    from unirank.search.local import neighbours
 
     params, dists = space.point(arch)
     train_params, train_dists = space.train_point(train)
-    params, dists = {**params, **train_params}, {**dists, **train_dists}
     key = lambda a, t: json.dumps([a.to_dict(), t], sort_keys=True)  # noqa: E731
     seen, out = {key(arch, train)}, []
-    for name, dist in dists.items():
-        if isinstance(dist, IntDistribution):
-            values = [v for v in (params[name] - 1, params[name] + 1) if dist.low <= v <= dist.high]
-        elif isinstance(dist, CategoricalDistribution):
-            values = [c for c in dist.choices if c != params[name]]
-        else:
-            continue
-        for value in values:
-            child = _Child({**params, name: value}, random.Random(f"{seed}-{name}-{value}"))
-            a, t = space.suggest(child), {**train, **space.suggest_train(child)}
-            if key(a, t) not in seen:
-                seen.add(key(a, t))
-                out.append((a, t, f"{name}: {params[name]!r} → {value!r}"))
+    for used, change in neighbours(space, {**params, **train_params}, {**dists, **train_dists}, salt=seed):
+        a, t = space.suggest(FixedTrial(used)), {**train, **space.suggest_train(FixedTrial(used))}
+        if key(a, t) not in seen:
+            seen.add(key(a, t))
+            out.append((a, t, change))
     return out
 
 
@@ -104,7 +95,7 @@ def run(data: str, args, root: Path) -> str:
     for s in range(args.seeds):
         centre = _centre(data, args.tuned_from, s)
         arch, cap = PRESETS[centre["preset"]], measure_cost(PRESETS[centre["preset"]], features).mflops
-        near = [n for n in neighbours(space, arch, centre["train"], s) if measure_cost(n[0], features).mflops <= cap]
+        near = [n for n in one_step(space, arch, centre["train"], s) if measure_cost(n[0], features).mflops <= cap]
         total = len(near)
         if len(near) > args.max:
             near = random.Random(s).sample(near, args.max)

@@ -11,7 +11,7 @@ trial, lets the SearchSpace turn it into an ArchSpec and measures its cost. Then
   scheduler (ASHA) stops is recorded PRUNED; a final result is told with the objectives.
 Presets are trained first, with the same protocol, and added to the study as marked trials. A
 preset that is a point of the search space (``SearchSpace.point``) carries its parameters, so the
-sampler (TPE, GP, NSGA-II, the predictor, evolution) learns from it like from any finished trial,
+sampler (TPE, GP, NSGA-II, the predictor, evolution, local search) learns from it like from any finished trial,
 and searched trials wait for the presets so that the first proposal already knows them; a preset
 outside the space is reported (log line, study attribute ``presets_outside_space``). Several
 processes on one PostgreSQL study train each preset once (``unirank.search.claims``): a preset
@@ -42,6 +42,7 @@ from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describ
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer
+from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
 from unirank.search.study import heartbeat_interval
@@ -116,7 +117,8 @@ class OptunaArchSearcher(Searcher):
         self.launched = 0   # candidates handed to Ray in this run (the budget counts these)
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed) if search.sampler == "predictor" else
-                         EvolutionProposer(space, search.seed) if search.sampler == "evolution" else None)
+                         EvolutionProposer(space, search.seed) if search.sampler == "evolution" else
+                         LocalSearchProposer(space, search.seed) if search.sampler == "local" else None)
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()

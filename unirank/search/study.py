@@ -52,7 +52,8 @@ def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
     if cfg.search.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=6,
                                          warn_independent_sampling=False)
-    # random, and the predictor mode's sampler for its start-up and non-enqueued parameters
+    # random, and the sampler of the predictor, evolution and local modes for their start-up and
+    # non-enqueued parameters
     return optuna.samplers.RandomSampler(seed=seed)
 
 

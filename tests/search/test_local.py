@@ -1,0 +1,71 @@
+"""Local search: proposals are one-decision neighbours of the best trial, which moves when beaten."""
+import optuna
+
+from unirank.config import SpaceConfig
+from unirank.search.evolution import pareto_front
+from unirank.search.local import LocalSearchProposer, neighbours
+from unirank.space import PRESETS
+from unirank.space.search_space import SearchSpace
+
+
+def _add(study, space, params, values, **attrs):
+    """A finished trial at ``params`` recorded as the searcher records one (arch in user attrs)."""
+    fixed = optuna.trial.FixedTrial(params)
+    arch = space.suggest(fixed)
+    _, distributions = space.point(arch)
+    study.add_trial(optuna.trial.create_trial(params={k: params[k] for k in distributions}, distributions=distributions,
+                                              values=values, user_attrs={"arch": arch.to_dict(), **attrs}))
+    return study.trials[-1]
+
+
+def _study(space, directions):
+    """The presets as trials with their parameters and made-up objective values: this tests the
+    proposer's logic, not a search result."""
+    study = optuna.create_study(directions=directions, sampler=optuna.samplers.RandomSampler(seed=0))
+    flat = {name: arch for name, arch in PRESETS.items() if arch.sequence is None}  # the data has no history
+    for k, (name, arch) in enumerate(sorted(flat.items())):
+        _add(study, space, space.point(arch)[0], [0.40 - 0.01 * k, 1.0 + k % 3][: len(directions)], preset=name)
+    return study
+
+
+def _changed(a: dict, b: dict) -> list[str]:
+    return [n for n in a if n in b and a[n] != b[n]]
+
+
+def test_proposals_are_neighbours_of_the_best_and_the_centre_moves_when_beaten(tiny_dataset):
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize"])
+    best = min(study.trials, key=lambda t: t.values[0])
+    proposal = LocalSearchProposer(space, seed=3).propose(study)
+    assert len(_changed(best.params, proposal)) == 1  # exactly one decision of the best changed
+    assert space.suggest(optuna.trial.FixedTrial(proposal)).to_dict() not in [t.user_attrs["arch"] for t in study.trials]
+    assert proposal == LocalSearchProposer(space, seed=3).propose(study)  # seeded
+    better = _add(study, space, proposal, [best.values[0] - 0.05])
+    again = LocalSearchProposer(space, seed=3).propose(study)
+    assert len(_changed(better.params, again)) == 1  # now around the new best
+
+
+def test_an_exhausted_neighbourhood_moves_on_to_the_next_best(tiny_dataset):
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize"])
+    ranked = sorted(study.trials, key=lambda t: t.values[0])
+    proposer = LocalSearchProposer(space, seed=0)
+    size = len(neighbours(space, ranked[0].params, ranked[0].distributions))
+    for _ in range(size):  # every neighbour of the best, each evaluated worse than it
+        proposal = proposer.propose(study)
+        if len(_changed(ranked[0].params, proposal)) != 1:
+            break
+        _add(study, space, proposal, [ranked[0].values[0] + 0.1])
+    else:
+        proposal = proposer.propose(study)
+    assert len(study.trials) == len(ranked) + size  # each neighbour proposed once
+    assert len(_changed(ranked[1].params, proposal)) == 1  # then around the second best
+
+
+def test_pareto_objective_searches_around_the_front_and_waits_for_two_trials(tiny_dataset):
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize", "minimize"])
+    front = pareto_front(study.trials)
+    proposal = LocalSearchProposer(space, seed=1).propose(study)
+    assert any(len(_changed(t.params, proposal)) == 1 for t in front)
+    assert LocalSearchProposer(space).propose(optuna.create_study()) is None
