@@ -115,17 +115,21 @@ def _dropped_dense(out: Path) -> int | None:
     from unirank.search.study import open_study_from_dir
 
     study, _ = open_study_from_dir(out)
-    keep = [t.params["keep_group_dense"] for t in study.trials
-            if "keep_group_dense" in t.params and not t.user_attrs.get("preset")]
+    keep = [t.params["keep_group_dense"] for t in study.trials  # trained ones (not those refused untrained)
+            if "keep_group_dense" in t.params and not t.user_attrs.get("preset") and t.state.name == "COMPLETE"
+            and not t.user_attrs.get("infeasible") and "same_as_trial" not in t.user_attrs]
     return sum(not k for k in keep) if keep else None
 
 
 def _test_metrics(out: Path, trial: int) -> dict:
-    """Export the trial and evaluate its weights on the test split."""
+    """Export the trial and evaluate its weights on the test split (kept beside the bundle, so a
+    rerun elsewhere — without the weights — reports the same figures)."""
     from unirank.data.dataset import build_dataset
     from unirank.export.bundle import export_bundle, load_bundle
 
     dest = out / "export" / f"trial-{trial}"
+    if (dest / "test_metrics.json").is_file():
+        return json.loads((dest / "test_metrics.json").read_text())
     if not (dest / "model.safetensors").is_file():
         from unirank.data.dataset import prepare_dataset
         from unirank.search.study import open_study_from_dir
@@ -134,7 +138,9 @@ def _test_metrics(out: Path, trial: int) -> dict:
         prepare_dataset(open_study_from_dir(out)[1].data, out / "cache")
         export_bundle(out, trial, dest)
     bundle = load_bundle(dest)
-    return test_metrics(bundle.model(), build_dataset(bundle.data, state=bundle.state))
+    metrics = test_metrics(bundle.model(), build_dataset(bundle.data, state=bundle.state))
+    (dest / "test_metrics.json").write_text(json.dumps(metrics))
+    return metrics
 
 
 def _tune(job: tuple) -> dict:
