@@ -264,7 +264,7 @@ def run(data: str, args, root: Path) -> str:
                        if hv else f"not run ({searched_n} searched) |"))
     head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
             "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
-            "hypervolume: default (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            f"hypervolume: {args.sampler or 'default'} sampler (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     paired = [(best_presets[s], winners[s]) for s in range(args.seeds) if winners[s]]
     diffs = [w["test_ne"] - b["test_ne"] for b, w in paired]
     dropped = [_dropped_dense(root / data / f"search-{s}") for s in range(args.seeds)]
@@ -278,7 +278,7 @@ def run(data: str, args, root: Path) -> str:
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
                f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
                f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
-               + (f"- the default sampler's front hypervolume (everything it trained, presets included) beats random "
+               + (f"- the {args.sampler or 'default'} sampler's front hypervolume (everything it trained, presets included) beats random "
                   f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
                   f"in {wins_own} of {args.seeds}\n" if hv else "- random search not run (`--no-random`)\n")
                + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
