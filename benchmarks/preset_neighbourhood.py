@@ -142,7 +142,8 @@ def run(data: str, args, root: Path) -> str:
                f"- the best neighbour beats the centre by more than the seeds' std (test NE {spread_ne:.4f}, test AUC "
                f"{spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of {len(diffs)} seeds, pooled test AUC in "
                f"{wins_auc} of {len(diffs)}\n"
-               f"- trainings on {args.device}, {args.workers} at once, {time.perf_counter() - started:.0f} s in all "
+               f"- trainings on {args.device}{' (the study precision auto: bf16 there)' if args.device.startswith('cuda') else ''}, "
+               f"{args.workers} at once, {time.perf_counter() - started:.0f} s in all "
                f"this run (trainings kept from an earlier run are not retrained)")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 

@@ -69,3 +69,21 @@ def test_pareto_objective_searches_around_the_front_and_waits_for_two_trials(tin
     proposal = LocalSearchProposer(space, seed=1).propose(study)
     assert any(len(_changed(t.params, proposal)) == 1 for t in front)
     assert LocalSearchProposer(space).propose(optuna.create_study()) is None
+
+
+def test_the_searcher_hands_ray_neighbours_of_the_best_trial(tiny_dataset):
+    """``search.sampler: local`` wired through the real searcher: what it hands to Ray is a
+    one-decision neighbour of the best finished trial, recorded as an ordinary Optuna trial."""
+    from unirank.config import config_from_dict
+    from unirank.search.searcher import OptunaArchSearcher
+
+    cfg = config_from_dict({"name": "t", "data": {"source": "synthetic"}, "search": {"sampler": "local"}})
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+    study = _study(space, ["minimize", "minimize"])
+    searcher = OptunaArchSearcher(study, space, tiny_dataset.features, cfg.budget.model_copy(update={"trials": 3}),
+                                  {}, cfg.search)
+    front = pareto_front(study.trials)
+    for i in range(3):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+    for entry in searcher.running.values():
+        assert any(len(_changed(t.params, entry.trial.params)) == 1 for t in front)
