@@ -33,7 +33,7 @@ from unirank.space.search_space import SearchSpace
 _RETRIES = 32
 
 
-class _Child:
+class ChildTrial:
     """A trial for ``SearchSpace.suggest`` that answers from the mutated parameters and draws
     (seeded) any parameter the parent did not have."""
 
@@ -94,7 +94,7 @@ class EvolutionProposer:
                 params[name] = self.rng.choice(steps)
             else:
                 params[name] = self.rng.choice([c for c in dist.choices if c != params[name]])
-        child = _Child(params, self.rng)
+        child = ChildTrial(params, self.rng)
         self.space.suggest(child)
         self.space.suggest_train(child)
         return child.used

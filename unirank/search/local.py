@@ -27,7 +27,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from unirank.search.evolution import _Child, pareto_front
+from unirank.search.evolution import ChildTrial, pareto_front
 from unirank.space.search_space import SearchSpace
 
 
@@ -44,7 +44,7 @@ def neighbours(space: SearchSpace, params: dict, distributions: dict, salt: obje
         else:
             continue
         for value in values:
-            child = _Child({**params, name: value}, random.Random(f"{salt}-{name}-{value}"))
+            child = ChildTrial({**params, name: value}, random.Random(f"{salt}-{name}-{value}"))
             space.suggest(child)
             space.suggest_train(child)
             out.append((child.used, f"{name}: {params[name]!r} → {value!r}"))
