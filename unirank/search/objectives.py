@@ -52,7 +52,7 @@ def _budget_usage(budget: BudgetConfig, cost: Cost, cap_mflops: float | None):
 def target_cap(search: SearchConfig, target_mflops: float | None) -> float | None:
     """The scalarised target when ``search.over_target`` makes it a hard cap, else None."""
     if search.objective == "scalarized" and search.over_target == "infeasible":
-        return target_mflops or search.target_mflops
+        return target_mflops  # the searcher's target: search.target_mflops, or the best preset's MFLOPs
     return None
 
 
