@@ -48,16 +48,14 @@ def _centre(data: str, tuned_from: str, seed: int) -> dict:
 
 def one_step(space, arch, train: dict, seed: int) -> list[tuple]:
     """Every distinct (arch, train, change) one decision away from (arch, train) in ``space``."""
-    from optuna.trial import FixedTrial
-
     from unirank.search.local import neighbours
 
     params, dists = space.point(arch)
     train_params, train_dists = space.train_point(train)
     key = lambda a, t: json.dumps([a.to_dict(), t], sort_keys=True)  # noqa: E731
     seen, out = {key(arch, train)}, []
-    for used, change in neighbours(space, {**params, **train_params}, {**dists, **train_dists}, salt=seed):
-        a, t = space.suggest(FixedTrial(used)), {**train, **space.suggest_train(FixedTrial(used))}
+    for _, a, searched, change in neighbours(space, {**params, **train_params}, {**dists, **train_dists}, salt=seed):
+        t = {**train, **searched}
         if key(a, t) not in seen:
             seen.add(key(a, t))
             out.append((a, t, change))

@@ -60,6 +60,23 @@ def pareto_front(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.Fr
     return [t for t in trials if not any(dominates(o, t) for o in trials if o is not t)]
 
 
+def trained_points(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Finished trials that carry the space's parameters (presets included), in study order;
+    infeasible ones (never trained) and twins (answered from another trial) left out."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.params and not t.user_attrs.get("infeasible") and "same_as_trial" not in t.user_attrs]
+
+
+def point_key(arch: dict | None, train: dict) -> str:
+    """What tells two trials apart: the architecture (as a dict) and the training values."""
+    return json.dumps([arch, train], sort_keys=True)
+
+
+def seen_keys(study: optuna.Study) -> set[str]:
+    """The ``point_key`` of every trial of the study, whatever its state."""
+    return {point_key(t.user_attrs.get("arch"), t.user_attrs.get("train", {})) for t in study.get_trials(deepcopy=False)}
+
+
 class EvolutionProposer:
     def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, tournament: int = 5,
                  mutations: tuple[int, ...] = (1, 1, 2)):
@@ -68,9 +85,7 @@ class EvolutionProposer:
 
     def members(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         """The population: the most recent trained trials with parameters (presets included)."""
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.params and not t.user_attrs.get("infeasible") and "same_as_trial" not in t.user_attrs]
-        return done[-self.population:]
+        return trained_points(study)[-self.population:]
 
     def parent(self, study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         members = self.members(study)
@@ -104,12 +119,10 @@ class EvolutionProposer:
         parent = self.parent(study)
         if parent is None:
             return None
-        seen = {json.dumps([t.user_attrs.get("arch"), t.user_attrs.get("train", {})], sort_keys=True)
-                for t in study.get_trials(deepcopy=False)}
+        seen = seen_keys(study)
         for _ in range(_RETRIES):
             params = self.mutate(parent)
             fixed = optuna.trial.FixedTrial(params)
-            key = [self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)]
-            if json.dumps(key, sort_keys=True) not in seen:
+            if point_key(self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)) not in seen:
                 return params
         return None

@@ -20,21 +20,21 @@ training and is not proposed again. Until two trials have finished, the study's 
 """
 from __future__ import annotations
 
-import json
 import random
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
-from optuna.trial import TrialState
 
-from unirank.search.evolution import ChildTrial, pareto_front
+from unirank.search.evolution import ChildTrial, pareto_front, point_key, seen_keys, trained_points
+from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
 
-def neighbours(space: SearchSpace, params: dict, distributions: dict, salt: object = 0) -> list[tuple[dict, str]]:
-    """Every (parameters, change) one decision away from ``params``, in the order of
-    ``distributions``; the parameters are those ``space.suggest``/``suggest_train`` ask for the
-    neighbour, new-born ones drawn from a generator seeded by (``salt``, the change)."""
+def neighbours(space: SearchSpace, params: dict, distributions: dict,
+               salt: object = 0) -> list[tuple[dict, ArchSpec, dict, str]]:
+    """Every (parameters, architecture, training values, change) one decision away from ``params``,
+    in the order of ``distributions``; the parameters are those ``space.suggest``/``suggest_train``
+    ask for the neighbour, new-born ones drawn from a generator seeded by (``salt``, the change)."""
     out = []
     for name, dist in distributions.items():
         if isinstance(dist, IntDistribution):
@@ -45,9 +45,8 @@ def neighbours(space: SearchSpace, params: dict, distributions: dict, salt: obje
             continue
         for value in values:
             child = ChildTrial({**params, name: value}, random.Random(f"{salt}-{name}-{value}"))
-            space.suggest(child)
-            space.suggest_train(child)
-            out.append((child.used, f"{name}: {params[name]!r} → {value!r}"))
+            arch, train = space.suggest(child), space.suggest_train(child)
+            out.append((child.used, arch, train, f"{name}: {params[name]!r} → {value!r}"))
     return out
 
 
@@ -55,14 +54,9 @@ class LocalSearchProposer:
     def __init__(self, space: SearchSpace, seed: int = 0):
         self.space, self.seed, self.rng = space, seed, random.Random(seed)
 
-    def _key(self, params: dict) -> str:
-        fixed = optuna.trial.FixedTrial(params)
-        return json.dumps([self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)], sort_keys=True)
-
     def centres(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         """Finished trials with parameters, in the order their neighbourhoods are searched."""
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.params and not t.user_attrs.get("infeasible") and "same_as_trial" not in t.user_attrs]
+        done = trained_points(study)
         if len(done) < 2:
             return []
         if len(study.directions) > 1:
@@ -72,11 +66,10 @@ class LocalSearchProposer:
 
     def propose(self, study: optuna.Study) -> dict | None:
         """Parameters of the next neighbour, or None (too few trials, or every neighbourhood searched)."""
-        seen = {json.dumps([t.user_attrs.get("arch"), t.user_attrs.get("train", {})], sort_keys=True)
-                for t in study.get_trials(deepcopy=False)}
+        seen = seen_keys(study)
         for centre in self.centres(study):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))
-            for params, _ in self.rng.sample(near, len(near)):
-                if self._key(params) not in seen:
+            for params, arch, train, _ in self.rng.sample(near, len(near)):
+                if point_key(arch.to_dict(), train) not in seen:
                     return params
         return None
