@@ -2,6 +2,7 @@
 import optuna
 
 from unirank.config import SpaceConfig
+from unirank.proxies.cost import measure_cost
 from unirank.search.evolution import pareto_front
 from unirank.search.local import LocalSearchProposer, neighbours
 from unirank.space import PRESETS
@@ -87,3 +88,31 @@ def test_the_searcher_hands_ray_neighbours_of_the_best_trial(tiny_dataset):
         assert isinstance(searcher.suggest(f"t{i}"), dict)
     for entry in searcher.running.values():
         assert any(len(_changed(t.params, entry.trial.params)) == 1 for t in front)
+
+
+def test_a_neighbour_over_the_cap_is_repaired_by_a_second_change_that_fits(tiny_dataset):
+    """Under a cap at the best trial's own MFLOPs, a neighbour that grows it is replaced by the same
+    change plus one more that brings it back under (the most MFLOPs of those that fit)."""
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize"])
+    best = min(study.trials, key=lambda t: t.values[0])
+
+    def mflops(params):
+        return measure_cost(space.suggest(optuna.trial.FixedTrial(params)), tiny_dataset.features, latency_batch=0).mflops
+
+    cap = mflops(best.params)
+    near = neighbours(space, best.params, best.distributions, salt=(best.number, 0))  # as the proposer's, seed 0
+    over = {(n, p[n]) for p, *_ in near if mflops(p) > cap for n in _changed(best.params, p)}
+    assert over  # else the cap repairs nothing and this test could not fail
+    proposer = LocalSearchProposer(space, seed=0, check=lambda arch: (lambda m: m if m <= cap else None)(
+        measure_cost(arch, tiny_dataset.features, latency_batch=0).mflops))
+    repaired = 0
+    for _ in range(len(near)):
+        proposal = proposer.propose(study)
+        changed = _changed(best.params, proposal)
+        if len(changed) == 2:
+            repaired += 1
+            assert mflops(proposal) <= cap
+            assert any((n, proposal[n]) in over for n in changed)  # one of its changes alone was over the cap
+        _add(study, space, proposal, [best.values[0] + 0.1])
+    assert repaired > 0

@@ -38,18 +38,18 @@ class ChildTrial:
     (seeded) any parameter the parent did not have."""
 
     def __init__(self, params: dict, rng: random.Random):
-        self.params, self.rng, self.used = params, rng, {}
+        self.params, self.rng, self.used, self.distributions = params, rng, {}, {}
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
         value = self.params.get(name)
         if value is None or not low <= value <= high:
             value = self.rng.randint(low, high)
-        self.used[name] = value
+        self.used[name], self.distributions[name] = value, IntDistribution(low, high)
         return value
 
     def suggest_categorical(self, name: str, choices: list):
         value = self.params[name] if name in self.params and self.params[name] in choices else self.rng.choice(choices)
-        self.used[name] = value
+        self.used[name], self.distributions[name] = value, CategoricalDistribution(choices)
         return value
 
 

@@ -15,12 +15,17 @@ neighbour is always a valid point of the space. The centre:
   the other front members when its neighbourhood is exhausted.
 
 Neighbours are visited in a seeded random order. A neighbour over a hard budget or over the
-scalarised target (``search.over_target: infeasible``) is told infeasible by the searcher without
-training and is not proposed again. Until two trials have finished, the study's sampler proposes.
+scalarised target (``search.over_target: infeasible``) is *repaired*: of its own neighbours that
+keep its change, fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is
+proposed instead — a move like "periodic dense rows and a narrower layer", which no single step
+under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
+tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
 """
 from __future__ import annotations
 
+import json
 import random
+from typing import Callable
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
@@ -50,9 +55,15 @@ def neighbours(space: SearchSpace, params: dict, distributions: dict,
     return out
 
 
+# MFLOPs of an architecture when it is within the hard budgets and the capped target, else None
+Check = Callable[[ArchSpec], "float | None"]
+
+
 class LocalSearchProposer:
-    def __init__(self, space: SearchSpace, seed: int = 0):
-        self.space, self.seed, self.rng = space, seed, random.Random(seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None):
+        self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
+        self._checked: dict[str, float | None] = {}  # architecture → check's answer
+        self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
 
     def centres(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         """Finished trials with parameters, in the order their neighbourhoods are searched."""
@@ -69,7 +80,37 @@ class LocalSearchProposer:
         seen = seen_keys(study)
         for centre in self.centres(study):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))
-            for params, arch, train, _ in self.rng.sample(near, len(near)):
-                if point_key(arch.to_dict(), train) not in seen:
+            for params, arch, train, change in self.rng.sample(near, len(near)):
+                key = point_key(arch.to_dict(), train)
+                if key in seen or key in self._repaired:
+                    continue
+                if self._fits(arch) is not None:
                     return params
+                self._repaired.add(key)
+                changed = change.split(": ", 1)[0]  # neighbours' "name: old → new"
+                return self.repair(params, changed, seen, salt=(centre.number, self.seed, changed)) or params
         return None
+
+    def repair(self, params: dict, changed: str, seen: set[str], salt: object) -> dict | None:
+        """Parameters one more decision away from ``params`` (not ``changed``) that fit and were not
+        evaluated, the most MFLOPs first; None when there are none."""
+        child = ChildTrial(params, random.Random(0))
+        self.space.suggest(child)  # replayed for the point's distributions
+        self.space.suggest_train(child)
+        best, best_mflops = None, -1.0
+        for repaired, arch, train, change in neighbours(self.space, child.used, child.distributions, salt):
+            if change.startswith(f"{changed}: ") or point_key(arch.to_dict(), train) in seen:
+                continue
+            mflops = self._fits(arch)
+            if mflops is not None and mflops > best_mflops:
+                best, best_mflops = repaired, mflops
+        return best
+
+    def _fits(self, arch: ArchSpec) -> float | None:
+        """The check's answer (cached); 0 MFLOPs, "fits", without a check."""
+        if self.check is None:
+            return 0.0
+        key = json.dumps(arch.to_dict(), sort_keys=True)
+        if key not in self._checked:
+            self._checked[key] = self.check(arch)
+        return self._checked[key]

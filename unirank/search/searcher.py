@@ -37,7 +37,7 @@ from ray.tune.search import Searcher
 from unirank.config import BudgetConfig, SearchConfig
 from unirank.data.features import FeatureSpec
 from unirank.errors import UnirankError
-from unirank.proxies.cost import Cost, measure_cost
+from unirank.proxies.cost import LATENCY_BATCH, Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
@@ -118,7 +118,8 @@ class OptunaArchSearcher(Searcher):
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed) if search.sampler == "predictor" else
                          EvolutionProposer(space, search.seed) if search.sampler == "evolution" else
-                         LocalSearchProposer(space, search.seed) if search.sampler == "local" else None)
+                         LocalSearchProposer(space, search.seed, self._fitting_mflops) if search.sampler == "local"
+                         else None)
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
@@ -261,6 +262,15 @@ class OptunaArchSearcher(Searcher):
                         mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}", "train": train}
         return Searcher.FINISHED
+
+    def _fitting_mflops(self, arch: ArchSpec) -> float | None:
+        """The architecture's MFLOPs when it is within the hard budgets and the capped target, else
+        None (also when it cannot be built): what local search repairs its neighbours against."""
+        try:
+            cost = measure_cost(arch, self.features, latency_batch=LATENCY_BATCH if self.budget.max_latency_ms else 0)
+        except Exception:  # noqa: BLE001 - the searcher reports it when the point is proposed as it is
+            return None
+        return None if describe_violation(self.budget, cost, target_cap(self.search, self.target_mflops)) else cost.mflops
 
     def _gated_out(self, trial: optuna.Trial, arch: ArchSpec, cost: Cost) -> bool:
         """Score ``trial`` with the proxy gate; record it PRUNED, untrained, if the gate says so."""
