@@ -188,6 +188,7 @@ def run(data: str, args, root: Path) -> str:
 
     searched, randoms = {}, {}
     concurrent = (f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()
+    concurrent += tuple(args.set)  # like the trials at once: the same for the random side
     extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective),
                                                   ("over_target", args.over_target)) if v)
     extra += concurrent
@@ -307,6 +308,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1, help="search seeds run at once")
     parser.add_argument("--no-random", dest="random", action="store_false", help="skip the random-search side")
     parser.add_argument("--tuned-from", help="reuse the tuned presets of this earlier tag (same seeds and values)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
     args = parser.parse_args()
@@ -330,7 +333,8 @@ def main() -> None:
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
-             f"searched: {json.dumps(TRAIN_SPACE)}."]
+             f"searched: {json.dumps(TRAIN_SPACE)}."
+             + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
     for data in args.data:
         section = run(data, args, root)
         print(section, flush=True)
