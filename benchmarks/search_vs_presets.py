@@ -299,7 +299,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
     parser.add_argument("--tag", help="the run's name (its folder and its own section); default: today's date")
-    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution", "local"],
+    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution", "local",
+                                                  "tpe_local"],
                         help="the searched side's sampler (default: the study's)")
     parser.add_argument("--objective", choices=["pareto", "scalarized"], help="default: the study's")
     parser.add_argument("--over-target", choices=["penalize", "infeasible"],

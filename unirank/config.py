@@ -471,7 +471,7 @@ class ConfirmConfig(_Section):
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
-    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor", "evolution", "local"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "random", "gp", "predictor", "evolution", "local", "tpe_local"] = "tpe"
     seed: int = 0
     # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
     objective: Literal["pareto", "scalarized"] = "pareto"

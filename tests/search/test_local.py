@@ -116,3 +116,24 @@ def test_a_neighbour_over_the_cap_is_repaired_by_a_second_change_that_fits(tiny_
             assert any((n, proposal[n]) in over for n in changed)  # one of its changes alone was over the cap
         _add(study, space, proposal, [best.values[0] + 0.1])
     assert repaired > 0
+
+
+def test_tpe_local_alternates_tpe_and_neighbours_of_the_best(tiny_dataset):
+    """``search.sampler: tpe_local`` through the real searcher: TPE proposes one candidate, local
+    search the next, so every second trial handed to Ray is a neighbour of the best."""
+    from unirank.config import config_from_dict
+    from unirank.search.searcher import OptunaArchSearcher
+    from unirank.search.study import make_sampler
+
+    cfg = config_from_dict({"name": "t", "data": {"source": "synthetic"}, "search": {"sampler": "tpe_local"}})
+    assert isinstance(make_sampler(cfg), optuna.samplers.TPESampler)
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+    study = _study(space, ["minimize"])
+    study.sampler = make_sampler(cfg)
+    best = min(study.trials, key=lambda t: t.values[0])
+    searcher = OptunaArchSearcher(study, space, tiny_dataset.features, cfg.budget.model_copy(update={"trials": 4}),
+                                  {}, cfg.search)
+    for i in range(4):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+    near = [len(_changed(best.params, searcher.running[f"t{i}"].trial.params)) == 1 for i in range(4)]
+    assert near == [False, True, False, True]

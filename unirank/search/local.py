@@ -20,6 +20,10 @@ keep its change, fit, and were not evaluated, the one with the most MFLOPs (the 
 proposed instead — a move like "periodic dense rows and a narrower layer", which no single step
 under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
 tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
+
+``search.sampler: tpe_local`` alternates: TPE (the study's sampler, which learns from every trial,
+the local ones included) proposes one candidate, local search around the best so far the next.
+TPE reaches regions several decisions away from the presets; local search refines what is best.
 """
 from __future__ import annotations
 
@@ -60,8 +64,9 @@ Check = Callable[[ArchSpec], "float | None"]
 
 
 class LocalSearchProposer:
-    def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None):
+    def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None, every: int = 1):
         self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
+        self.every, self.calls = every, 0  # proposes on the every-th call, the study's sampler on the others
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
 
@@ -76,7 +81,11 @@ class LocalSearchProposer:
         return sorted(done, key=lambda t: t.values[0])
 
     def propose(self, study: optuna.Study) -> dict | None:
-        """Parameters of the next neighbour, or None (too few trials, or every neighbourhood searched)."""
+        """Parameters of the next neighbour, or None (the study sampler's turn, too few trials, or
+        every neighbourhood searched)."""
+        self.calls += 1
+        if self.calls % self.every:
+            return None
         seen = seen_keys(study)
         for centre in self.centres(study):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))

@@ -118,8 +118,9 @@ class OptunaArchSearcher(Searcher):
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed) if search.sampler == "predictor" else
                          EvolutionProposer(space, search.seed) if search.sampler == "evolution" else
-                         LocalSearchProposer(space, search.seed, self._fitting_mflops) if search.sampler == "local"
-                         else None)
+                         LocalSearchProposer(space, search.seed, self._fitting_mflops,
+                                             every=2 if search.sampler == "tpe_local" else 1)
+                         if search.sampler in ("local", "tpe_local") else None)
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
