@@ -54,7 +54,7 @@ def one_step(space, arch, train: dict, seed: int) -> list[tuple]:
     train_params, train_dists = space.train_point(train)
     key = lambda a, t: json.dumps([a.to_dict(), t], sort_keys=True)  # noqa: E731
     seen, out = {key(arch, train)}, []
-    for _, a, searched, change in neighbours(space, {**params, **train_params}, {**dists, **train_dists}, salt=seed):
+    for _, a, searched, _, change in neighbours(space, {**params, **train_params}, {**dists, **train_dists}, salt=seed):
         t = {**train, **searched}
         if key(a, t) not in seen:
             seen.add(key(a, t))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
@@ -39,11 +39,17 @@ from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
 
 
-def neighbours(space: SearchSpace, params: dict, distributions: dict,
-               salt: object = 0) -> list[tuple[dict, ArchSpec, dict, str]]:
-    """Every (parameters, architecture, training values, change) one decision away from ``params``,
-    in the order of ``distributions``; the parameters are those ``space.suggest``/``suggest_train``
-    ask for the neighbour, new-born ones drawn from a generator seeded by (``salt``, the change)."""
+class Neighbour(NamedTuple):
+    params: dict  # what space.suggest/suggest_train ask for it
+    arch: ArchSpec
+    train: dict  # its searched training values
+    name: str  # the parameter changed
+    change: str  # "name: old → new"
+
+
+def neighbours(space: SearchSpace, params: dict, distributions: dict, salt: object = 0) -> list[Neighbour]:
+    """Every point one decision away from ``params``, in the order of ``distributions``; parameters
+    the change brings into existence drawn from a generator seeded by (``salt``, the change)."""
     out = []
     for name, dist in distributions.items():
         if isinstance(dist, IntDistribution):
@@ -55,7 +61,7 @@ def neighbours(space: SearchSpace, params: dict, distributions: dict,
         for value in values:
             child = ChildTrial({**params, name: value}, random.Random(f"{salt}-{name}-{value}"))
             arch, train = space.suggest(child), space.suggest_train(child)
-            out.append((child.used, arch, train, f"{name}: {params[name]!r} → {value!r}"))
+            out.append(Neighbour(child.used, arch, train, name, f"{name}: {params[name]!r} → {value!r}"))
     return out
 
 
@@ -89,14 +95,13 @@ class LocalSearchProposer:
         seen = seen_keys(study)
         for centre in self.centres(study):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))
-            for params, arch, train, change in self.rng.sample(near, len(near)):
+            for params, arch, train, changed, _ in self.rng.sample(near, len(near)):
                 key = point_key(arch.to_dict(), train)
                 if key in seen or key in self._repaired:
                     continue
                 if self._fits(arch) is not None:
                     return params
                 self._repaired.add(key)
-                changed = change.split(": ", 1)[0]  # neighbours' "name: old → new"
                 return self.repair(params, changed, seen, salt=(centre.number, self.seed, changed)) or params
         return None
 
@@ -107,8 +112,8 @@ class LocalSearchProposer:
         self.space.suggest(child)  # replayed for the point's distributions
         self.space.suggest_train(child)
         best, best_mflops = None, -1.0
-        for repaired, arch, train, change in neighbours(self.space, child.used, child.distributions, salt):
-            if change.startswith(f"{changed}: ") or point_key(arch.to_dict(), train) in seen:
+        for repaired, arch, train, name, _ in neighbours(self.space, child.used, child.distributions, salt):
+            if name == changed or point_key(arch.to_dict(), train) in seen:
                 continue
             mflops = self._fits(arch)
             if mflops is not None and mflops > best_mflops:
