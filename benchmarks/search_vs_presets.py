@@ -187,11 +187,11 @@ def run(data: str, args, root: Path) -> str:
     from unirank.search.pareto import hypervolume_2d
 
     searched, randoms = {}, {}
-    concurrent = (f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()
-    concurrent += tuple(args.set)  # like the trials at once: the same for the random side
+    # the same for both sides (searched and random): trials at once and the --set overrides
+    both = (*((f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()), *args.set)
     extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective),
                                                   ("over_target", args.over_target)) if v)
-    extra += concurrent
+    extra += both
 
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
@@ -203,7 +203,7 @@ def run(data: str, args, root: Path) -> str:
         searched[s] = _records(root / data / f"search-{s}")
         if args.random:
             print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
-            _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60, concurrent)
+            _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60, both)
             randoms[s] = _records(root / data / f"random-{s}")
         else:
             randoms[s] = []
