@@ -7,7 +7,7 @@ from tests.conftest import CENSUS, TINY_DATA, needs_census
 from unirank.config import CensusDataConfig, CsvDataConfig
 from unirank.data.dataset import build_dataset, load_prepared, prepare_dataset, split_rows
 from unirank.data.preprocess import fit_preprocessing, transform
-from unirank.data.synthetic import generate_synthetic
+from unirank.data.synthetic import generate_synthetic, synthetic_truth
 from unirank.data.table import RawTable
 from unirank.errors import UnirankError
 
@@ -19,6 +19,19 @@ def test_synthetic_is_seeded_and_multi_domain():
     assert a.objectives == ["click", "convert"]
     assert a.frame["convert"].isna().mean() == pytest.approx(0.25, abs=0.03)  # masked labels
     assert 0.1 < a.frame["click"].mean() < 0.6
+
+
+def test_synthetic_truth_is_what_the_labels_were_drawn_from():
+    labels, truth = generate_synthetic(TINY_DATA).frame[["click", "convert"]].to_numpy(), synthetic_truth(TINY_DATA)
+    assert truth.shape == labels.shape and ((truth > 0) & (truth < 1)).all()
+    for t in range(2):  # calibrated row for row: in each fifth of the probabilities, labels match them
+        seen = ~np.isnan(labels[:, t])
+        fifths = np.array_split(np.argsort(truth[seen, t]), 5)
+        for rows in fifths:
+            assert labels[seen, t][rows].mean() == pytest.approx(truth[seen, t][rows].mean(), abs=0.03)
+    # and better than any constant: the log loss of the truth is below the base rate's
+    y, p = labels[:, 0], truth[:, 0]
+    assert -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)) < -np.mean(y * np.log(y.mean()) + (1 - y) * np.log(1 - y.mean())) - 0.05
 
 
 def test_splits_are_disjoint_and_cover_everything():

@@ -39,6 +39,18 @@ _PAIRS = ((0, 1), (2, 3), (4, 5), (1, 6))
 def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     if cfg.layout in ("criteo", "criteo_mdmo"):
         return generate_criteo_shaped(cfg)
+    return _generate(cfg)[0]
+
+
+def synthetic_truth(cfg: SyntheticDataConfig) -> np.ndarray:
+    """The probabilities the labels of ``generate_synthetic(cfg)`` were drawn from → [N, 2]
+    (click, convert), row for row: the Bayes-optimal model, the floor of every model's NE."""
+    if cfg.layout in ("criteo", "criteo_mdmo"):
+        raise ValueError("synthetic_truth: the criteo-shaped layouts are not supported")
+    return _generate(cfg)[1]
+
+
+def _generate(cfg: SyntheticDataConfig) -> tuple[RawTable, np.ndarray]:
     rng = np.random.default_rng(cfg.seed)
     n, num_sparse, vocab = cfg.num_rows, max(cfg.num_sparse, 8), cfg.vocab_size
 
@@ -68,8 +80,9 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
         logit_click += 6.0 * (history[1] - 0.25)
     logit_convert = -1.0 + 0.5 * shared + 0.8 * pair(3, 7) + delta[domain] * dense[:, 1]
 
-    click = (rng.random(n) < _sigmoid(logit_click)).astype(np.float32)
-    convert = (rng.random(n) < _sigmoid(logit_convert)).astype(np.float32)
+    truth = np.stack([_sigmoid(logit_click), _sigmoid(logit_convert)], 1)
+    click = (rng.random(n) < truth[:, 0]).astype(np.float32)
+    convert = (rng.random(n) < truth[:, 1]).astype(np.float32)
     convert[rng.random(n) < 0.25] = np.nan
 
     frame = pd.DataFrame({"domain": [f"d{d}" for d in domain]})
@@ -93,7 +106,7 @@ def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
         objectives=["click", "convert"],
         source="synthetic",
         lists=[history[0]] if history is not None else [],
-    )
+    ), truth
 
 
 def _plant_history(rng: np.random.Generator, ids: np.ndarray, vocab: int,
