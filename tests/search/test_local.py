@@ -137,3 +137,18 @@ def test_tpe_local_alternates_tpe_and_neighbours_of_the_best(tiny_dataset):
         assert isinstance(searcher.suggest(f"t{i}"), dict)
     near = [len(_changed(best.params, searcher.running[f"t{i}"].trial.params)) == 1 for i in range(4)]
     assert near == [False, True, False, True]
+
+
+def test_tpe_local_turns_follow_the_study_so_a_resumed_search_keeps_them(tiny_dataset):
+    """Whose turn it is comes from the searched trials in the study, not from a counter of the
+    process: a fresh proposer (a resumed ``unirank search``) answers as the first would have."""
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize"])  # presets only: the first searched trial is TPE's
+    assert LocalSearchProposer(space, seed=1, every=2).propose(study) is None
+    best = min(study.trials, key=lambda t: t.values[0])
+    _add(study, space, best.params, [best.values[0] + 0.2])  # one searched trial (TPE's) ended
+    for _ in range(2):  # the same answer from the process that ran it and from a new one
+        proposal = LocalSearchProposer(space, seed=1, every=2).propose(study)
+        assert proposal is not None and len(_changed(best.params, proposal)) == 1
+    _add(study, space, proposal, [best.values[0] + 0.1])
+    assert LocalSearchProposer(space, seed=1, every=2).propose(study) is None  # TPE's turn again

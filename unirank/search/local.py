@@ -22,8 +22,9 @@ under the cap can make. A neighbour without a fitting repair is proposed as it i
 tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
 
 ``search.sampler: tpe_local`` alternates: TPE (the study's sampler, which learns from every trial,
-the local ones included) proposes one candidate, local search around the best so far the next.
-TPE reaches regions several decisions away from the presets; local search refines what is best.
+the local ones included) proposes one candidate, local search around the best so far the next —
+whose turn it is follows from the searched trials already in the study (presets not counted), so a
+resumed study keeps the alternation where it stopped. TPE reaches regions several decisions away from the presets; local search refines what is best.
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ Check = Callable[[ArchSpec], "float | None"]
 class LocalSearchProposer:
     def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None, every: int = 1):
         self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
-        self.every, self.calls = every, 0  # proposes on the every-th call, the study's sampler on the others
+        self.every = every  # proposes for every every-th searched trial, the study's sampler for the others
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
 
@@ -89,8 +90,8 @@ class LocalSearchProposer:
     def propose(self, study: optuna.Study) -> dict | None:
         """Parameters of the next neighbour, or None (the study sampler's turn, too few trials, or
         every neighbourhood searched)."""
-        self.calls += 1
-        if self.calls % self.every:
+        searched = sum(1 for t in study.get_trials(deepcopy=False) if "preset" not in t.user_attrs)
+        if searched % self.every != self.every - 1:
             return None
         seen = seen_keys(study)
         for centre in self.centres(study):
