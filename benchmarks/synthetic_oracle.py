@@ -9,9 +9,9 @@ the floor no model reaches in expectation, its pooled test AUC the ceiling. Comp
 runs of ``search_vs_presets.py`` measured, and with what the data allows at its size: the
 **well-specified model** — the generator's own formula (per-id biases, rank-4 latent vectors, the
 same pairs, dense and domain terms) with every table and coefficient fitted by maximum likelihood
-on the train rows (Adam, early stopping on validation log loss, ``--fits`` initialisation seeds;
-the median is reported) — a model no architecture search can expect to beat, since it is told the
-answer's form. Measured beside them (read from
+on the train rows (Adam with L2 on the tables, early stopping on validation log loss; the learning
+rate and L2 chosen on validation log loss from ``GRID``, then ``--fits`` initialisation seeds, the
+median reported) — a reference that is told the answer's form. Measured beside them (read from
 ``runs/benchmarks/search_vs_presets/<tag>/synthetic``): per seed, the best tuned preset's test NE
 (the tunings are shared by the runs), its headroom over the oracle and over the well-specified
 model, and the best test NE of any run's search winner; against them the margin the verdict asks
@@ -134,7 +134,8 @@ def well_specified(seed: int, lr: float, l2: float) -> dict:
         probs = torch.sigmoid(model(ids[test], dense[test].float(), domain[test])).numpy()
     result = portfolio_metrics(probs, labels[test].numpy(), mask[test].numpy(), domain[test].numpy(), domains,
                                ["click", "convert"])
-    return {"val_loss": best, "test_ne": result.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in result.objectives.values()),
+    return {"val_loss": best, "test_ne": result.mean_ne,
+            "test_auc": statistics.mean(v["pooled_auc"] for v in result.objectives.values()),
             "epochs": epochs}
 
 
@@ -192,7 +193,8 @@ def main() -> None:
         "",
         "| model | test NE | pooled test AUC |",
         "|---|---|---|",
-        f"| Bayes-optimal (the probabilities the labels were drawn from) | {oracle['test_ne']:.4f} | {oracle['test_auc']:.4f} |",
+        f"| Bayes-optimal (the probabilities the labels were drawn from) | {oracle['test_ne']:.4f} | "
+        f"{oracle['test_auc']:.4f} |",
         f"| well-specified (the generator's formula fitted on the train rows; lr {formula['lr']}, l2 {formula['l2']} "
         f"chosen on validation; median of {formula['fits']} fits, {formula['epochs']} epochs) | "
         f"{formula['test_ne']:.4f} | {formula['test_auc']:.4f} |",

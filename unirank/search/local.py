@@ -24,7 +24,8 @@ tells it infeasible without training. Until two trials have finished, the study'
 ``search.sampler: tpe_local`` alternates: TPE (the study's sampler, which learns from every trial,
 the local ones included) proposes one candidate, local search around the best so far the next —
 whose turn it is follows from the searched trials already in the study (presets not counted), so a
-resumed study keeps the alternation where it stopped. TPE reaches regions several decisions away from the presets; local search refines what is best.
+resumed study keeps the alternation where it stopped. TPE reaches regions several decisions away
+from the presets; local search refines what is best.
 """
 from __future__ import annotations
 
