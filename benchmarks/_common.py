@@ -69,7 +69,11 @@ def test_metrics(model, dataset) -> dict:
     """The test split read once: test NE and the pooled test AUC averaged over objectives."""
     from unirank.train.fit import evaluate
 
-    test = evaluate(model, dataset.splits["test"], dataset.features)
+    return test_scores(evaluate(model, dataset.splits["test"], dataset.features))
+
+
+def test_scores(test) -> dict:
+    """An EvalResult of the test split → test_ne, test_auc (the pooled AUC averaged over objectives)."""
     return {"test_ne": test.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in test.objectives.values())}
 
 

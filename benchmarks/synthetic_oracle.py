@@ -20,6 +20,7 @@ for (the seeds' std of the tuned presets' test NE). The test split is read once 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -29,32 +30,58 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, write_section  # noqa: E402
+from benchmarks._common import REPO, test_scores, write_section  # noqa: E402
 from benchmarks.search_vs_presets import _config  # noqa: E402
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 GRID = [(lr, l2) for lr in (0.003, 0.01) for l2 in (1.0, 3.0, 10.0, 30.0)]  # Adam lr, L2 on the tables
 
 
+@functools.cache
+def _generated():
+    """The study's config, the generated table and its truth (generated once per process)."""
+    from unirank.data.synthetic import generate_synthetic_with_truth
+
+    cfg = _config("synthetic")
+    return (cfg, *generate_synthetic_with_truth(cfg.data))
+
+
 def oracle_metrics() -> dict:
     """The true probabilities scored on the test split → test_ne, test_auc (as the runs score)."""
     from unirank.data.dataset import load_prepared, prepare_dataset, split_rows
-    from unirank.data.synthetic import generate_synthetic, synthetic_truth
     from unirank.train.metrics import portfolio_metrics
 
-    cfg = _config("synthetic")
+    cfg, table, truth = _generated()
     dataset = load_prepared(prepare_dataset(cfg.data, REPO / "runs" / "benchmarks" / "synthetic_oracle"))
     test = dataset.splits["test"]
-    truth = synthetic_truth(cfg.data)
     rows = split_rows(len(truth), cfg.data)["test"]
     labels = test.labels.numpy()
     # the prepared split must be the generator's rows in this order, or the scores mean nothing
-    if not np.array_equal(labels[:, 0], generate_synthetic(cfg.data).frame["click"].to_numpy()[rows]):
+    if not np.array_equal(labels[:, 0], table.frame["click"].to_numpy()[rows]):
         raise SystemExit("synthetic_oracle: the prepared test split does not line up with the generator's rows")
-    result = portfolio_metrics(truth[rows], labels, test.mask.numpy(), test.domain.numpy(),
-                               dataset.features.domains, dataset.features.objectives)
-    return {"test_ne": result.mean_ne, "test_auc": statistics.mean(v["pooled_auc"] for v in result.objectives.values()),
+    return {**test_scores(portfolio_metrics(truth[rows], labels, test.mask.numpy(), test.domain.numpy(),
+                                            dataset.features.domains, dataset.features.objectives)),
             "rows": len(rows)}
+
+
+@functools.cache
+def _tensors() -> dict:
+    """The generated table as the well-specified model reads it: ids [N, 8], dense [N, 3], domain [N],
+    labels and mask [N, 2] (NaN labels masked and zeroed), the split's rows, the domains' names."""
+    import torch
+
+    from unirank.data.dataset import split_rows
+
+    cfg, table, _ = _generated()
+    frame = table.frame
+    domains = sorted(frame["domain"].unique())
+    labels = torch.tensor(frame[["click", "convert"]].to_numpy(), dtype=torch.float32)
+    return {"domains": domains,
+            "domain": torch.tensor(frame["domain"].map({d: i for i, d in enumerate(domains)}).to_numpy()),
+            "ids": torch.tensor(frame[[f"c{s}" for s in range(8)]].to_numpy(), dtype=torch.long),
+            "dense": torch.tensor(frame[["x0", "x1", "x2"]].to_numpy(), dtype=torch.float32),
+            "labels": labels.nan_to_num(0.0), "mask": ~labels.isnan(),
+            "rows": {k: torch.tensor(v) for k, v in split_rows(len(frame), cfg.data).items()}}
 
 
 def well_specified(seed: int, lr: float, l2: float) -> dict:
@@ -63,21 +90,14 @@ def well_specified(seed: int, lr: float, l2: float) -> dict:
     import torch
     from torch import nn
 
-    from unirank.data.dataset import split_rows
-    from unirank.data.synthetic import _LATENT_DIM, _PAIRS, generate_synthetic
+    from unirank.data.synthetic import _LATENT_DIM, _PAIRS
     from unirank.train.metrics import portfolio_metrics
 
     torch.set_num_threads(1)
-    cfg = _config("synthetic")
-    frame = generate_synthetic(cfg.data).frame
-    domains = sorted(frame["domain"].unique())
-    domain = torch.tensor(frame["domain"].map({d: i for i, d in enumerate(domains)}).to_numpy())
-    ids = torch.tensor(frame[[f"c{s}" for s in range(8)]].to_numpy(), dtype=torch.long)   # [N, 8]
-    dense = torch.tensor(frame[["x0", "x1", "x2"]].to_numpy())                              # [N, 3]
-    labels = torch.tensor(frame[["click", "convert"]].to_numpy(), dtype=torch.float32)     # [N, 2]
-    mask = ~labels.isnan()
-    labels = labels.nan_to_num(0.0)
-    rows = {k: torch.tensor(v) for k, v in split_rows(len(frame), cfg.data).items()}
+    cfg = _generated()[0]
+    data = _tensors()
+    domains, domain, ids, dense = data["domains"], data["domain"], data["ids"], data["dense"]
+    labels, mask, rows = data["labels"], data["mask"], data["rows"]
     torch.manual_seed(seed)
 
     class Formula(nn.Module):
@@ -108,7 +128,7 @@ def well_specified(seed: int, lr: float, l2: float) -> dict:
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss(r: torch.Tensor) -> torch.Tensor:
-        bce = nn.functional.binary_cross_entropy_with_logits(model(ids[r], dense[r].float(), domain[r]), labels[r],
+        bce = nn.functional.binary_cross_entropy_with_logits(model(ids[r], dense[r], domain[r]), labels[r],
                                                              reduction="none")
         return (bce * mask[r]).sum() / mask[r].sum()
 
@@ -131,12 +151,10 @@ def well_specified(seed: int, lr: float, l2: float) -> dict:
     model.load_state_dict(best_state)
     test = rows["test"]
     with torch.no_grad():
-        probs = torch.sigmoid(model(ids[test], dense[test].float(), domain[test])).numpy()
+        probs = torch.sigmoid(model(ids[test], dense[test], domain[test])).numpy()
     result = portfolio_metrics(probs, labels[test].numpy(), mask[test].numpy(), domain[test].numpy(), domains,
                                ["click", "convert"])
-    return {"val_loss": best, "test_ne": result.mean_ne,
-            "test_auc": statistics.mean(v["pooled_auc"] for v in result.objectives.values()),
-            "epochs": epochs}
+    return {"val_loss": best, **test_scores(result), "epochs": epochs}
 
 
 def best_tuned() -> dict[int, dict]:

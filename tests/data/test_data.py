@@ -7,7 +7,7 @@ from tests.conftest import CENSUS, TINY_DATA, needs_census
 from unirank.config import CensusDataConfig, CsvDataConfig
 from unirank.data.dataset import build_dataset, load_prepared, prepare_dataset, split_rows
 from unirank.data.preprocess import fit_preprocessing, transform
-from unirank.data.synthetic import generate_synthetic, synthetic_truth
+from unirank.data.synthetic import generate_synthetic, generate_synthetic_with_truth
 from unirank.data.table import RawTable
 from unirank.errors import UnirankError
 
@@ -22,7 +22,8 @@ def test_synthetic_is_seeded_and_multi_domain():
 
 
 def test_synthetic_truth_is_what_the_labels_were_drawn_from():
-    labels, truth = generate_synthetic(TINY_DATA).frame[["click", "convert"]].to_numpy(), synthetic_truth(TINY_DATA)
+    table, truth = generate_synthetic_with_truth(TINY_DATA)
+    labels = table.frame[["click", "convert"]].to_numpy()
     assert truth.shape == labels.shape and ((truth > 0) & (truth < 1)).all()
     for t in range(2):  # calibrated row for row: in each fifth of the probabilities, labels match them
         seen = ~np.isnan(labels[:, t])

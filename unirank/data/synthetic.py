@@ -39,18 +39,14 @@ _PAIRS = ((0, 1), (2, 3), (4, 5), (1, 6))
 def generate_synthetic(cfg: SyntheticDataConfig) -> RawTable:
     if cfg.layout in ("criteo", "criteo_mdmo"):
         return generate_criteo_shaped(cfg)
-    return _generate(cfg)[0]
+    return generate_synthetic_with_truth(cfg)[0]
 
 
-def synthetic_truth(cfg: SyntheticDataConfig) -> np.ndarray:
-    """The probabilities the labels of ``generate_synthetic(cfg)`` were drawn from → [N, 2]
+def generate_synthetic_with_truth(cfg: SyntheticDataConfig) -> tuple[RawTable, np.ndarray]:
+    """``generate_synthetic``'s table and the probabilities its labels were drawn from → [N, 2]
     (click, convert), row for row: the Bayes-optimal model, the floor of every model's NE."""
     if cfg.layout in ("criteo", "criteo_mdmo"):
-        raise ValueError("synthetic_truth: the criteo-shaped layouts are not supported")
-    return _generate(cfg)[1]
-
-
-def _generate(cfg: SyntheticDataConfig) -> tuple[RawTable, np.ndarray]:
+        raise ValueError("generate_synthetic_with_truth: the criteo-shaped layouts are not supported")
     rng = np.random.default_rng(cfg.seed)
     n, num_sparse, vocab = cfg.num_rows, max(cfg.num_sparse, 8), cfg.vocab_size
 
