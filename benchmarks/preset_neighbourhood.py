@@ -6,7 +6,7 @@
 Per dataset and seed s, the centre is the best tuned preset of ``search_vs_presets`` run
 ``--tuned-from`` (its architecture and the training values its tuning chose for seed s). Its
 neighbours are the points of the study's space (``studies/<study>.yaml`` with that benchmark's
-``TRAIN_SPACE``) that differ from the centre in exactly one decision — a categorical parameter set
+``TRAIN_SPACES["basic"]``) that differ from the centre in exactly one decision — a categorical parameter set
 to another choice, an integer one stepped by ±1, a training value changed; parameters a change
 brings into existence drawn at random (seeded), those it removes dropped — at no more MFLOPs than
 the centre (iso-FLOPs, the search's acceptance). At most ``--max`` of them (a seeded sample when

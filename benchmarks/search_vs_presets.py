@@ -7,12 +7,12 @@ Per dataset (``studies/<study>.yaml``: data, split, widened space, training prot
 seed s:
 1. **search**: ``unirank search`` with the study's default sampler, every preset trained first as
    an observation the sampler learns from (presets are points of the space), training
-   hyperparameters searched with the architecture (``TRAIN_SPACE``), ``--trials`` searched
+   hyperparameters searched with the architecture (``TRAIN_SPACES[--train-space]``), ``--trials`` searched
    candidates;
 2. **random**: the same study with ``search.sampler=random`` and no presets, given the same
    wall-clock as (1) (``budget.max_wall_minutes``; at most 48 candidates);
 3. **tuned presets**: the ``--top-presets`` presets with the best validation NE in (1) of seed 0,
-   each tuned by its own TPE search (seed s) over the same ``TRAIN_SPACE`` with ``--tune``
+   each tuned by its own TPE search (seed s) over the same training values with ``--tune``
    trainings; a preset's result is its best-validation training;
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
    tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
@@ -46,22 +46,29 @@ PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "p
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
         "synthetic": ("quickstart.yaml", [])}
-TRAIN_SPACE = {"lr": [0.0003, 0.001, 0.003], "weight_decay": [0.0, 1e-5, 1e-4], "batch_size": [256, 512, 1024]}
+# the training hyperparameters searched with the architecture (and tuned for the presets), ``--train-space``;
+# regularised adds FuxiCTR's embedding L2 (train.embedding_l2) and a higher learning rate
+TRAIN_SPACES = {
+    "basic": {"lr": [0.0003, 0.001, 0.003], "weight_decay": [0.0, 1e-5, 1e-4], "batch_size": [256, 512, 1024]},
+    "regularised": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 1e-5, 1e-4],
+                    "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "batch_size": [256, 512, 1024]},
+}
 MAX_CANDIDATES = 48
 
 
-def _overrides(data: str) -> list[str]:
-    return [*DATA[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACE.items())]
+def _overrides(data: str, train_space: str = "basic") -> list[str]:
+    return [*DATA[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items())]
 
 
-def _config(data: str):
+def _config(data: str, train_space: str = "basic"):
     from unirank.config import load_config
 
-    return load_config(REPO / "studies" / DATA[data][0], _overrides(data))
+    return load_config(REPO / "studies" / DATA[data][0], _overrides(data, train_space))
 
 
 def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],
-            minutes: float | None, extra: tuple[str, ...] = (), confirm: tuple[int, int] | None = None) -> dict:
+            minutes: float | None, extra: tuple[str, ...] = (), confirm: tuple[int, int] | None = None,
+            train_space: str = "basic") -> dict:
     """One ``unirank search`` unit; with ``confirm`` (top, seeds): the finished study of that unit
     run again with no new candidates and ``search.confirm``, so that only the confirmation trains."""
     done = out / ("done.json" if confirm is None else f"confirmed-{confirm[0]}x{confirm[1]}.json")
@@ -69,7 +76,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
         return json.loads(done.read_text())
     if confirm is None and (minutes or not (out / "study.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)  # a budget of candidates cut short resumes its study; a clock starts over
-    sets = [*_overrides(data), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
+    sets = [*_overrides(data, train_space), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
             f"budget.trials={trials if confirm is None else 0}", f"budget.total_trials={trials}",
             "search.cpus_per_trial=1"]
     if sampler:
@@ -144,8 +151,10 @@ def _test_metrics(out: Path, trial: int) -> dict:
 
 
 def _tune(job: tuple) -> dict:
-    """One preset's training hyperparameters tuned by TPE (seed) over TRAIN_SPACE, ``n`` trainings."""
-    data, name, seed, n, dest = job
+    """One preset's training hyperparameters tuned by TPE (seed) over ``TRAIN_SPACES[space]``, ``n``
+    trainings."""
+    data, name, seed, n, dest, space = job
+    train_space = TRAIN_SPACES[space]
     if Path(dest).is_file():
         return json.loads(Path(dest).read_text())
     import optuna
@@ -159,12 +168,12 @@ def _tune(job: tuple) -> dict:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cfg = _config(data)
+    cfg = _config(data, space)
     dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
     runs = []
 
     def objective(trial) -> float:
-        values = {k: trial.suggest_categorical(k, v) for k, v in TRAIN_SPACE.items()}
+        values = {k: trial.suggest_categorical(k, v) for k, v in train_space.items()}
         seed_everything(seed)
         model = build_model(ARCHS[name], dataset.features)
         result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))
@@ -173,7 +182,7 @@ def _tune(job: tuple) -> dict:
 
     started = time.perf_counter()
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=2))
-    study.enqueue_trial({k: cfg.train.model_dump()[k] for k in TRAIN_SPACE})  # the study's own values first
+    study.enqueue_trial({k: cfg.train.model_dump()[k] for k in train_space})  # the study's own values first
     study.optimize(objective, n_trials=n)
     best = min(runs, key=lambda r: r["ne"])
     out = {**best, "preset": name, "seed": seed, "mflops": measure_cost(ARCHS[name], dataset.features).mflops,
@@ -195,15 +204,17 @@ def run(data: str, args, root: Path) -> str:
 
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
-        t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra)
+        t = _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra,
+                    train_space=args.train_space)
         if args.confirm:
             print(f"[{data}] seed {s}: confirmation of the best candidates ({args.confirm[1]} more seeds) …", flush=True)
             _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra,
-                    confirm=tuple(args.confirm))
+                    confirm=tuple(args.confirm), train_space=args.train_space)
         searched[s] = _records(root / data / f"search-{s}")
         if args.random:
             print(f"[{data}] seed {s}: random search, same wall-clock ({t['seconds'] / 60:.1f} min) …", flush=True)
-            _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60, both)
+            _search(root / data / f"random-{s}", data, s, "random", MAX_CANDIDATES, [], t["seconds"] / 60, both,
+                    train_space=args.train_space)
             randoms[s] = _records(root / data / f"random-{s}")
         else:
             randoms[s] = []
@@ -219,8 +230,11 @@ def run(data: str, args, root: Path) -> str:
         (root / data / "tuned").mkdir(parents=True, exist_ok=True)
         top = sorted({p.name.rsplit("-", 1)[0] for p in tuned_from.glob("*.json")})
         for p in tuned_from.glob("*.json"):
+            if set(json.loads(p.read_text())["train"]) != set(TRAIN_SPACES[args.train_space]):
+                raise SystemExit(f"search_vs_presets: {p} was tuned over other training values than "
+                                 f"--train-space {args.train_space}'s")
             shutil.copyfile(p, root / data / "tuned" / p.name)
-    jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"))
+    jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"), args.train_space)
             for name in top for s in range(args.seeds)]
     print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
@@ -308,6 +322,8 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, help="trials at once per search")
     parser.add_argument("--parallel", type=int, default=1, help="search seeds run at once")
     parser.add_argument("--no-random", dest="random", action="store_false", help="skip the random-search side")
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), default="basic",
+                        help="the training values searched with the architecture and tuned for the presets")
     parser.add_argument("--tuned-from", help="reuse the tuned presets of this earlier tag (same seeds and values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
@@ -334,7 +350,7 @@ def main() -> None:
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
-             f"searched: {json.dumps(TRAIN_SPACE)}."
+             f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}."
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
     for data in args.data:
         section = run(data, args, root)

@@ -13,7 +13,7 @@ on the train rows (Adam with L2 on the tables, early stopping on validation log 
 rate and L2 chosen on validation log loss from ``GRID``, then ``--fits`` initialisation seeds, the
 median reported) — a reference that is told the answer's form. Measured beside them (read from
 ``runs/benchmarks/search_vs_presets/<tag>/synthetic``): per seed, the best tuned preset's test NE
-(the tunings are shared by the runs), its headroom over the oracle and over the well-specified
+(of run ``--tuned-run``, whose tunings the runs up to s15 share), its headroom over the oracle and over the well-specified
 model, and the best test NE of any run's search winner; against them the margin the verdict asks
 for (the seeds' std of the tuned presets' test NE). The test split is read once per model.
 """
@@ -157,10 +157,11 @@ def well_specified(seed: int, lr: float, l2: float) -> dict:
     return {"val_loss": best, **test_scores(result), "epochs": epochs}
 
 
-def best_tuned() -> dict[int, dict]:
-    """Per seed, the tuned preset with the best validation NE (as ``search_vs_presets`` picks it)."""
+def best_tuned(run: str) -> dict[int, dict]:
+    """Per seed, run ``run``'s tuned preset with the best validation NE (as ``search_vs_presets``
+    picks it)."""
     tuned: dict[int, dict] = {}
-    for path in sorted(RUNS.glob("*/synthetic/tuned/*.json")):
+    for path in sorted(RUNS.glob(f"{run}/synthetic/tuned/*.json")):
         r = json.loads(path.read_text())
         if r["seed"] not in tuned or r["ne"] < tuned[r["seed"]]["ne"]:
             tuned[r["seed"]] = r
@@ -189,10 +190,11 @@ def fitted_formula(fits: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=3, help="initialisation seeds of the well-specified model")
+    parser.add_argument("--tuned-run", default="s9", help="the search_vs_presets run whose tuned presets are shown")
     args = parser.parse_args()
-    oracle, tuned, winners = oracle_metrics(), best_tuned(), best_winners()
+    oracle, tuned, winners = oracle_metrics(), best_tuned(args.tuned_run), best_winners()
     if not tuned:
-        raise SystemExit(f"synthetic_oracle: no tuned presets under {RUNS}/*/synthetic/tuned "
+        raise SystemExit(f"synthetic_oracle: no tuned presets under {RUNS}/{args.tuned_run}/synthetic/tuned "
                          "(run benchmarks/search_vs_presets.py --data synthetic first)")
     formula = fitted_formula(args.fits)
     std = statistics.stdev(r["test_ne"] for r in tuned.values())
@@ -217,7 +219,7 @@ def main() -> None:
         f"chosen on validation; median of {formula['fits']} fits, {formula['epochs']} epochs) | "
         f"{formula['test_ne']:.4f} | {formula['test_auc']:.4f} |",
         "",
-        "| seed | best tuned preset | its test NE | above the Bayes-optimal | above the well-specified | "
+        f"| seed | best tuned preset (run {args.tuned_run}) | its test NE | above the Bayes-optimal | above the well-specified | "
         "best search winner's test NE (run, trial) |",
         "|---|---|---|---|---|---|",
         *rows,

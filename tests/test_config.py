@@ -57,3 +57,12 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_override_syntax_error():
     with pytest.raises(UnirankError, match="key.path=value"):
         apply_overrides({}, ["novalue"])
+
+
+def test_embedding_l2_is_a_training_value_and_a_searched_one():
+    cfg = load_config(REPO / "studies/quickstart.yaml", ["train.embedding_l2=1e-5", "space.train.embedding_l2=[0, 5e-5]"])
+    assert cfg.train.embedding_l2 == 1e-5 and cfg.space.train.searched()["embedding_l2"] == (0, 5e-5)
+    with pytest.raises(UnirankError, match=r"^.*train\.embedding_l2.*-1"):
+        load_config(REPO / "studies/quickstart.yaml", ["train.embedding_l2=-1"])
+    with pytest.raises(UnirankError, match=r"space\.train.*embedding_l2: -0\.1 is not a valid choice"):
+        load_config(REPO / "studies/quickstart.yaml", ["space.train.embedding_l2=[0, -0.1]"])

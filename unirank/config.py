@@ -226,6 +226,7 @@ class TrainSpaceConfig(_Section):
     lr: tuple[float, ...] | None = None
     embedding_lr: tuple[float | None, ...] | None = None
     weight_decay: tuple[float, ...] | None = None
+    embedding_l2: tuple[float, ...] | None = None
     batch_size: tuple[int, ...] | None = None
     max_epochs: tuple[int, ...] | None = None
     distill_alpha: tuple[float, ...] | None = None   # with search.distill: the teacher loss's weight
@@ -233,21 +234,21 @@ class TrainSpaceConfig(_Section):
 
     @model_validator(mode="after")
     def _valid(self) -> "TrainSpaceConfig":
-        for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs", "distill_alpha"):
+        for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size", "max_epochs", "distill_alpha"):
             values = getattr(self, name)
             if values is None:
                 continue
             if not values:
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
-            low = 0 if name in ("weight_decay", "distill_alpha") else 1 if name in ("batch_size", "max_epochs") else None
+            low = 0 if name in ("weight_decay", "embedding_l2", "distill_alpha") else 1 if name in ("batch_size", "max_epochs") else None
             for v in values:
                 if v is not None and ((low is None and v <= 0) or (low is not None and v < low)):
                     raise ValueError(f"{name}: {v} is not a valid choice")
         return self
 
     def searched(self) -> dict[str, tuple]:
-        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "batch_size", "max_epochs",
-                                                       "distill_alpha", "distill_aux_head")
+        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size",
+                                                       "max_epochs", "distill_alpha", "distill_aux_head")
                 if getattr(self, name) is not None}
 
 
@@ -388,6 +389,10 @@ class TrainConfig(_Section):
     threads: int | None = Field(None, ge=1)
     embedding_optimizer: Literal["auto", "adamw", "sparse_adam", "rowwise_adagrad"] = "auto"
     embedding_lr: float | None = Field(None, gt=0)
+    # L2 on the embedding tables in the loss, FuxiCTR's embedding_regularizer: + λ/2 · Σ ‖W‖² over
+    # every table, each step (a prior on every row, not only on those in the batch); needs tables
+    # with dense gradients (embedding_optimizer adamw, or auto on small vocabularies)
+    embedding_l2: float = Field(0.0, ge=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     # CUDA, one process: row-wise Adagrad fused into the lookup's backward (Triton kernels,

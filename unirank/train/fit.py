@@ -1,7 +1,8 @@
 """fit / evaluate: the training protocol every trial, preset and export shares.
 
 Dense parameters: AdamW (fused on CUDA). Embedding tables: see ``unirank.train.optim`` (sparse
-row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives.
+row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives
+(+ ``embedding_l2``'s penalty on the tables).
 On CUDA: the whole training split lives on the device, bf16 autocast (``precision: auto``), and
 optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
 their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
@@ -35,7 +36,7 @@ from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
 from unirank.train.fused_adagrad import uninstall as uninstall_fused
 from unirank.train.graphed import GraphedSteps, can_capture
-from unirank.train.optim import make_optimizers
+from unirank.train.optim import make_optimizers, table_l2
 
 _CHECK_EVERY = 50
 
@@ -155,11 +156,15 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                                  cfg.embedding_lr, fused=device.type == "cuda", fused_tables=fast,
                                  capturable=graphs)
     compute_loss = training_loss(model, cfg.compile, distill)
+    penalty = table_l2(model, cfg.embedding_l2)
 
     def train_step(batch) -> torch.Tensor:
-        """Loss, backward, gradient exchange (torchrun), every optimizer's update → the loss."""
+        """Loss (+ the tables' L2), backward, gradient exchange (torchrun), every optimizer's
+        update → the loss."""
         with autocast_for(device, cfg.precision, cache=not graphs):
             loss = compute_loss(batch)
+        if penalty is not None:
+            loss = loss + penalty()
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -12,8 +12,12 @@
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
+
+from unirank.errors import UnirankError
 
 AUTO_SPARSE_ROWS = 100_000
 
@@ -59,6 +63,24 @@ def rowwise_adagrad_update_(weight: torch.Tensor, accumulator: torch.Tensor, row
 
 def embedding_tables(model: nn.Module) -> list[nn.Embedding]:
     return [m for m in model.modules() if isinstance(m, nn.Embedding)]
+
+
+def table_l2(model: nn.Module, strength: float) -> Callable[[], torch.Tensor] | None:
+    """FuxiCTR's ``embedding_regularizer``: a function of no arguments → λ/2 · Σ ‖W‖² over the
+    model's embedding tables (every row, each step), to add to the loss; None when λ is 0. Call
+    after ``make_optimizers`` (which decides which tables update sparsely): the penalty's gradient
+    reaches every row, so sparsely updated tables raise ``UnirankError``, as do torchrec's."""
+    if not strength:
+        return None
+    if getattr(model, "engine", "plain") != "plain":
+        raise UnirankError("train.embedding_l2: supported with the plain embedding engine only "
+                           f"(this model's tables are {model.engine}'s)")
+    tables = embedding_tables(model)
+    if any(t.sparse for t in tables):
+        raise UnirankError("train.embedding_l2: needs embedding tables with dense gradients "
+                           "(train.embedding_optimizer: adamw); this model's tables update sparsely")
+    weights = [t.weight for t in tables]
+    return lambda: 0.5 * strength * sum(w.pow(2).sum() for w in weights)
 
 
 def resolve_embedding_optimizer(model: nn.Module, choice: str) -> str:

@@ -157,6 +157,10 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
     (``validation``, ``history``, ``examples_per_second``, …; an empty dict on other ranks)."""
     from unirank.models.torchrec_tables import _torchrec
 
+    if cfg.embedding_l2:
+        raise UnirankError("train.embedding_l2: not supported with --sharded (the tables update inside backward, "
+                           "row by row); set it to 0")
+
     _torchrec()  # not installed: one line saying how, not an ImportError
     from torchrec.distributed.model_parallel import DistributedModelParallel
     from torchrec.optim import RowWiseAdagrad
