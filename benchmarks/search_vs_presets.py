@@ -76,7 +76,8 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
         return json.loads(done.read_text())
     if confirm is None and (minutes or not (out / "study.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)  # a budget of candidates cut short resumes its study; a clock starts over
-    sets = [*_overrides(data, train_space), f"output.dir={out}", f"search.seed={seed}", f"search.presets={json.dumps(presets)}",
+    sets = [*_overrides(data, train_space), f"output.dir={out}", f"search.seed={seed}",
+            f"search.presets={json.dumps(presets)}",
             f"budget.trials={trials if confirm is None else 0}", f"budget.total_trials={trials}",
             "search.cpus_per_trial=1"]
     if sampler:

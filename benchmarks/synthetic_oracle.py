@@ -13,9 +13,10 @@ on the train rows (Adam with L2 on the tables, early stopping on validation log 
 rate and L2 chosen on validation log loss from ``GRID``, then ``--fits`` initialisation seeds, the
 median reported) — a reference that is told the answer's form. Measured beside them (read from
 ``runs/benchmarks/search_vs_presets/<tag>/synthetic``): per seed, the best tuned preset's test NE
-(of run ``--tuned-run``, whose tunings the runs up to s15 share), its headroom over the oracle and over the well-specified
-model, and the best test NE of any run's search winner; against them the margin the verdict asks
-for (the seeds' std of the tuned presets' test NE). The test split is read once per model.
+(of run ``--tuned-run``, whose tunings the runs up to s15 share), its headroom over the oracle
+and over the well-specified model, and the best test NE of any run's search winner; against them
+the margin the verdict asks for (the seeds' std of the tuned presets' test NE). The test split is
+read once per model.
 """
 from __future__ import annotations
 
@@ -219,8 +220,8 @@ def main() -> None:
         f"chosen on validation; median of {formula['fits']} fits, {formula['epochs']} epochs) | "
         f"{formula['test_ne']:.4f} | {formula['test_auc']:.4f} |",
         "",
-        f"| seed | best tuned preset (run {args.tuned_run}) | its test NE | above the Bayes-optimal | above the well-specified | "
-        "best search winner's test NE (run, trial) |",
+        f"| seed | best tuned preset (run {args.tuned_run}) | its test NE | above the Bayes-optimal | "
+        "above the well-specified | best search winner's test NE (run, trial) |",
         "|---|---|---|---|---|---|",
         *rows,
         "",

@@ -60,7 +60,8 @@ def test_override_syntax_error():
 
 
 def test_embedding_l2_is_a_training_value_and_a_searched_one():
-    cfg = load_config(REPO / "studies/quickstart.yaml", ["train.embedding_l2=1e-5", "space.train.embedding_l2=[0, 5e-5]"])
+    cfg = load_config(REPO / "studies/quickstart.yaml",
+                      ["train.embedding_l2=1e-5", "space.train.embedding_l2=[0, 5e-5]"])
     assert cfg.train.embedding_l2 == 1e-5 and cfg.space.train.searched()["embedding_l2"] == (0, 5e-5)
     with pytest.raises(UnirankError, match=r"^.*train\.embedding_l2.*-1"):
         load_config(REPO / "studies/quickstart.yaml", ["train.embedding_l2=-1"])

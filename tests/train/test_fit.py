@@ -133,7 +133,8 @@ def test_embedding_l2_is_fuxictr_penalty_and_shrinks_the_tables(tiny_dataset):
     for strength in (0.0, 1e-2):
         seed_everything(0)
         model = build_model(ALL_PRESETS["deepfm"], tiny_dataset.features)
-        fit(model, tiny_dataset, TINY_TRAIN.model_copy(update={"embedding_l2": strength, "embedding_optimizer": "adamw"}))
+        cfg = TINY_TRAIN.model_copy(update={"embedding_l2": strength, "embedding_optimizer": "adamw"})
+        fit(model, tiny_dataset, cfg)
         norms[strength] = sum(float(t.weight.detach().pow(2).sum()) for t in embedding_tables(model))
     assert norms[1e-2] < 0.8 * norms[0.0], norms
 
