@@ -240,15 +240,17 @@ class TrainSpaceConfig(_Section):
                 continue
             if not values:
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
-            low = 0 if name in ("weight_decay", "embedding_l2", "distill_alpha") else 1 if name in ("batch_size", "max_epochs") else None
+            low = (0 if name in ("weight_decay", "embedding_l2", "distill_alpha")
+                   else 1 if name in ("batch_size", "max_epochs") else None)
             for v in values:
                 if v is not None and ((low is None and v <= 0) or (low is not None and v < low)):
                     raise ValueError(f"{name}: {v} is not a valid choice")
         return self
 
     def searched(self) -> dict[str, tuple]:
-        return {name: getattr(self, name) for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size",
-                                                       "max_epochs", "distill_alpha", "distill_aux_head")
+        names = ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size", "max_epochs", "distill_alpha",
+                 "distill_aux_head")
+        return {name: getattr(self, name) for name in names
                 if getattr(self, name) is not None}
 
 
