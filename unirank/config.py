@@ -248,9 +248,7 @@ class TrainSpaceConfig(_Section):
         return self
 
     def searched(self) -> dict[str, tuple]:
-        names = ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size", "max_epochs", "distill_alpha",
-                 "distill_aux_head")
-        return {name: getattr(self, name) for name in names
+        return {name: getattr(self, name) for name in type(self).model_fields  # every field, in order
                 if getattr(self, name) is not None}
 
 
