@@ -201,6 +201,8 @@ def run(data: str, args, root: Path) -> str:
     both = (*((f"search.max_concurrent={args.max_concurrent}",) if args.max_concurrent else ()), *args.set)
     extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective),
                                                   ("over_target", args.over_target)) if v)
+    if args.tune_finalists:  # the searched side only: random search has no finalists to tune
+        extra += (f"search.tune={{top: {args.tune_finalists[0]}, trials: {args.tune_finalists[1]}}}",)
     extra += both
 
     def one_seed(s: int) -> None:
@@ -330,12 +332,15 @@ def main() -> None:
                         help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
+    parser.add_argument("--tune-finalists", nargs=2, type=int, metavar=("TOP", "TRIALS"),
+                        help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
     args = parser.parse_args()
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += "_capped" if args.over_target == "infeasible" else ""
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    variant += f"_tune{args.tune_finalists[0]}x{args.tune_finalists[1]}" if args.tune_finalists else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
     if variant and named:  # nor a run of another space or protocol (its own tag)
@@ -348,6 +353,9 @@ def main() -> None:
              + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")
+             + (f", finalists tuned (`search.tune`: the last {args.tune_finalists[1]} of the {args.trials} searched "
+                f"candidates retrain the {args.tune_finalists[0]} best architectures so far with other training values)"
+                if args.tune_finalists else "")
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "

@@ -473,6 +473,15 @@ class ConfirmConfig(_Section):
     seeds: int = Field(2, ge=1, le=20)
 
 
+class TuneConfig(_Section):
+    """The last ``trials`` candidates of a run tune the training values (``space.train``) of the
+    ``top`` best architectures found so far, presets included (``unirank.search.finalists``) —
+    the architecture search's finalists get the training-value tuning a hand-designed model gets."""
+
+    top: int = Field(2, ge=1, le=20)
+    trials: int = Field(8, ge=1)
+
+
 class SearchConfig(_Section):
     """How candidates are proposed (Optuna) and run (Ray Tune)."""
 
@@ -510,6 +519,7 @@ class SearchConfig(_Section):
     screen: ScreenConfig | None = None  # warm-up proxy screening; null = train what the sampler proposes
     distill: DistillConfig | None = None  # a teacher for every candidate; null = no distillation
     confirm: ConfirmConfig | None = None  # the best candidates retrained from more seeds; null = off
+    tune: TuneConfig | None = None  # the last candidates tune the finalists' training values; null = off
 
     @model_validator(mode="after")
     def _scalarized_needs_a_target(self) -> "SearchConfig":
@@ -566,6 +576,12 @@ class StudyConfig(_Section):
     search: SearchConfig = SearchConfig()
     budget: BudgetConfig = BudgetConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _tune_needs_training_values(self) -> "StudyConfig":
+        if self.search.tune is not None and not self.space.train.searched():
+            raise ValueError("search.tune: needs training values to tune (space.train searches none)")
+        return self
 
     @property
     def output_dir(self) -> Path:

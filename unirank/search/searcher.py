@@ -42,6 +42,7 @@ from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describ
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer
+from unirank.search.finalists import FinalistTuner
 from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
@@ -121,6 +122,8 @@ class OptunaArchSearcher(Searcher):
                          LocalSearchProposer(space, search.seed, self._fitting_mflops,
                                              every=2 if search.sampler == "tpe_local" else 1)
                          if search.sampler in ("local", "tpe_local") else None)
+        # search.tune: the run's last candidates tune the best architectures' training values
+        self.tuner = FinalistTuner(space, search.seed, search.tune.top) if search.tune is not None else None
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
@@ -205,10 +208,13 @@ class OptunaArchSearcher(Searcher):
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.allowed or (self.gate is not None and self.gate.out_of_time()):
                 return Searcher.FINISHED
-            if self.proposer is not None:
+            params = None
+            if self.tuner is not None and self.launched >= self.allowed - self.search.tune.trials:
+                params = self.tuner.propose(self.study)
+            if params is None and self.proposer is not None:
                 params = self.proposer.propose(self.study)
-                if params is not None:
-                    self.study.enqueue_trial(params)
+            if params is not None:
+                self.study.enqueue_trial(params)
             trial = self.study.ask()
             self._beat(trial)
             arch = self.space.suggest(trial)

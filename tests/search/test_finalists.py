@@ -1,0 +1,60 @@
+"""search.tune: the run's last candidates retrain the best architectures with other training values."""
+import json
+
+import optuna
+import pytest
+
+from unirank.config import config_from_dict
+from unirank.errors import UnirankError
+from unirank.search.searcher import OptunaArchSearcher
+from unirank.space import PRESETS
+from unirank.space.search_space import SearchSpace
+
+TRAIN = {"lr": [0.0003, 0.001, 0.003], "batch_size": [256, 512]}
+
+
+def _config(**search):
+    return config_from_dict({"name": "t", "data": {"source": "synthetic"}, "space": {"train": TRAIN},
+                             "search": {"sampler": "tpe", **search}})
+
+
+def _presets_study(space):
+    """Every flat preset as a finished trial with its parameters (training values lr 0.001, batch
+    512) and made-up objective values: this tests which points are proposed, not a search result."""
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    flat = sorted((n, a) for n, a in PRESETS.items() if a.sequence is None)
+    for k, (name, arch) in enumerate(flat):
+        params, distributions = space.point(arch)
+        train = {"lr": 0.001, "batch_size": 512}
+        train_params, train_distributions = space.train_point(train)
+        study.add_trial(optuna.trial.create_trial(
+            params={**params, **train_params}, distributions={**distributions, **train_distributions},
+            value=0.40 - 0.01 * k, user_attrs={"arch": arch.to_dict(), "train": train, "preset": name}))
+    return study
+
+
+def _arch(trial) -> str:
+    return json.dumps(trial.user_attrs["arch"], sort_keys=True)
+
+
+def test_the_last_candidates_retrain_the_best_architectures_with_unseen_training_values(tiny_dataset):
+    cfg = _config(tune={"top": 2, "trials": 3})
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+    study = _presets_study(space)
+    ranked = sorted(study.trials, key=lambda t: t.values[0])
+    best, second = _arch(ranked[0]), _arch(ranked[1])
+    searcher = OptunaArchSearcher(study, space, tiny_dataset.features, cfg.budget.model_copy(update={"trials": 5}),
+                                  {}, cfg.search)
+    for i in range(5):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+    trials = [searcher.running[f"t{i}"].trial for i in range(5)]
+    tuned = trials[2:]  # the last 3 of 5
+    # the finalist trained least often goes first (running trainings count), rank breaks ties
+    assert [_arch(t) for t in tuned] == [best, second, best]
+    points = [(_arch(t), json.dumps(t.user_attrs.get("train"), sort_keys=True)) for t in study.trials]
+    assert len(set(points)) == len(points)  # no architecture retrained with values it had
+
+
+def test_tuning_needs_training_values_to_tune():
+    with pytest.raises(UnirankError, match="search.tune: needs training values"):
+        config_from_dict({"name": "t", "data": {"source": "synthetic"}, "search": {"tune": {"top": 2, "trials": 4}}})

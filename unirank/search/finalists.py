@@ -1,0 +1,68 @@
+"""Tuning the finalists' training values (``search.tune``).
+
+An architecture search that draws training values (``space.train``) with the architecture trains
+each architecture with one draw of them, while a hand-designed model it is compared with gets its
+training values tuned. So the last ``search.tune.trials`` candidates of a run are spent on the
+``search.tune.top`` best architectures found so far (by the first objective, presets included —
+they are points of the space): each proposal is a finalist's parameters with new training
+values, as AutoML for ranking tunes its finalists. The finalist trained least often so far goes
+first (running trainings counted; rank breaks ties), with training values drawn (seeded) from the
+combinations of ``space.train`` this architecture has not been trained with: random search over
+the training values (a per-architecture TPE with two or three observations was seen to propose the
+values it already had, again and again). Points already evaluated or running
+are never proposed again; when every finalist's values are exhausted the run's sampler proposes.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import optuna
+from optuna.trial import TrialState
+
+from unirank.search.evolution import point_key, seen_keys, trained_points
+from unirank.space.search_space import SearchSpace
+
+
+class FinalistTuner:
+    def __init__(self, space: SearchSpace, seed: int = 0, top: int = 2):
+        self.space, self.seed, self.top = space, seed, top
+
+    def finalists(self, study: optuna.Study) -> list[list[optuna.trial.FrozenTrial]]:
+        """The ``top`` best architectures, each as its trained trials (best first), best first."""
+        groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
+        for t in trained_points(study):
+            groups.setdefault(json.dumps(t.user_attrs.get("arch"), sort_keys=True), []).append(t)
+        ranked = sorted((sorted(g, key=lambda t: t.values[0]) for g in groups.values()), key=lambda g: g[0].values[0])
+        return ranked[:self.top]
+
+    def propose(self, study: optuna.Study) -> dict | None:
+        """Parameters of a finalist with training values not evaluated yet, or None."""
+        seen = seen_keys(study)
+        proposed: dict[str, int] = {}  # trainings per architecture, running ones included
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if "same_as_trial" not in t.user_attrs and not t.user_attrs.get("infeasible"):
+                key = json.dumps(t.user_attrs.get("arch"), sort_keys=True)
+                proposed[key] = proposed.get(key, 0) + 1
+        finalists = self.finalists(study)
+        # the finalist trained least often first (stable: rank breaks ties)
+        for group in sorted(finalists, key=lambda g: proposed[json.dumps(g[0].user_attrs.get("arch"), sort_keys=True)]):
+            params = self._retrained(group, seen)
+            if params is not None:
+                return params
+        return None
+
+    def _retrained(self, group: list[optuna.trial.FrozenTrial], seen: set[str]) -> dict | None:
+        """The best training's parameters with training values drawn (seeded) from those not
+        evaluated with this architecture; None when there are none."""
+        best = group[0]
+        names = [n for n in best.distributions if n.startswith("train_")]
+        combos = list(itertools.product(*(best.distributions[n].choices for n in names)))
+        rng = random.Random(f"{self.seed}-{best.number}-{len(seen)}")
+        for values in rng.sample(combos, len(combos)) if names else []:
+            params = {**best.params, **dict(zip(names, values))}
+            fixed = optuna.trial.FixedTrial(params)
+            if point_key(self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)) not in seen:
+                return params
+        return None
