@@ -12,8 +12,11 @@ seed s:
 2. **random**: the same study with ``search.sampler=random`` and no presets, given the same
    wall-clock as (1) (``budget.max_wall_minutes``; at most 48 candidates);
 3. **tuned presets**: the ``--top-presets`` presets with the best validation NE in (1) of seed 0,
-   each tuned by its own TPE search (seed s) over the same training values with ``--tune``
-   trainings; a preset's result is its best-validation training;
+   each tuned over the same training values with ``--tune`` trainings (seed s): the study's own
+   values, then distinct combinations drawn at random; a preset's result is its best-validation
+   training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the search's last TRIALS
+   candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
+   presets, four trainings per finalist);
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
    tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
    with ``search.confirm`` and the winner is the lowest mean validation NE over its trainings
@@ -151,14 +154,22 @@ def _test_metrics(out: Path, trial: int) -> dict:
     return metrics
 
 
+# how presets are tuned; --tuned-from refuses tunings made otherwise (TPE with two random draws first,
+# before s17, proposed a point it had already trained in 93 of 100 simulated 4-training tunings)
+TUNER = "study's values, then distinct random draws"
+
+
 def _tune(job: tuple) -> dict:
-    """One preset's training hyperparameters tuned by TPE (seed) over ``TRAIN_SPACES[space]``, ``n``
-    trainings."""
+    """One preset's training hyperparameters tuned over ``TRAIN_SPACES[space]`` with ``n`` trainings:
+    the study's own values, then distinct combinations drawn at random (seeded) — what
+    ``search.tune`` does for the search's finalists."""
     data, name, seed, n, dest, space = job
     train_space = TRAIN_SPACES[space]
     if Path(dest).is_file():
         return json.loads(Path(dest).read_text())
-    import optuna
+    import itertools
+    import random
+
     import torch
 
     from unirank.data.dataset import load_prepared, prepare_dataset
@@ -168,26 +179,20 @@ def _tune(job: tuple) -> dict:
     from unirank.train import fit, seed_everything
 
     torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = _config(data, space)
     dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
-    runs = []
-
-    def objective(trial) -> float:
-        values = {k: trial.suggest_categorical(k, v) for k, v in train_space.items()}
+    own = tuple(cfg.train.model_dump()[k] for k in train_space)
+    combos = [c for c in itertools.product(*train_space.values()) if c != own]
+    started, runs = time.perf_counter(), []
+    for combo in [own, *random.Random(f"{name}-{seed}").sample(combos, n - 1)]:
+        values = dict(zip(train_space, combo))
         seed_everything(seed)
         model = build_model(ARCHS[name], dataset.features)
         result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))
         runs.append({"train": values, "ne": result.val.mean_ne, **test_metrics(model, dataset)})
-        return result.val.mean_ne
-
-    started = time.perf_counter()
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=2))
-    study.enqueue_trial({k: cfg.train.model_dump()[k] for k in train_space})  # the study's own values first
-    study.optimize(objective, n_trials=n)
     best = min(runs, key=lambda r: r["ne"])
     out = {**best, "preset": name, "seed": seed, "mflops": measure_cost(ARCHS[name], dataset.features).mflops,
-           "tried": len(runs), "seconds": time.perf_counter() - started}
+           "tried": len(runs), "tuner": TUNER, "runs": runs, "seconds": time.perf_counter() - started}
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     Path(dest).write_text(json.dumps(out))
     return out
@@ -233,9 +238,13 @@ def run(data: str, args, root: Path) -> str:
         (root / data / "tuned").mkdir(parents=True, exist_ok=True)
         top = sorted({p.name.rsplit("-", 1)[0] for p in tuned_from.glob("*.json")})
         for p in tuned_from.glob("*.json"):
-            if set(json.loads(p.read_text())["train"]) != set(TRAIN_SPACES[args.train_space]):
+            earlier = json.loads(p.read_text())
+            if set(earlier["train"]) != set(TRAIN_SPACES[args.train_space]):
                 raise SystemExit(f"search_vs_presets: {p} was tuned over other training values than "
                                  f"--train-space {args.train_space}'s")
+            if earlier.get("tuner") != TUNER:
+                raise SystemExit(f"search_vs_presets: {p} was tuned otherwise (TPE, which repeats points) "
+                                 f"than this version ({TUNER})")
             shutil.copyfile(p, root / data / "tuned" / p.name)
     jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"), args.train_space)
             for name in top for s in range(args.seeds)]
