@@ -126,7 +126,7 @@ def test_embedding_l2_is_fuxictr_penalty_and_shrinks_the_tables(tiny_dataset):
     tables = embedding_tables(model)
     assert model.first_order.table in tables
     expected = 0.5 * 0.1 * sum(float(t.weight.detach().pow(2).sum()) for t in tables)
-    assert abs(float(table_l2(model, 0.1)()) - expected) < 1e-6 * max(expected, 1.0)
+    assert abs(float(table_l2(model, 0.1)().detach()) - expected) < 1e-6 * max(expected, 1.0)
     assert table_l2(model, 0.0) is None
 
     norms = {}

@@ -9,8 +9,8 @@ values, as AutoML for ranking tunes its finalists. The finalist trained least of
 first (running trainings counted; rank breaks ties), with training values drawn (seeded) from the
 combinations of ``space.train`` this architecture has not been trained with: random search over
 the training values (a per-architecture TPE with two or three observations was seen to propose the
-values it already had, again and again). Points already evaluated or running
-are never proposed again; when every finalist's values are exhausted the run's sampler proposes.
+values it already had, again and again). Points already evaluated or running are never proposed
+again; when every finalist's values are exhausted the run's sampler proposes.
 """
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from unirank.search.evolution import point_key, seen_keys, trained_points
 from unirank.space.search_space import SearchSpace
 
 
+def _arch_key(trial: optuna.trial.FrozenTrial) -> str:
+    return json.dumps(trial.user_attrs.get("arch"), sort_keys=True)
+
+
 class FinalistTuner:
     def __init__(self, space: SearchSpace, seed: int = 0, top: int = 2):
         self.space, self.seed, self.top = space, seed, top
@@ -33,7 +37,7 @@ class FinalistTuner:
         """The ``top`` best architectures, each as its trained trials (best first), best first."""
         groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
         for t in trained_points(study):
-            groups.setdefault(json.dumps(t.user_attrs.get("arch"), sort_keys=True), []).append(t)
+            groups.setdefault(_arch_key(t), []).append(t)
         ranked = sorted((sorted(g, key=lambda t: t.values[0]) for g in groups.values()), key=lambda g: g[0].values[0])
         return ranked[:self.top]
 
@@ -43,11 +47,9 @@ class FinalistTuner:
         proposed: dict[str, int] = {}  # trainings per architecture, running ones included
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
             if "same_as_trial" not in t.user_attrs and not t.user_attrs.get("infeasible"):
-                key = json.dumps(t.user_attrs.get("arch"), sort_keys=True)
-                proposed[key] = proposed.get(key, 0) + 1
-        finalists = self.finalists(study)
+                proposed[_arch_key(t)] = proposed.get(_arch_key(t), 0) + 1
         # the finalist trained least often first (stable: rank breaks ties)
-        for group in sorted(finalists, key=lambda g: proposed[json.dumps(g[0].user_attrs.get("arch"), sort_keys=True)]):
+        for group in sorted(self.finalists(study), key=lambda g: proposed[_arch_key(g[0])]):
             params = self._retrained(group, seen)
             if params is not None:
                 return params

@@ -124,6 +124,7 @@ class OptunaArchSearcher(Searcher):
                          if search.sampler in ("local", "tpe_local") else None)
         # search.tune: the run's last candidates tune the best architectures' training values
         self.tuner = FinalistTuner(space, search.seed, search.tune.top) if search.tune is not None else None
+        self._tuning_announced = False
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
         self._heartbeat_stop = self._start_heartbeat()
@@ -210,6 +211,10 @@ class OptunaArchSearcher(Searcher):
                 return Searcher.FINISHED
             params = None
             if self.tuner is not None and self.launched >= self.allowed - self.search.tune.trials:
+                if not self._tuning_announced:
+                    self._tuning_announced = True
+                    self._log(f"search.tune: the last {self.allowed - self.launched} candidates retrain the "
+                              f"{self.search.tune.top} best architectures with other training values")
                 params = self.tuner.propose(self.study)
             if params is None and self.proposer is not None:
                 params = self.proposer.propose(self.study)
@@ -375,7 +380,8 @@ class OptunaArchSearcher(Searcher):
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("study", "_notify", "running", "proposer", "gate", "_heartbeat_stop", "claims")}
+                 if k not in ("study", "_notify", "running", "proposer", "tuner", "gate", "_heartbeat_stop",
+                              "claims")}
         state["_study_ref"] = (self.study.study_name, self.study._storage)
         return state
 
@@ -383,7 +389,8 @@ class OptunaArchSearcher(Searcher):
         name, storage = state.pop("_study_ref")
         self.__dict__.update(state)
         self.study = optuna.load_study(study_name=name, storage=storage)
-        self.running, self.proposer, self.gate, self._notify = {}, None, None, (lambda event, finished: None)
+        self.running, self.proposer, self.tuner, self.gate = {}, None, None, None
+        self._notify = lambda event, finished: None
         self._heartbeat_stop = None
         self.claims = PresetClaims("", name)  # a copy claims nothing; the driver's searcher holds the locks
 
