@@ -198,6 +198,34 @@ def _tune(job: tuple) -> dict:
     return out
 
 
+def _verdicts(best_presets: dict, winners: dict) -> tuple[float, float, dict]:
+    """(test-NE margin, test-AUC margin, {seed: (beats in NE, beats in AUC)}): a winner beats the
+    best tuned preset when it is better by more than the seeds' std (the larger of the two sides')."""
+    found = [w for w in winners.values() if w]
+    spread_ne = max(statistics.stdev([b["test_ne"] for b in best_presets.values()]),
+                    statistics.stdev([w["test_ne"] for w in found]) if len(found) > 1 else 0.0)
+    spread_auc = max(statistics.stdev([b["test_auc"] for b in best_presets.values()]),
+                     statistics.stdev([w["test_auc"] for w in found]) if len(found) > 1 else 0.0)
+    return spread_ne, spread_auc, {s: (bool(w) and best_presets[s]["test_ne"] - w["test_ne"] > spread_ne,
+                                       bool(w) and w["test_auc"] - best_presets[s]["test_auc"] > spread_auc)
+                                   for s, w in winners.items()}
+
+
+def _against(tuned: Path, winners: dict, seeds: int, tag: str) -> str:
+    """The summary line of the same winners judged against another run's tuned presets."""
+    best = {s: min((json.loads(p.read_text()) for p in tuned.glob(f"*-{s}.json")), key=lambda r: r["ne"])
+            for s in range(seeds)}
+    spread_ne, spread_auc, beats = _verdicts(best, winners)
+    # a winner above that run's best preset's MFLOPs is not at "no more MFLOPs": no verdict
+    fits = {s: bool(winners[s]) and winners[s]["mflops"] <= best[s]["mflops"] for s in range(seeds)}
+    return (f"- judged against the presets tuned in run `{tag}` instead (best per seed by validation NE: "
+            + ", ".join(f"{b['preset']} {b['test_ne']:.4f}" for b in best.values())
+            + f"; tuned by: {best[0].get('tuner', 'TPE, two random draws first')}): the winner beats it by more than the "
+            f"seeds' std (test NE {spread_ne:.4f}, test AUC {spread_auc:.4f}) in test NE in "
+            f"{sum(beats[s][0] and fits[s] for s in range(seeds))} of {seeds} seeds, pooled test AUC in "
+            f"{sum(beats[s][1] and fits[s] for s in range(seeds))} of {seeds}\n")
+
+
 def run(data: str, args, root: Path) -> str:
     from unirank.search.pareto import hypervolume_2d
 
@@ -269,15 +297,10 @@ def run(data: str, args, root: Path) -> str:
               hypervolume_2d([(r.mflops, r.mean_ne) for r in randoms[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s] if r.preset is None], reference))
           for s in range(args.seeds)} if args.random else {}
-    found = [w for w in winners.values() if w]
-    spread_ne = max(statistics.stdev([b["test_ne"] for b in best_presets.values()]),
-                    statistics.stdev([w["test_ne"] for w in found]) if len(found) > 1 else 0.0)
-    spread_auc = max(statistics.stdev([b["test_auc"] for b in best_presets.values()]),
-                     statistics.stdev([w["test_auc"] for w in found]) if len(found) > 1 else 0.0)
+    spread_ne, spread_auc, beats = _verdicts(best_presets, winners)
     for s in range(args.seeds):
         b, w = best_presets[s], winners[s]
-        beat_ne = bool(w) and b["test_ne"] - w["test_ne"] > spread_ne
-        beat_auc = bool(w) and w["test_auc"] - b["test_auc"] > spread_auc
+        beat_ne, beat_auc = beats[s]
         wins_ne, wins_auc = wins_ne + beat_ne, wins_auc + beat_auc
         if hv:
             wins_hv, wins_own = wins_hv + (hv[s][0] > hv[s][1]), wins_own + (hv[s][2] > hv[s][1])
@@ -305,6 +328,8 @@ def run(data: str, args, root: Path) -> str:
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
                f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
                f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
+               + (_against(root.parent / args.also_against / data / "tuned", winners, args.seeds, args.also_against)
+                  if args.also_against else "")
                + (f"- the {args.sampler or 'default'} sampler's front hypervolume (everything it trained, presets included) beats random "
                   f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
                   f"in {wins_own} of {args.seeds}\n" if hv else "- random search not run (`--no-random`)\n")
@@ -341,6 +366,8 @@ def main() -> None:
                         help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
+    parser.add_argument("--also-against", metavar="TAG",
+                        help="also judge the winners against the presets tuned in this earlier run (same seeds)")
     parser.add_argument("--tune-finalists", nargs=2, type=int, metavar=("TOP", "TRIALS"),
                         help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
     args = parser.parse_args()
