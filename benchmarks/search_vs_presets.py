@@ -16,7 +16,8 @@ seed s:
    values, then distinct combinations drawn at random; a preset's result is its best-validation
    training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the search's last TRIALS
    candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
-   presets, four trainings per finalist);
+   presets, four trainings per finalist); ``--also-against TAG`` judges the winners against an
+   earlier run's tuned presets as well (same seeds);
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
    tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
    with ``search.confirm`` and the winner is the lowest mean validation NE over its trainings
@@ -154,8 +155,9 @@ def _test_metrics(out: Path, trial: int) -> dict:
     return metrics
 
 
-# how presets are tuned; --tuned-from refuses tunings made otherwise (TPE with two random draws first,
-# before s17, proposed a point it had already trained in 93 of 100 simulated 4-training tunings)
+# how presets are tuned; --tuned-from refuses tunings made otherwise (before s17: TPE with two random
+# draws first, which re-proposed a point it had trained in 93 of 100 4-training tunings simulated ad
+# hoc with random objective values over the regularised values — fewer distinct trainings than said)
 TUNER = "study's values, then distinct random draws"
 
 
@@ -220,8 +222,8 @@ def _against(tuned: Path, winners: dict, seeds: int, tag: str) -> str:
     fits = {s: bool(winners[s]) and winners[s]["mflops"] <= best[s]["mflops"] for s in range(seeds)}
     return (f"- judged against the presets tuned in run `{tag}` instead (best per seed by validation NE: "
             + ", ".join(f"{b['preset']} {b['test_ne']:.4f}" for b in best.values())
-            + f"; tuned by: {best[0].get('tuner', 'TPE, two random draws first')}): the winner beats it by more than the "
-            f"seeds' std (test NE {spread_ne:.4f}, test AUC {spread_auc:.4f}) in test NE in "
+            + f"; tuned by: {best[0].get('tuner', 'TPE, two random draws first')}): the winner beats it by more "
+            f"than the seeds' std (test NE {spread_ne:.4f}, test AUC {spread_auc:.4f}) in test NE in "
             f"{sum(beats[s][0] and fits[s] for s in range(seeds))} of {seeds} seeds, pooled test AUC in "
             f"{sum(beats[s][1] and fits[s] for s in range(seeds))} of {seeds}\n")
 
