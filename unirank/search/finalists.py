@@ -47,7 +47,8 @@ class FinalistTuner:
         proposed: dict[str, int] = {}  # trainings per architecture, running ones included
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
             if "same_as_trial" not in t.user_attrs and not t.user_attrs.get("infeasible"):
-                proposed[_arch_key(t)] = proposed.get(_arch_key(t), 0) + 1
+                key = _arch_key(t)
+                proposed[key] = proposed.get(key, 0) + 1
         # the finalist trained least often first (stable: rank breaks ties)
         for group in sorted(self.finalists(study), key=lambda g: proposed[_arch_key(g[0])]):
             params = self._retrained(group, seen)
@@ -63,8 +64,8 @@ class FinalistTuner:
         combos = list(itertools.product(*(best.distributions[n].choices for n in names)))
         rng = random.Random(f"{self.seed}-{best.number}-{len(seen)}")
         for values in rng.sample(combos, len(combos)) if names else []:
-            params = {**best.params, **dict(zip(names, values))}
-            fixed = optuna.trial.FixedTrial(params)
-            if point_key(self.space.suggest(fixed).to_dict(), self.space.suggest_train(fixed)) not in seen:
-                return params
+            chosen = dict(zip(names, values))  # the architecture is the group's: only training values vary
+            train = self.space.suggest_train(optuna.trial.FixedTrial(chosen))
+            if point_key(best.user_attrs.get("arch"), train) not in seen:
+                return {**best.params, **chosen}
         return None
