@@ -114,6 +114,25 @@ def _confirmed_winner(out: Path, max_mflops: float):
                  if not c.record.preset and c.record.mflops <= max_mflops), None)
 
 
+def _winner(out: Path, max_mflops: float, confirm: tuple[int, int] | None = None):
+    """(record, validation NE) of a search unit's winner: its searched candidate with the best
+    validation NE at ≤ ``max_mflops`` — with ``confirm``, the lowest confirmed mean instead; None
+    when no searched candidate fits."""
+    eligible = [r for r in _records(out) if r.preset is None and r.mflops <= max_mflops]
+    pick = min(eligible, key=lambda r: r.mean_ne) if eligible else None
+    ne = pick.mean_ne if pick else None
+    if confirm:  # the lowest mean over the confirmation's trainings (validation only)
+        confirmed = _confirmed_winner(out, max_mflops)
+        pick, ne = (confirmed.record, confirmed.mean_ne) if confirmed else (pick, ne)
+    return (pick, ne) if pick else None
+
+
+def best_presets(tuned: Path, seeds: int) -> dict:
+    """Per seed, the tuned preset with the best validation NE (a folder of ``<preset>-<seed>.json``)."""
+    return {s: min((json.loads(p.read_text()) for p in tuned.glob(f"*-{s}.json")), key=lambda r: r["ne"])
+            for s in range(seeds)}
+
+
 def _records(out: Path) -> list:
     from unirank.search.study import open_study_from_dir, trial_records
 
@@ -200,23 +219,22 @@ def _tune(job: tuple) -> dict:
     return out
 
 
-def _verdicts(best_presets: dict, winners: dict) -> tuple[float, float, dict]:
+def _verdicts(presets: dict, winners: dict) -> tuple[float, float, dict]:
     """(test-NE margin, test-AUC margin, {seed: (beats in NE, beats in AUC)}): a winner beats the
     best tuned preset when it is better by more than the seeds' std (the larger of the two sides')."""
     found = [w for w in winners.values() if w]
-    spread_ne = max(statistics.stdev([b["test_ne"] for b in best_presets.values()]),
+    spread_ne = max(statistics.stdev([b["test_ne"] for b in presets.values()]),
                     statistics.stdev([w["test_ne"] for w in found]) if len(found) > 1 else 0.0)
-    spread_auc = max(statistics.stdev([b["test_auc"] for b in best_presets.values()]),
+    spread_auc = max(statistics.stdev([b["test_auc"] for b in presets.values()]),
                      statistics.stdev([w["test_auc"] for w in found]) if len(found) > 1 else 0.0)
-    return spread_ne, spread_auc, {s: (bool(w) and best_presets[s]["test_ne"] - w["test_ne"] > spread_ne,
-                                       bool(w) and w["test_auc"] - best_presets[s]["test_auc"] > spread_auc)
+    return spread_ne, spread_auc, {s: (bool(w) and presets[s]["test_ne"] - w["test_ne"] > spread_ne,
+                                       bool(w) and w["test_auc"] - presets[s]["test_auc"] > spread_auc)
                                    for s, w in winners.items()}
 
 
 def _against(tuned: Path, winners: dict, seeds: int, tag: str) -> str:
     """The summary line of the same winners judged against another run's tuned presets."""
-    best = {s: min((json.loads(p.read_text()) for p in tuned.glob(f"*-{s}.json")), key=lambda r: r["ne"])
-            for s in range(seeds)}
+    best = best_presets(tuned, seeds)
     spread_ne, spread_auc, beats = _verdicts(best, winners)
     # a winner above that run's best preset's MFLOPs is not at "no more MFLOPs": no verdict
     fits = {s: bool(winners[s]) and winners[s]["mflops"] <= best[s]["mflops"] for s in range(seeds)}
@@ -282,26 +300,21 @@ def run(data: str, args, root: Path) -> str:
     with ProcessPoolExecutor(args.workers) as pool:
         tuned = list(pool.map(_tune, jobs))
     rows, wins_ne, wins_auc, wins_hv, wins_own = [], 0, 0, 0, 0
-    best_presets, winners = {}, {}
+    best = {s: min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"]) for s in range(args.seeds)}
+    winners = {}
     for s in range(args.seeds):
-        best_presets[s] = min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"])
-        eligible = [r for r in searched[s] if r.preset is None and r.mflops <= best_presets[s]["mflops"]]
-        pick = min(eligible, key=lambda r: r.mean_ne) if eligible else None
-        ne = pick.mean_ne if pick else None
-        if args.confirm:  # the lowest mean over the confirmation's trainings instead (validation only)
-            confirmed = _confirmed_winner(root / data / f"search-{s}", best_presets[s]["mflops"])
-            pick, ne = (confirmed.record, confirmed.mean_ne) if confirmed else (pick, ne)
-        winners[s] = ({"trial": pick.number, "ne": ne, "mflops": pick.mflops,
-                       **_test_metrics(root / data / f"search-{s}", pick.number)} if pick else None)
+        won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
+        winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
+                       **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
     hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in randoms[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s] if r.preset is None], reference))
           for s in range(args.seeds)} if args.random else {}
-    spread_ne, spread_auc, beats = _verdicts(best_presets, winners)
+    spread_ne, spread_auc, beats = _verdicts(best, winners)
     for s in range(args.seeds):
-        b, w = best_presets[s], winners[s]
+        b, w = best[s], winners[s]
         beat_ne, beat_auc = beats[s]
         wins_ne, wins_auc = wins_ne + beat_ne, wins_auc + beat_auc
         if hv:
@@ -317,7 +330,7 @@ def run(data: str, args, root: Path) -> str:
     head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
             "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
             f"hypervolume: {args.sampler or 'default'} sampler (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    paired = [(best_presets[s], winners[s]) for s in range(args.seeds) if winners[s]]
+    paired = [(best[s], winners[s]) for s in range(args.seeds) if winners[s]]
     diffs = [w["test_ne"] - b["test_ne"] for b, w in paired]
     dropped = [_dropped_dense(root / data / f"search-{s}") for s in range(args.seeds)]
     summary = ((f"- the winner's test NE is lower than the best tuned preset's (any margin) in "

@@ -1,0 +1,174 @@
+"""The search's winners against the best tuned presets, each retrained from fresh seeds.
+
+    python benchmarks/winners_retrained.py --tag s17 --train-space regularised
+        [--data census movielens synthetic] [--seeds 5] [--retrain 3] [--workers 2]
+        [--confirm TOP SEEDS] [--jobs FILE]
+
+A ``search_vs_presets`` run judges one training of each side: the winner's own weights against the
+tuned preset's best-validation training. One training's test NE carries the noise of its seed
+(initial weights, batch order); that noise is in every paired difference and in the seeds' std the
+verdict takes as its margin. Here, per dataset and search seed of run TAG, the same two models —
+the winner (its ArchSpec and training values, as exported from the study) and the best tuned
+preset (its ArchSpec and its best training values) — are each trained again from ``--retrain``
+fresh seeds (seeds neither the search nor the tuning used; the same seeds for both sides) and
+judged by their mean test NE and mean pooled test AUC with the run's rule (``_verdicts``: better by
+more than the seeds' std of those means, the larger side's). Nothing is chosen again: the winner
+and the preset are the ones the run picked on validation, and the test split is read once per
+training. The run's own one-training verdict is printed beside it.
+
+Trainings are kept under runs/benchmarks/search_vs_presets/<tag>/<data>/retrained/ and skipped when
+rerun. ``--jobs FILE`` writes the trainings still to do as self-contained JSON (architecture,
+training values, seed, destination) and stops — ``.dev/retrain.py`` runs such a file elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO, train_and_test, write_section  # noqa: E402
+from benchmarks.search_vs_presets import (DATA, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
+                                          _winner, best_presets)
+
+RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
+
+
+def fresh_seed(search_seed: int, r: int) -> int:
+    """The r-th retraining seed of a search seed: the search trains from seed 0 up and the tuning
+    from the search seed, so these start far above both."""
+    return 10_000 + 100 * search_seed + r
+
+
+def jobs_for(tag: str, data: str, seeds: int, retrain: int, space: str,
+             confirm: tuple[int, int] | None) -> list[dict]:
+    """Every retraining of a dataset of run ``tag``: (winner, best tuned preset) × seeds × retrain."""
+    from unirank.space import PRESETS as ARCHS
+    from unirank.space.arch import ArchSpec
+
+    root = RUNS / tag / data
+    study_train = _config(data, space).train.model_dump()
+    best, jobs = best_presets(root / "tuned", seeds), []
+    for s in range(seeds):
+        won = _winner(root / f"search-{s}", best[s]["mflops"], confirm)
+        sides = [("preset", best[s]["preset"], ARCHS[best[s]["preset"]].to_dict(), best[s]["train"])]
+        if won:
+            _test_metrics(root / f"search-{s}", won[0].number)  # exports the bundle when it is not there
+            bundle = root / f"search-{s}" / "export" / f"trial-{won[0].number}"
+            train = {k: v for k, v in json.loads((bundle / "train.json").read_text()).items()
+                     if k != "seed" and v != study_train.get(k)}  # its searched values
+            sides.append(("winner", f"trial {won[0].number}",
+                          ArchSpec.load(bundle / "arch.json").to_dict(), train))
+        jobs += [{"data": data, "space": space, "side": side, "name": name, "search_seed": s,
+                  "seed": fresh_seed(s, r), "arch": arch, "train": train,
+                  "dest": str((root / "retrained" / f"{side}-{s}-{r}.json").relative_to(REPO))}
+                 for side, name, arch, train in sides for r in range(retrain)]
+    return jobs
+
+
+def train_job(job: dict) -> dict:
+    """One retraining (one thread), its result written to ``job['dest']``; a finished one is read back."""
+    dest = REPO / job["dest"]
+    if dest.is_file():
+        return json.loads(dest.read_text())
+    import torch
+
+    from unirank.space.arch import ArchSpec
+
+    torch.set_num_threads(1)
+    cfg = _config(job["data"], job["space"])
+    result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")},
+              **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
+                               **{**job["train"], "device": "cpu"})}  # on CPU, as the search trained
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(result))
+    return result
+
+
+def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
+    """({seed: preset's means}, {seed: winner's means or None}) over the retrainings."""
+    def mean(side: str, s: int) -> dict | None:
+        runs = [r for r in results if r["side"] == side and r["search_seed"] == s]
+        return {"name": runs[0]["name"], "mflops": runs[0]["mflops"], "n": len(runs),
+                "test_ne": statistics.mean(r["test_ne"] for r in runs),
+                "test_auc": statistics.mean(r["test_auc"] for r in runs),
+                "ne_sd": statistics.stdev(r["test_ne"] for r in runs) if len(runs) > 1 else 0.0} if runs else None
+    return {s: mean("preset", s) for s in range(seeds)}, {s: mean("winner", s) for s in range(seeds)}
+
+
+def report(tag: str, data: str, seeds: int, results: list[dict], confirm) -> str:
+    presets, winners = _sides(results, seeds)
+    spread_ne, spread_auc, beats = _verdicts(presets, winners)
+    root = RUNS / tag / data
+    best = best_presets(root / "tuned", seeds)  # the run's own verdict: one training of each side
+    once = {}
+    for s in range(seeds):
+        won = _winner(root / f"search-{s}", best[s]["mflops"], confirm)
+        once[s] = _test_metrics(root / f"search-{s}", won[0].number) if won else None
+    once_ne, once_auc, once_beats = _verdicts(best, once)
+    rows = [f"| {s} | {p['name']} | {p['test_ne']:.4f} ± {p['ne_sd']:.4f} | {p['test_auc']:.4f} | "
+            + (f"{w['name']} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | {w['test_auc']:.4f} | "
+               f"{w['test_ne'] - p['test_ne']:+.4f} | " if w else "none | | | | ")
+            + f"{'yes' if beats[s][0] else 'no'} / {'yes' if beats[s][1] else 'no'} |"
+            for s, p, w in ((s, presets[s], winners[s]) for s in range(seeds))]
+    diffs = [winners[s]["test_ne"] - presets[s]["test_ne"] for s in range(seeds) if winners[s]]
+    noise = statistics.median(side[s]["ne_sd"] for side in (presets, winners) for s in range(seeds) if side[s])
+    n = max(r["n"] for r in (*presets.values(), *winners.values()) if r)
+    return (f"### {data}\n\n| seed | best tuned preset | mean test NE ± sd ({n} trainings) | mean pooled test AUC | "
+            f"search winner | mean test NE ± sd | mean pooled test AUC | difference in test NE | "
+            f"beats: test NE / AUC |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            f"- retrained, the winner beats the best tuned preset by more than the seeds' std (test NE "
+            f"{spread_ne:.4f}, test AUC {spread_auc:.4f}): test NE in {sum(b[0] for b in beats.values())} of "
+            f"{seeds} seeds, pooled test AUC in {sum(b[1] for b in beats.values())} of {seeds}; better by any "
+            f"margin in {sum(d < 0 for d in diffs)} of {seeds}; paired difference {statistics.mean(diffs):+.4f} "
+            f"± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
+            f"- one training's test NE from its seed alone (sd over the {n} retrainings of one model, median "
+            f"over the models): {noise:.4f}\n"
+            f"- the run's own verdict (one training of each side: the winner's search weights, the preset's "
+            f"best tuning training): test NE in {sum(b[0] for b in once_beats.values())} of {seeds} (margin "
+            f"{once_ne:.4f}), pooled test AUC in {sum(b[1] for b in once_beats.values())} of {seeds} "
+            f"(margin {once_auc:.4f})\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", required=True, help="the search_vs_presets run whose winners are retrained")
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), required=True, help="that run's --train-space")
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help="that run's --confirm")
+    parser.add_argument("--jobs", type=Path, help="write the trainings still to do to this JSON file and stop")
+    args = parser.parse_args()
+    for data in args.data:
+        if not (RUNS / args.tag / data / "tuned").is_dir():
+            raise SystemExit(f"winners_retrained: no run {args.tag!r} of {data} under {RUNS} (its tuned/ folder)")
+    jobs = {d: jobs_for(args.tag, d, args.seeds, args.retrain, args.train_space, args.confirm) for d in args.data}
+    if args.jobs:
+        todo = [j for js in jobs.values() for j in js if not (REPO / j["dest"]).is_file()]
+        args.jobs.write_text(json.dumps(todo))
+        print(f"{len(todo)} trainings to do written to {args.jobs}")
+        return
+    parts = [f"## The search's winners against the best tuned presets, each retrained from {args.retrain} fresh "
+             f"seeds (run `{args.tag}`)\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "
+             f"the winner and the best tuned preset of each search seed of `search_vs_presets` run `{args.tag}`, "
+             f"trained again from the same {args.retrain} fresh seeds each; their mean test metrics judged with "
+             f"that run's rule.\n"]
+    with ProcessPoolExecutor(args.workers) as pool:
+        for data in args.data:
+            print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
+            section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), args.confirm)
+            print(section, flush=True)
+            parts.append(section)
+            write_section(f"winners_retrained_{args.tag}" + "".join(f"_{d}" for d in args.data
+                                                                     if set(args.data) != set(DATA)),
+                          "\n\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
