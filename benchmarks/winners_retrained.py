@@ -96,6 +96,7 @@ def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
         return {"name": runs[0]["name"], "mflops": runs[0]["mflops"], "n": len(runs),
                 "test_ne": statistics.mean(r["test_ne"] for r in runs),
                 "test_auc": statistics.mean(r["test_auc"] for r in runs),
+                "val_ne": statistics.mean(r["val_ne"] for r in runs),
                 "ne_sd": statistics.stdev(r["test_ne"] for r in runs) if len(runs) > 1 else 0.0} if runs else None
     return {s: mean("preset", s) for s in range(seeds)}, {s: mean("winner", s) for s in range(seeds)}
 
@@ -105,10 +106,13 @@ def report(tag: str, data: str, seeds: int, results: list[dict], confirm) -> str
     spread_ne, spread_auc, beats = _verdicts(presets, winners)
     root = RUNS / tag / data
     best = best_presets(root / "tuned", seeds)  # the run's own verdict: one training of each side
-    once = {}
+    once, luck = {}, {"winner": [], "preset": []}  # luck: the choosing training's val NE − the retrainings' mean
     for s in range(seeds):
         won = _winner(root / f"search-{s}", best[s]["mflops"], confirm)
         once[s] = _test_metrics(root / f"search-{s}", won[0].number) if won else None
+        luck["preset"].append(best[s]["ne"] - presets[s]["val_ne"])
+        if won and winners[s]:
+            luck["winner"].append(won[1] - winners[s]["val_ne"])
     once_ne, once_auc, once_beats = _verdicts(best, once)
     rows = [f"| {s} | {p['name']} | {p['test_ne']:.4f} ± {p['ne_sd']:.4f} | {p['test_auc']:.4f} | "
             + (f"{w['name']} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | {w['test_auc']:.4f} | "
@@ -126,6 +130,9 @@ def report(tag: str, data: str, seeds: int, results: list[dict], confirm) -> str
             f"{seeds} seeds, pooled test AUC in {sum(b[1] for b in beats.values())} of {seeds}; better by any "
             f"margin in {sum(d < 0 for d in diffs)} of {seeds}; paired difference {statistics.mean(diffs):+.4f} "
             f"± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
+            f"- validation NE of the training that was chosen, against the mean of the retrainings (mean over "
+            f"seeds; below 0: the choice was lucky): winner {statistics.mean(luck['winner']):+.4f}, best tuned "
+            f"preset {statistics.mean(luck['preset']):+.4f}\n"
             f"- one training's test NE from its seed alone (sd over the {n} retrainings of one model, median "
             f"over the models): {noise:.4f}\n"
             f"- the run's own verdict (one training of each side: the winner's search weights, the preset's "
