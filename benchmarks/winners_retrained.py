@@ -14,7 +14,9 @@ fresh seeds (seeds neither the search nor the tuning used; the same seeds for bo
 judged by their mean test NE and mean pooled test AUC with the run's rule (``_verdicts``: better by
 more than the seeds' std of those means, the larger side's). Nothing is chosen again: the winner
 and the preset are the ones the run picked on validation, and the test split is read once per
-training. The run's own one-training verdict is printed beside it.
+training. The run's own one-training verdict is printed beside it, and how lucky each side's choice
+was: the validation NE of the training it was chosen on (the winner's confirmed mean with
+``--confirm``) against the mean of its retrainings.
 
 Trainings are kept under runs/benchmarks/search_vs_presets/<tag>/<data>/retrained/ and skipped when
 rerun. ``--jobs FILE`` writes the trainings still to do as self-contained JSON (architecture,
