@@ -66,8 +66,8 @@ def jobs_for(tag: str, data: str, seeds: int, retrain: int, space: str,
             sides.append(("winner", f"trial {won[0].number}",
                           ArchSpec.load(bundle / "arch.json").to_dict(), train))
         jobs += [{"data": data, "space": space, "side": side, "name": name, "search_seed": s,
-                  "seed": fresh_seed(s, r), "arch": arch, "train": train,
-                  "dest": str((root / "retrained" / f"{side}-{s}-{r}.json").relative_to(REPO))}
+                  "seed": fresh_seed(s, r), "arch": arch, "train": train,  # a file per model: --confirm's own
+                  "dest": str((root / "retrained" / f"{side}-{s}-{name.replace(' ', '')}-{r}.json").relative_to(REPO))}
                  for side, name, arch, train in sides for r in range(retrain)]
     return jobs
 
@@ -163,8 +163,11 @@ def main() -> None:
         args.jobs.write_text(json.dumps(todo))
         print(f"{len(todo)} trainings to do written to {args.jobs}")
         return
+    confirmed = f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     parts = [f"## The search's winners against the best tuned presets, each retrained from {args.retrain} fresh "
-             f"seeds (run `{args.tag}`)\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "
+             f"seeds (run `{args.tag}`"
+             + (f", winner confirmed: `--confirm {args.confirm[0]} {args.confirm[1]}`" if args.confirm else "")
+             + ")\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "
              f"the winner and the best tuned preset of each search seed of `search_vs_presets` run `{args.tag}`, "
              f"trained again from the same {args.retrain} fresh seeds each; their mean test metrics judged with "
              f"that run's rule.\n"]
@@ -174,7 +177,7 @@ def main() -> None:
             section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), args.confirm)
             print(section, flush=True)
             parts.append(section)
-            write_section(f"winners_retrained_{args.tag}" + "".join(f"_{d}" for d in args.data
+            write_section(f"winners_retrained_{args.tag}{confirmed}" + "".join(f"_{d}" for d in args.data
                                                                      if set(args.data) != set(DATA)),
                           "\n\n".join(parts))
 
