@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, machine, train_and_test, write_section  # noqa: E402
 from benchmarks.search_vs_presets import (DATA, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
                                           _winner, best_presets)
 
@@ -83,7 +83,7 @@ def train_job(job: dict) -> dict:
 
     torch.set_num_threads(1)
     cfg = _config(job["data"], job["space"])
-    result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")},
+    result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")}, "machine": machine(),
               **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
                                **{**job["train"], "device": "cpu"})}  # on CPU, as the search trained
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +137,8 @@ def report(tag: str, data: str, seeds: int, results: list[dict], confirm) -> str
             f"preset {statistics.mean(luck['preset']):+.4f}\n"
             f"- one training's test NE from its seed alone (sd over the {n} retrainings of one model, median "
             f"over the models): {noise:.4f}\n"
+            f"- trainings ran on: {'; '.join(sorted({r.get('machine', 'not recorded') for r in results}))} "
+            f"(on CPU, one thread each)\n"
             f"- the run's own verdict (one training of each side: the winner's search weights, the preset's "
             f"best tuning training): test NE in {sum(b[0] for b in once_beats.values())} of {seeds} (margin "
             f"{once_ne:.4f}), pooled test AUC in {sum(b[1] for b in once_beats.values())} of {seeds} "
