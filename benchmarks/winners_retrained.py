@@ -41,8 +41,9 @@ RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
 
 def fresh_seed(search_seed: int, r: int) -> int:
-    """The r-th retraining seed of a search seed: the search trains from seed 0 up and the tuning
-    from the search seed, so these start far above both."""
+    """The r-th retraining seed of a search seed: the search's candidates train from the study's
+    ``train.seed`` (0), its confirmation from the next seeds, the presets' tuning from the search
+    seed — these start far above all of them."""
     return 10_000 + 100 * search_seed + r
 
 
