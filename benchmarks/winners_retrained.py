@@ -16,7 +16,9 @@ more than the seeds' std of those means, the larger side's). Nothing is chosen a
 and the preset are the ones the run picked on validation, and the test split is read once per
 training. The run's own one-training verdict is printed beside it, and how lucky each side's choice
 was: the validation NE of the training it was chosen on (the winner's confirmed mean with
-``--confirm``) against the mean of its retrainings.
+``--confirm``) against the mean of its retrainings. (``search_headroom.py`` asks another question
+of the same runs: whether any of a search's best few candidates is better than the preset, averaged
+over training seeds; this one re-judges the verdict each search seed gave.)
 
 Trainings are kept under runs/benchmarks/search_vs_presets/<tag>/<data>/retrained/ and skipped when
 rerun. ``--jobs FILE`` writes the trainings still to do as self-contained JSON (architecture,
