@@ -49,17 +49,23 @@ def fresh_seed(search_seed: int, r: int) -> int:
     return 10_000 + 100 * search_seed + r
 
 
-def jobs_for(tag: str, data: str, seeds: int, retrain: int, space: str,
-             confirm: tuple[int, int] | None) -> list[dict]:
+def choices(tag: str, data: str, seeds: int, confirm: tuple[int, int] | None) -> tuple[dict, dict]:
+    """What run ``tag`` chose per seed: ({seed: best tuned preset}, {seed: (winner record, its
+    validation NE) or None})."""
+    root = RUNS / tag / data
+    best = best_presets(root / "tuned", seeds)
+    return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in range(seeds)}
+
+
+def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, dict]) -> list[dict]:
     """Every retraining of a dataset of run ``tag``: (winner, best tuned preset) × seeds × retrain."""
     from unirank.space import PRESETS as ARCHS
     from unirank.space.arch import ArchSpec
 
     root = RUNS / tag / data
     study_train = _config(data, space).train.model_dump()
-    best, jobs = best_presets(root / "tuned", seeds), []
-    for s in range(seeds):
-        won = _winner(root / f"search-{s}", best[s]["mflops"], confirm)
+    (best, won_by_seed), jobs = chosen, []
+    for s, won in won_by_seed.items():
         sides = [("preset", best[s]["preset"], ARCHS[best[s]["preset"]].to_dict(), best[s]["train"])]
         if won:
             _test_metrics(root / f"search-{s}", won[0].number)  # exports the bundle when it is not there
@@ -106,14 +112,14 @@ def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
     return {s: mean("preset", s) for s in range(seeds)}, {s: mean("winner", s) for s in range(seeds)}
 
 
-def report(tag: str, data: str, seeds: int, results: list[dict], confirm) -> str:
+def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[dict, dict]) -> str:
     presets, winners = _sides(results, seeds)
     spread_ne, spread_auc, beats = _verdicts(presets, winners)
     root = RUNS / tag / data
-    best = best_presets(root / "tuned", seeds)  # the run's own verdict: one training of each side
+    best, won_by_seed = chosen  # the run's own verdict: one training of each side
     once, luck = {}, {"winner": [], "preset": []}  # luck: the choosing training's val NE − the retrainings' mean
     for s in range(seeds):
-        won = _winner(root / f"search-{s}", best[s]["mflops"], confirm)
+        won = won_by_seed[s]
         once[s] = _test_metrics(root / f"search-{s}", won[0].number) if won else None
         luck["preset"].append(best[s]["ne"] - presets[s]["val_ne"])
         if won and winners[s]:
@@ -162,7 +168,8 @@ def main() -> None:
     for data in args.data:
         if not (RUNS / args.tag / data / "tuned").is_dir():
             raise SystemExit(f"winners_retrained: no run {args.tag!r} of {data} under {RUNS} (its tuned/ folder)")
-    jobs = {d: jobs_for(args.tag, d, args.seeds, args.retrain, args.train_space, args.confirm) for d in args.data}
+    chosen = {d: choices(args.tag, d, args.seeds, args.confirm) for d in args.data}  # studies read once
+    jobs = {d: jobs_for(args.tag, d, args.retrain, args.train_space, chosen[d]) for d in args.data}
     if args.jobs:
         todo = [j for js in jobs.values() for j in js if not (REPO / j["dest"]).is_file()]
         args.jobs.write_text(json.dumps(todo))
@@ -179,7 +186,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
-            section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), args.confirm)
+            section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), chosen[data])
             print(section, flush=True)
             parts.append(section)
             write_section(f"winners_retrained_{args.tag}{confirmed}" + "".join(f"_{d}" for d in args.data
