@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, command, machine, mean_std, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
+from benchmarks.search_vs_presets import DATA, STUDIES, VARIANTS, _config  # noqa: E402
 
 
 def collect(data: str, source: Path, top: int) -> list[dict]:
@@ -146,7 +146,7 @@ def selection(candidates: list[dict], by: dict, seeds: int, confirm: int = 3) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", required=True, help="the search_vs_presets run to read")
-    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
@@ -187,7 +187,8 @@ def main() -> None:
             results = [json.loads(p.read_text()) for p in (root / data).glob("*-*.json")]
             parts.append(report(data, candidates, results, args.seeds))
         print("\n\n".join(parts))
-        write_section(f"search_headroom_{args.tag}", "\n\n".join(parts))
+        write_section(f"search_headroom_{args.tag}" + "".join(f"_{d}" for d in args.data if d in VARIANTS),  # its own
+                      "\n\n".join(parts))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python benchmarks/search_vs_presets.py [--data census movielens synthetic] [--seeds 5]
         [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
 
-Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol) and search
+Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol; ``VARIANTS``
+such as ``movielens_random``, the same study split at random, when named in ``--data``) and search
 seed s:
 1. **search**: ``unirank search`` with the study's default sampler, every preset trained first as
    an observation the sampler learns from (presets are points of the space), training
@@ -50,6 +51,12 @@ PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "p
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
         "synthetic": ("quickstart.yaml", [])}
+# the same data split another way, run only when named (``--data``): MovieLens's study splits by
+# time, and 82% of its validation rows come from users no training row has (cold users,
+# benchmarks/cold_rows.py); a random split (BARS's MovieLens CTR data, FuxiCTR's benchmark, is split
+# 7:2:1 at random) validates on the test's distribution
+VARIANTS = {"movielens_random": ("movielens.yaml", [*DATA["movielens"][1], "data.split.by=random"])}
+STUDIES = {**DATA, **VARIANTS}
 # the training hyperparameters searched with the architecture (and tuned for the presets), ``--train-space``;
 # regularised adds FuxiCTR's embedding L2 (train.embedding_l2) and a higher learning rate
 TRAIN_SPACES = {
@@ -61,13 +68,13 @@ MAX_CANDIDATES = 48
 
 
 def _overrides(data: str, train_space: str = "basic") -> list[str]:
-    return [*DATA[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items())]
+    return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items())]
 
 
 def _config(data: str, train_space: str = "basic"):
     from unirank.config import load_config
 
-    return load_config(REPO / "studies" / DATA[data][0], _overrides(data, train_space))
+    return load_config(REPO / "studies" / STUDIES[data][0], _overrides(data, train_space))
 
 
 def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],
@@ -92,7 +99,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
         sets.append(f"search.confirm={{top: {confirm[0]}, seeds: {confirm[1]}}}")
     sets.extend(extra)
     started = time.perf_counter()
-    unirank_search(f"studies/{DATA[data][0]}", sets, str(out))
+    unirank_search(f"studies/{STUDIES[data][0]}", sets, str(out))
     result = {"seconds": time.perf_counter() - started, "machine": machine()}
     done.write_text(json.dumps(result))
     return result
@@ -125,6 +132,20 @@ def _winner(out: Path, max_mflops: float, confirm: tuple[int, int] | None = None
         confirmed = _confirmed_winner(out, max_mflops)
         pick, ne = (confirmed.record, confirmed.mean_ne) if confirmed else (pick, ne)
     return (pick, ne) if pick else None
+
+
+def preset_arch(record) -> str | None:
+    """The preset whose architecture a searched candidate has (``search.tune`` retrains the best
+    architectures so far, presets included, with other training values), or None."""
+    from unirank.space import PRESETS as ARCHS
+
+    arch = record.arch.to_dict()
+    return next((name for name, spec in ARCHS.items() if spec.to_dict() == arch), None)
+
+
+def arch_note(preset: str | None) -> str:
+    """What follows a winner's name in a table when it has a preset's architecture."""
+    return f" ({preset}'s architecture)" if preset else ""
 
 
 def best_presets(tuned: Path, seeds: int) -> dict:
@@ -304,7 +325,7 @@ def run(data: str, args, root: Path) -> str:
     winners = {}
     for s in range(args.seeds):
         won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
-        winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
+        winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops, "preset_arch": preset_arch(won[0]),
                        **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
@@ -322,7 +343,7 @@ def run(data: str, args, root: Path) -> str:
         searched_n = sum(r.preset is None for r in searched[s])
         rows.append(f"| {s} | {b['preset']} ({b['train']}) | {b['ne']:.4f} | {b['test_ne']:.4f} | {b['test_auc']:.4f} | "
                     f"{b['mflops']:.4f} | "
-                    + (f"trial {w['trial']} | {w['ne']:.4f} | {w['test_ne']:.4f} | {w['test_auc']:.4f} | {w['mflops']:.4f} | "
+                    + (f"trial {w['trial']}{arch_note(w['preset_arch'])} | {w['ne']:.4f} | {w['test_ne']:.4f} | {w['test_auc']:.4f} | {w['mflops']:.4f} | "
                        if w else "none ≤ preset MFLOPs | | | | | ")
                     + f"{'yes' if beat_ne else 'no'} / {'yes' if beat_auc else 'no'} | "
                     + (f"{hv[s][0]:.4f} ({hv[s][2]:.4f}) vs {hv[s][1]:.4f} ({searched_n} vs {len(randoms[s])} searched) |"
@@ -338,6 +359,8 @@ def run(data: str, args, root: Path) -> str:
                 f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
                 f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
                 if diffs else "")
+               + (f"- winners with a preset's architecture (`search.tune` retrained it with other training values): "
+                  f"{sum(bool(w['preset_arch']) for _, w in paired)} of {args.seeds}\n" if args.tune_finalists else "")
                + (f"- searched candidates that dropped the dense features, per seed: "
                   f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
@@ -357,7 +380,7 @@ def run(data: str, args, root: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=12, help="searched candidates of the default sampler")
     parser.add_argument("--tune", type=int, default=4, help="trainings per tuned preset per seed")

@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, machine, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import (DATA, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
-                                          _winner, best_presets)
+from benchmarks.search_vs_presets import (DATA, STUDIES, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
+                                          _winner, arch_note, best_presets, preset_arch)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
@@ -126,7 +126,7 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
             luck["winner"].append(won[1] - winners[s]["val_ne"])
     once_ne, once_auc, once_beats = _verdicts(best, once)
     rows = [f"| {s} | {p['name']} | {p['test_ne']:.4f} ± {p['ne_sd']:.4f} | {p['test_auc']:.4f} | "
-            + (f"{w['name']} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | {w['test_auc']:.4f} | "
+            + (f"{w['name']}{arch_note(preset_arch(won_by_seed[s][0]))} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | {w['test_auc']:.4f} | "
                f"{w['test_ne'] - p['test_ne']:+.4f} | " if w else "none | | | | ")
             + f"{'yes' if beats[s][0] else 'no'} / {'yes' if beats[s][1] else 'no'} |"
             for s, p, w in ((s, presets[s], winners[s]) for s in range(seeds))]
@@ -158,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", required=True, help="the search_vs_presets run whose winners are retrained")
     parser.add_argument("--train-space", choices=list(TRAIN_SPACES), required=True, help="that run's --train-space")
-    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
     parser.add_argument("--workers", type=int, default=2)
