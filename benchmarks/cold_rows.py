@@ -23,11 +23,11 @@ CACHE = REPO / "runs" / "benchmarks" / "cold_rows" / "cache"
 DEFAULT_DATA = ["movielens", "movielens_random"]
 
 
-def cold_shares(data: str, features: list[str]) -> dict[str, tuple[float, float]]:
-    """{feature: (share of validation rows OOV, share of test rows OOV)} for the features the data has."""
+def cold_shares(cfg, features: list[str]) -> dict[str, tuple[float, float]]:
+    """{feature: (share of validation rows OOV, share of test rows OOV)} for the features the
+    data of study ``cfg`` has."""
     from unirank.data.dataset import load_prepared, prepare_dataset
 
-    cfg = _config(data)
     dataset = load_prepared(prepare_dataset(cfg.data, CACHE))
     names = [f.name for f in dataset.features.sparse]
     return {f: tuple(float((dataset.splits[s].sparse[:, names.index(f)] == 0).float().mean()) for s in ("val", "test"))
@@ -43,7 +43,7 @@ def main() -> None:
     for data in args.data:
         cfg = _config(data)
         split = cfg.data.split
-        for feature, (val, test) in cold_shares(data, args.features).items():
+        for feature, (val, test) in cold_shares(cfg, args.features).items():
             rows.append(f"| {data} | {split.by} ({split.val_fraction:g} / {split.test_fraction:g}) | {feature} "
                         f"| {val:.1%} | {test:.1%} |")
     body = ("## Evaluation rows whose id no training row has\n\n"

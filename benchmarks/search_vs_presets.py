@@ -325,7 +325,8 @@ def run(data: str, args, root: Path) -> str:
     winners = {}
     for s in range(args.seeds):
         won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
-        winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops, "preset_arch": preset_arch(won[0]),
+        winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
+                       "preset_arch": preset_arch(won[0]),
                        **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))

@@ -126,8 +126,8 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
             luck["winner"].append(won[1] - winners[s]["val_ne"])
     once_ne, once_auc, once_beats = _verdicts(best, once)
     rows = [f"| {s} | {p['name']} | {p['test_ne']:.4f} ± {p['ne_sd']:.4f} | {p['test_auc']:.4f} | "
-            + (f"{w['name']}{arch_note(preset_arch(won_by_seed[s][0]))} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | {w['test_auc']:.4f} | "
-               f"{w['test_ne'] - p['test_ne']:+.4f} | " if w else "none | | | | ")
+            + (f"{w['name']}{arch_note(preset_arch(won_by_seed[s][0]))} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | "
+               f"{w['test_auc']:.4f} | {w['test_ne'] - p['test_ne']:+.4f} | " if w else "none | | | | ")
             + f"{'yes' if beats[s][0] else 'no'} / {'yes' if beats[s][1] else 'no'} |"
             for s, p, w in ((s, presets[s], winners[s]) for s in range(seeds))]
     diffs = [winners[s]["test_ne"] - presets[s]["test_ne"] for s in range(seeds) if winners[s]]
