@@ -17,7 +17,8 @@ seed s:
    values, then distinct combinations drawn at random; a preset's result is its best-validation
    training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the search's last TRIALS
    candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
-   presets, four trainings per finalist); ``--also-against TAG`` judges the winners against an
+   presets, four trainings per finalist; ``--searched-finalists``: no preset's architecture is a
+   finalist, ``search.tune.presets: false``); ``--also-against TAG`` judges the winners against an
    earlier run's tuned presets as well (same seeds);
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
    tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
@@ -276,7 +277,8 @@ def run(data: str, args, root: Path) -> str:
     extra = tuple(f"search.{k}={v}" for k, v in (("sampler", args.sampler), ("objective", args.objective),
                                                   ("over_target", args.over_target)) if v)
     if args.tune_finalists:  # the searched side only: random search has no finalists to tune
-        extra += (f"search.tune={{top: {args.tune_finalists[0]}, trials: {args.tune_finalists[1]}}}",)
+        extra += (f"search.tune={{top: {args.tune_finalists[0]}, trials: {args.tune_finalists[1]}"
+                  f"{', presets: false' if args.searched_finalists else ''}}}",)
     extra += both
 
     def one_seed(s: int) -> None:
@@ -409,13 +411,18 @@ def main() -> None:
                         help="also judge the winners against the presets tuned in this earlier run (same seeds)")
     parser.add_argument("--tune-finalists", nargs=2, type=int, metavar=("TOP", "TRIALS"),
                         help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
+    parser.add_argument("--searched-finalists", action="store_true",
+                        help="with --tune-finalists: search.tune.presets false (no preset's architecture is a finalist)")
     args = parser.parse_args()
+    if args.searched_finalists and not args.tune_finalists:
+        parser.error("--searched-finalists: needs --tune-finalists")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += "_capped" if args.over_target == "infeasible" else ""
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     variant += f"_tune{args.tune_finalists[0]}x{args.tune_finalists[1]}" if args.tune_finalists else ""
+    variant += "_searched" if args.searched_finalists else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
     if variant and named:  # nor a run of another space or protocol (its own tag)
@@ -429,8 +436,10 @@ def main() -> None:
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")
              + (f", finalists tuned (`search.tune`: the last {args.tune_finalists[1]} of the {args.trials} searched "
-                f"candidates retrain the {args.tune_finalists[0]} best architectures so far with other training values)"
-                if args.tune_finalists else "")
+                f"candidates retrain the {args.tune_finalists[0]} best "
+                + ("searched architectures (`search.tune.presets: false`: no preset's architecture)"
+                   if args.searched_finalists else "architectures")
+                + " so far with other training values)" if args.tune_finalists else "")
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "

@@ -475,11 +475,15 @@ class ConfirmConfig(_Section):
 
 class TuneConfig(_Section):
     """The last ``trials`` candidates of a run tune the training values (``space.train``) of the
-    ``top`` best architectures found so far, presets included (``unirank.search.finalists``) —
-    the architecture search's finalists get the training-value tuning a hand-designed model gets."""
+    ``top`` best architectures found so far (``unirank.search.finalists``) — the architecture
+    search's finalists get the training-value tuning a hand-designed model gets."""
 
     top: int = Field(2, ge=1, le=20)
     trials: int = Field(8, ge=1)
+    # true: a preset's architecture can be a finalist (a preset is a point of the space); false:
+    # the finalists are searched architectures only, for when the presets are tuned on their own
+    # (a comparison that tunes them anyway, or a search meant to find something new)
+    presets: bool = True
 
 
 class SearchConfig(_Section):

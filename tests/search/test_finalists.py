@@ -58,3 +58,40 @@ def test_the_last_candidates_retrain_the_best_architectures_with_unseen_training
 def test_tuning_needs_training_values_to_tune():
     with pytest.raises(UnirankError, match="search.tune: needs training values"):
         config_from_dict({"name": "t", "data": {"source": "synthetic"}, "search": {"tune": {"top": 2, "trials": 4}}})
+
+
+def _add_searched(study, space, arch_and_train=None, seed=3, value=0.45):
+    """A searched (not preset) trial: a random point of the space, or ``arch_and_train``'s."""
+    if arch_and_train is None:
+        draw = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        t = draw.ask()
+        arch, train = space.suggest(t), space.suggest_train(t)
+        draw.tell(t, 0.0)
+        params, distributions = draw.trials[0].params, draw.trials[0].distributions
+    else:
+        arch, train = arch_and_train
+        params, distributions = space.point(arch)
+        train_params, train_distributions = space.train_point(train)
+        params, distributions = {**params, **train_params}, {**distributions, **train_distributions}
+    study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value,
+                                              user_attrs={"arch": arch.to_dict(), "train": train}))
+    return arch
+
+
+def test_without_presets_the_finalists_are_searched_architectures_only(tiny_dataset):
+    cfg = _config(tune={"top": 2, "trials": 3, "presets": False})
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+    study = _presets_study(space)
+    best_preset = min(study.trials, key=lambda t: t.values[0])
+    # the best preset's architecture proposed by the sampler (other training values) is still a
+    # preset's; a worse random architecture is the one searched finalist
+    _add_searched(study, space, (PRESETS[best_preset.user_attrs["preset"]], {"lr": 0.003, "batch_size": 256}), value=0.30)
+    searched = json.dumps(_add_searched(study, space).to_dict(), sort_keys=True)
+    assert searched not in {json.dumps(a.to_dict(), sort_keys=True) for a in PRESETS.values()}
+    searcher = OptunaArchSearcher(study, space, tiny_dataset.features, cfg.budget.model_copy(update={"trials": 3}),
+                                  {}, cfg.search)
+    for i in range(3):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+    tuned = [searcher.running[f"t{i}"].trial for i in range(3)]
+    assert [_arch(t) for t in tuned] == [searched] * 3
+    assert len({json.dumps(t.user_attrs["train"], sort_keys=True) for t in tuned}) == 3

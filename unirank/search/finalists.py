@@ -3,14 +3,16 @@
 An architecture search that draws training values (``space.train``) with the architecture trains
 each architecture with one draw of them, while a hand-designed model it is compared with gets its
 training values tuned. So the last ``search.tune.trials`` candidates of a run are spent on the
-``search.tune.top`` best architectures found so far (by the first objective, presets included —
-they are points of the space): each proposal is a finalist's parameters with new training
-values, as AutoML for ranking tunes its finalists. The finalist trained least often so far goes
-first (running trainings counted; rank breaks ties), with training values drawn (seeded) from the
-combinations of ``space.train`` this architecture has not been trained with: random search over
-the training values (a per-architecture TPE with two or three observations was seen to propose the
-values it already had, again and again). Points already evaluated or running are never proposed
-again; when every finalist's values are exhausted the run's sampler proposes.
+``search.tune.top`` best architectures found so far (by the first objective; presets included —
+they are points of the space — unless ``search.tune.presets`` is false, when the architecture of
+a preset trained in the study is never a finalist, however it was proposed): each proposal is a
+finalist's parameters with new training values, as AutoML for ranking tunes its finalists. The
+finalist trained least often so far goes first (running trainings counted; rank breaks ties), with
+training values drawn (seeded) from the combinations of ``space.train`` this architecture has not
+been trained with: random search over the training values (a per-architecture TPE with two or
+three observations was seen to propose the values it already had, again and again). Points
+already evaluated or running are never proposed again; when every finalist's values are exhausted
+the run's sampler proposes.
 """
 from __future__ import annotations
 
@@ -30,14 +32,18 @@ def _arch_key(trial: optuna.trial.FrozenTrial) -> str:
 
 
 class FinalistTuner:
-    def __init__(self, space: SearchSpace, seed: int = 0, top: int = 2):
-        self.space, self.seed, self.top = space, seed, top
+    def __init__(self, space: SearchSpace, seed: int = 0, top: int = 2, presets: bool = True):
+        self.space, self.seed, self.top, self.presets = space, seed, top, presets
 
     def finalists(self, study: optuna.Study) -> list[list[optuna.trial.FrozenTrial]]:
-        """The ``top`` best architectures, each as its trained trials (best first), best first."""
+        """The ``top`` best architectures, each as its trained trials (best first), best first;
+        without ``presets``, the presets' architectures left out."""
+        points = trained_points(study)
+        left_out = set() if self.presets else {_arch_key(t) for t in points if "preset" in t.user_attrs}
         groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
-        for t in trained_points(study):
-            groups.setdefault(_arch_key(t), []).append(t)
+        for t in points:
+            if _arch_key(t) not in left_out:
+                groups.setdefault(_arch_key(t), []).append(t)
         ranked = sorted((sorted(g, key=lambda t: t.values[0]) for g in groups.values()), key=lambda g: g[0].values[0])
         return ranked[:self.top]
 

@@ -123,7 +123,8 @@ class OptunaArchSearcher(Searcher):
                                              every=2 if search.sampler == "tpe_local" else 1)
                          if search.sampler in ("local", "tpe_local") else None)
         # search.tune: the run's last candidates tune the best architectures' training values
-        self.tuner = FinalistTuner(space, search.seed, search.tune.top) if search.tune is not None else None
+        self.tuner = (FinalistTuner(space, search.seed, search.tune.top, search.tune.presets)
+                      if search.tune is not None else None)
         self._tuning_announced = False
         self._notify = on_change or (lambda event, finished: None)
         self.gate = gate  # proposals after screening are scored before training (search.screen.gate)
