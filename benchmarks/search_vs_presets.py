@@ -136,8 +136,9 @@ def _winner(out: Path, max_mflops: float, confirm: tuple[int, int] | None = None
 
 
 def preset_arch(record) -> str | None:
-    """The preset whose architecture a searched candidate has (``search.tune`` retrains the best
-    architectures so far, presets included, with other training values), or None."""
+    """The preset whose architecture a searched candidate has (proposed again with other training
+    values: by ``search.tune``, which retrains the best architectures so far, presets included
+    unless ``search.tune.presets`` is false, or by the sampler), or None."""
     from unirank.space import PRESETS as ARCHS
 
     arch = record.arch.to_dict()
@@ -362,7 +363,8 @@ def run(data: str, args, root: Path) -> str:
                 f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
                 f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
                 if diffs else "")
-               + (f"- winners with a preset's architecture (`search.tune` retrained it with other training values): "
+               + (f"- winners with a preset's architecture (proposed again with other training values, by "
+                  f"{'the sampler' if args.searched_finalists else '`search.tune` or the sampler'}): "
                   f"{sum(bool(w['preset_arch']) for _, w in paired)} of {args.seeds}\n" if args.tune_finalists else "")
                + (f"- searched candidates that dropped the dense features, per seed: "
                   f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
