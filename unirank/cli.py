@@ -39,6 +39,10 @@ def search(
         overrides.append(f"search.storage={storage}")
     cfg = load_config(config, overrides)
     from unirank.search.runner import run_study
+    from unirank.train.optim import inert_weight_decays
+
+    for note in inert_weight_decays(cfg.train.model_dump(), cfg.space.train.searched()):
+        _echo(f"warning: {note}")
 
     summary = run_study(cfg, show_progress=not quiet)
     _echo(f"study {summary.study_name}: {summary.completed_this_run} trials finished in this run (presets and "
@@ -158,7 +162,12 @@ def space(
     from unirank.config import load_config
     from unirank.space.describe import print_space
 
-    print_space(load_config(config, list(set_)), samples)
+    from unirank.train.optim import inert_weight_decays
+
+    cfg = load_config(config, list(set_))
+    print_space(cfg, samples)
+    for note in inert_weight_decays(cfg.train.model_dump(), cfg.space.train.searched()):
+        _echo(f"warning: {note}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,3 +95,27 @@ def test_without_presets_the_finalists_are_searched_architectures_only(tiny_data
     tuned = [searcher.running[f"t{i}"].trial for i in range(3)]
     assert [_arch(t) for t in tuned] == [searched] * 3
     assert len({json.dumps(t.user_attrs["train"], sort_keys=True) for t in tuned}) == 3
+
+
+def test_a_weight_decay_that_does_nothing_is_the_same_training(tiny_dataset):
+    """At lr 0.001 a weight decay of 1e-5 leaves float32 weights as they are (unirank.train.optim
+    .decays): the searcher answers it from the trial trained without decay, and the finalists'
+    tuning never proposes it as new."""
+    cfg = config_from_dict({"name": "t", "data": {"source": "synthetic"},
+                            "space": {"train": {"lr": [0.001], "weight_decay": [0.0, 1e-5, 1e-4]}},
+                            "search": {"sampler": "tpe", "tune": {"top": 1, "trials": 2}}})
+    space = SearchSpace(cfg.space, tiny_dataset.features)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    arch = _add_searched(optuna.create_study(), space)  # a random point of the space
+    _add_searched(study, space, (arch, {"lr": 0.001, "weight_decay": 0.0}), value=0.40)
+    first = study.trials[0]
+    study.enqueue_trial({**first.params, "train_weight_decay": 1e-5})
+    searcher = OptunaArchSearcher(study, space, tiny_dataset.features, cfg.budget.model_copy(update={"trials": 2}),
+                                  {}, cfg.search)
+    assert isinstance(searcher.suggest("t0"), dict)
+    twin = study.trials[1]
+    assert twin.params["train_weight_decay"] == 1e-5 and twin.user_attrs["same_as_trial"] == first.number
+    # the finalist (the one architecture) is retrained with the one weight decay that differs
+    tuned = searcher.running["t0"].trial
+    assert _arch(tuned) == json.dumps(arch.to_dict(), sort_keys=True)
+    assert tuned.user_attrs["train"] == {"lr": 0.001, "weight_decay": 1e-4}

@@ -29,6 +29,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from unirank.space.search_space import SearchSpace
+from unirank.train.optim import effective_train
 
 _RETRIES = 32
 
@@ -68,8 +69,9 @@ def trained_points(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def point_key(arch: dict | None, train: dict) -> str:
-    """What tells two trials apart: the architecture (as a dict) and the training values."""
-    return json.dumps([arch, train], sort_keys=True)
+    """What tells two trials apart: the architecture (as a dict) and the training values as they
+    train (``effective_train``: a weight decay too small to change float32 weights is none)."""
+    return json.dumps([arch, effective_train(train)], sort_keys=True)
 
 
 def seen_keys(study: optuna.Study) -> set[str]:

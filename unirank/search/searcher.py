@@ -49,6 +49,7 @@ from unirank.search.progress import TrialEvent
 from unirank.search.study import heartbeat_interval
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import OutsideSpace, SearchSpace
+from unirank.train.optim import effective_train
 
 if TYPE_CHECKING:
     from unirank.search.screening import ProxyGate
@@ -467,8 +468,9 @@ class OptunaArchSearcher(Searcher):
         self._log(f"scalarised objective: target {self.target_mflops:.4g} MFLOPs = {source}")
 
     def _running_twin(self, arch: ArchSpec, train: dict) -> _Running | None:
+        same = effective_train(train)
         return next((e for e in self.running.values()
-                     if e.trial is not None and e.arch == arch and e.train == train), None)
+                     if e.trial is not None and e.arch == arch and effective_train(e.train) == same), None)
 
     def _settle_twins(self, entry: _Running) -> None:
         """Trials that waited on ``entry`` take its outcome (values and weights, or its state)."""
@@ -486,12 +488,14 @@ class OptunaArchSearcher(Searcher):
         entry.twins = []
 
     def _evaluated_twin(self, arch: ArchSpec, train: dict) -> optuna.trial.FrozenTrial | None:
-        """A finished trial of the same architecture trained the same way (same searched training
-        values, a preset trained with the study's; the same teacher or none)."""
-        wanted = arch.to_dict()
+        """A finished trial of the same architecture trained the same way (the same searched
+        training values as they train — ``effective_train`` —, a preset trained with the study's;
+        the same teacher or none)."""
+        wanted, same = arch.to_dict(), effective_train(train)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if (trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible")
-                    and trial.user_attrs.get("train", {}) == train and trial.user_attrs.get("teacher") == self.teacher):
+                    and effective_train(trial.user_attrs.get("train", {})) == same
+                    and trial.user_attrs.get("teacher") == self.teacher):
                 return trial
         return None
 

@@ -22,6 +22,40 @@ from unirank.errors import UnirankError
 AUTO_SPARSE_ROWS = 100_000
 
 
+def decays(lr: float, weight_decay: float) -> bool:
+    """Whether AdamW's decoupled weight decay changes float32 weights at all: each step multiplies
+    them by 1 − lr·weight_decay, and a factor closer to 1 than half the float32 gap below 1
+    (2⁻²⁵ ≈ 3e-8) is exactly 1 — lr 0.001 with weight_decay 1e-5 trains as weight_decay 0."""
+    return weight_decay > 0 and torch.tensor(1.0 - lr * weight_decay, dtype=torch.float32).item() != 1.0
+
+
+def effective_train(train: dict) -> dict:
+    """Training values as they train: a weight decay that does nothing at the values' own learning
+    rate (``decays``) is 0.0, so that a search knows the two for one training. Values without both
+    ``lr`` and ``weight_decay`` are returned as they are."""
+    lr, weight_decay = train.get("lr"), train.get("weight_decay")
+    if lr is None or not weight_decay or decays(lr, weight_decay):
+        return train
+    return {**train, "weight_decay": 0.0}
+
+
+def inert_weight_decays(train: dict, searched: dict[str, tuple]) -> list[str]:
+    """One line per weight decay of a study that does nothing (``decays``) at a learning rate it
+    trains with: ``train`` holds the study's lr and weight_decay, ``searched`` the training values
+    searched (``space.train``), which take their place when given."""
+    lrs = [v for v in searched.get("lr", ()) if v is not None] or [train["lr"]]
+    field, wds = (("space.train.weight_decay", searched["weight_decay"]) if "weight_decay" in searched
+                  else ("train.weight_decay", (train["weight_decay"],)))
+    notes = []
+    for wd in wds:
+        inert = [lr for lr in lrs if wd > 0 and not decays(lr, wd)]
+        if inert:
+            notes.append(f"{field} {wd:g} at lr {', '.join(f'{lr:g}' for lr in inert)} trains as weight_decay 0 "
+                         "(AdamW multiplies each weight by 1 − lr·weight_decay per step: exactly 1 in float32 "
+                         "when lr·weight_decay < 3e-8)")
+    return notes
+
+
 class RowWiseAdagrad(torch.optim.Optimizer):
     """Row-wise Adagrad for sparse embedding gradients, touching only the rows in the batch.
 
