@@ -161,7 +161,6 @@ def space(
     """Print the search space: dimensions, conditional structure, size, sampled architectures."""
     from unirank.config import load_config
     from unirank.space.describe import print_space
-
     from unirank.train.optim import inert_weight_decays
 
     cfg = load_config(config, list(set_))
