@@ -21,6 +21,14 @@ def _echo(text: str) -> None:
     typer.echo(text)
 
 
+def _warn_inert_weight_decays(cfg) -> None:
+    """One warning line per weight decay of the study that does nothing (float32, AdamW)."""
+    from unirank.train.optim import inert_weight_decays
+
+    for note in inert_weight_decays(cfg.train.model_dump(), cfg.space.train.searched()):
+        _echo(f"warning: {note}")
+
+
 @app.command()
 def search(
     config: Path = typer.Argument(..., help="study config YAML, e.g. studies/quickstart.yaml"),
@@ -39,10 +47,8 @@ def search(
         overrides.append(f"search.storage={storage}")
     cfg = load_config(config, overrides)
     from unirank.search.runner import run_study
-    from unirank.train.optim import inert_weight_decays
 
-    for note in inert_weight_decays(cfg.train.model_dump(), cfg.space.train.searched()):
-        _echo(f"warning: {note}")
+    _warn_inert_weight_decays(cfg)
 
     summary = run_study(cfg, show_progress=not quiet)
     _echo(f"study {summary.study_name}: {summary.completed_this_run} trials finished in this run (presets and "
@@ -161,12 +167,10 @@ def space(
     """Print the search space: dimensions, conditional structure, size, sampled architectures."""
     from unirank.config import load_config
     from unirank.space.describe import print_space
-    from unirank.train.optim import inert_weight_decays
 
     cfg = load_config(config, list(set_))
     print_space(cfg, samples)
-    for note in inert_weight_decays(cfg.train.model_dump(), cfg.space.train.searched()):
-        _echo(f"warning: {note}")
+    _warn_inert_weight_decays(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
