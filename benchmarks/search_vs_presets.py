@@ -64,6 +64,11 @@ TRAIN_SPACES = {
     "basic": {"lr": [0.0003, 0.001, 0.003], "weight_decay": [0.0, 1e-5, 1e-4], "batch_size": [256, 512, 1024]},
     "regularised": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 1e-5, 1e-4],
                     "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "batch_size": [256, 512, 1024]},
+    # regularised with a weight decay that acts: AdamW multiplies weights by 1 - lr·wd per step, so
+    # regularised's 1e-5 is exactly 0 in float32 at lr <= 0.001 (unirank.train.optim.decays) and 1e-4
+    # moves them ~1e-7 a step; 0.01 is PyTorch's AdamW default, 0.1 the common strong setting
+    "adamw": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 0.01, 0.1],
+              "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "batch_size": [256, 512, 1024]},
 }
 MAX_CANDIDATES = 48
 
