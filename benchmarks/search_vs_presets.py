@@ -335,6 +335,7 @@ def run(data: str, args, root: Path) -> str:
         won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
         winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
                        "preset_arch": preset_arch(won[0]),
+                       "dropped": list(won[0].arch.to_dict()["embedding"].get("dropped", [])),
                        **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
@@ -371,6 +372,9 @@ def run(data: str, args, root: Path) -> str:
                + (f"- winners with a preset's architecture (proposed again with other training values, by "
                   f"{'the sampler' if args.searched_finalists else '`search.tune` or the sampler'}): "
                   f"{sum(bool(w['preset_arch']) for _, w in paired)} of {args.seeds}\n" if args.tune_finalists else "")
+               + ("- features the winner dropped: "
+                  + "; ".join(f"seed {s}: {', '.join(w['dropped']) or 'none'}" for s, w in winners.items() if w) + "\n"
+                  if any(w and w["dropped"] for w in winners.values()) else "")
                + (f"- searched candidates that dropped the dense features, per seed: "
                   f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
