@@ -204,8 +204,17 @@ def _test_metrics(out: Path, trial: int) -> dict:
 
 # how presets are tuned; --tuned-from refuses tunings made otherwise (before s17: TPE with two random
 # draws first, which re-proposed a point it had trained in 93 of 100 4-training tunings simulated ad
-# hoc with random objective values over the regularised values — fewer distinct trainings than said)
-TUNER = "study's values, then distinct random draws"
+# hoc with random objective values over the regularised values — fewer distinct trainings than said;
+# s17–s20: distinct as values, so two draws could differ by a weight decay too small to act and be
+# one training, as the search's finalists, tuned by `search.tune`, never are)
+TUNER = "study's values, then random draws distinct as they train"
+
+
+def _as_trained(values: dict) -> str:
+    """Training values as they train (``effective_train``), as a key."""
+    from unirank.train.optim import effective_train
+
+    return json.dumps(effective_train(values), sort_keys=True)
 
 
 def _tune(job: tuple) -> dict:
@@ -230,11 +239,15 @@ def _tune(job: tuple) -> dict:
     torch.set_num_threads(1)
     cfg = _config(data, space)
     dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
-    own = tuple(cfg.train.model_dump()[k] for k in train_space)
-    combos = [c for c in itertools.product(*train_space.values()) if c != own]
-    started, runs = time.perf_counter(), []
-    for combo in [own, *random.Random(f"{name}-{seed}").sample(combos, n - 1)]:
+    own = {k: cfg.train.model_dump()[k] for k in train_space}
+    seen, combos = {_as_trained(own)}, []
+    for combo in itertools.product(*train_space.values()):
         values = dict(zip(train_space, combo))
+        if _as_trained(values) not in seen:  # an inert weight decay is the same training as none
+            seen.add(_as_trained(values))
+            combos.append(values)
+    started, runs = time.perf_counter(), []
+    for values in [own, *random.Random(f"{name}-{seed}").sample(combos, n - 1)]:
         seed_everything(seed)
         model = build_model(ARCHS[name], dataset.features)
         result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))

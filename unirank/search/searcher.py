@@ -41,7 +41,7 @@ from unirank.proxies.cost import LATENCY_BATCH, Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
-from unirank.search.evolution import EvolutionProposer
+from unirank.search.evolution import EvolutionProposer, point_key
 from unirank.search.finalists import FinalistTuner
 from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
@@ -49,7 +49,6 @@ from unirank.search.progress import TrialEvent
 from unirank.search.study import heartbeat_interval
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import OutsideSpace, SearchSpace
-from unirank.train.optim import effective_train
 
 if TYPE_CHECKING:
     from unirank.search.screening import ProxyGate
@@ -468,9 +467,10 @@ class OptunaArchSearcher(Searcher):
         self._log(f"scalarised objective: target {self.target_mflops:.4g} MFLOPs = {source}")
 
     def _running_twin(self, arch: ArchSpec, train: dict) -> _Running | None:
-        same = effective_train(train)
+        """A trial being trained now with the same architecture and training (``point_key``)."""
+        key = point_key(arch.to_dict(), train)
         return next((e for e in self.running.values()
-                     if e.trial is not None and e.arch == arch and effective_train(e.train) == same), None)
+                     if e.trial is not None and point_key(e.arch.to_dict(), e.train) == key), None)
 
     def _settle_twins(self, entry: _Running) -> None:
         """Trials that waited on ``entry`` take its outcome (values and weights, or its state)."""
@@ -491,11 +491,10 @@ class OptunaArchSearcher(Searcher):
         """A finished trial of the same architecture trained the same way (the same searched
         training values as they train — ``effective_train`` —, a preset trained with the study's;
         the same teacher or none)."""
-        wanted, same = arch.to_dict(), effective_train(train)
+        key = point_key(arch.to_dict(), train)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if (trial.user_attrs.get("arch") == wanted and not trial.user_attrs.get("infeasible")
-                    and effective_train(trial.user_attrs.get("train", {})) == same
-                    and trial.user_attrs.get("teacher") == self.teacher):
+            if (not trial.user_attrs.get("infeasible") and trial.user_attrs.get("teacher") == self.teacher
+                    and point_key(trial.user_attrs.get("arch"), trial.user_attrs.get("train", {})) == key):
                 return trial
         return None
 

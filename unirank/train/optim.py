@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +27,7 @@ def decays(lr: float, weight_decay: float) -> bool:
     """Whether AdamW's decoupled weight decay changes float32 weights at all: each step multiplies
     them by 1 − lr·weight_decay, and a factor closer to 1 than half the float32 gap below 1
     (2⁻²⁵ ≈ 3e-8) is exactly 1 — lr 0.001 with weight_decay 1e-5 trains as weight_decay 0."""
-    return weight_decay > 0 and torch.tensor(1.0 - lr * weight_decay, dtype=torch.float32).item() != 1.0
+    return weight_decay > 0 and np.float32(1.0 - lr * weight_decay) != np.float32(1.0)
 
 
 def effective_train(train: dict) -> dict:
