@@ -14,9 +14,10 @@ seed s:
    wall-clock as (1) (``budget.max_wall_minutes``; at most 48 candidates);
 3. **tuned presets**: the ``--top-presets`` presets with the best validation NE in (1) of seed 0,
    each tuned over the same training values with ``--tune`` trainings (seed s): the study's own
-   values, then distinct combinations drawn at random; a preset's result is its best-validation
-   training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the search's last TRIALS
-   candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
+   values, then combinations drawn at random, distinct as they train (a weight decay too small to
+   act is none, ``effective_train``; runs up to s20 told them apart as values); a preset's result
+   is its best-validation training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the
+   search's last TRIALS candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
    presets, four trainings per finalist; ``--searched-finalists``: no preset's architecture is a
    finalist, ``search.tune.presets: false``); ``--also-against TAG`` judges the winners against an
    earlier run's tuned presets as well (same seeds);
