@@ -17,8 +17,9 @@ seed s:
    values, then combinations drawn at random, distinct as they train (a weight decay too small to
    act is none, ``effective_train``; runs up to s20 told them apart as values); a preset's result
    is its best-validation training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the
-   search's last TRIALS candidates tune its TOP best architectures the same way (``--tune-finalists 2 6``: like the
-   presets, four trainings per finalist; ``--searched-finalists``: no preset's architecture is a
+   search's last TRIALS candidates tune its TOP best architectures the same way
+   (``--tune-finalists 2 6``: like the presets, four trainings per finalist;
+   ``--searched-finalists``: no preset's architecture is a
    finalist, ``search.tune.presets: false``); ``--also-against TAG`` judges the winners against an
    earlier run's tuned presets as well (same seeds);
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
@@ -220,7 +221,7 @@ def _as_trained(values: dict) -> str:
 
 def _tune(job: tuple) -> dict:
     """One preset's training hyperparameters tuned over ``TRAIN_SPACES[space]`` with ``n`` trainings:
-    the study's own values, then distinct combinations drawn at random (seeded) — what
+    the study's own values, then combinations drawn at random (seeded), distinct as they train — what
     ``search.tune`` does for the search's finalists."""
     data, name, seed, n, dest, space = job
     train_space = TRAIN_SPACES[space]
