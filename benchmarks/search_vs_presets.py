@@ -212,13 +212,6 @@ def _test_metrics(out: Path, trial: int) -> dict:
 TUNER = "study's values, then random draws distinct as they train"
 
 
-def _as_trained(values: dict) -> str:
-    """Training values as they train (``effective_train``), as a key."""
-    from unirank.train.optim import effective_train
-
-    return json.dumps(effective_train(values), sort_keys=True)
-
-
 def _tune(job: tuple) -> dict:
     """One preset's training hyperparameters tuned over ``TRAIN_SPACES[space]`` with ``n`` trainings:
     the study's own values, then combinations drawn at random (seeded), distinct as they train — what
@@ -235,6 +228,7 @@ def _tune(job: tuple) -> dict:
     from unirank.data.dataset import load_prepared, prepare_dataset
     from unirank.models import build_model
     from unirank.proxies.cost import measure_cost
+    from unirank.search.evolution import point_key
     from unirank.space import PRESETS as ARCHS
     from unirank.train import fit, seed_everything
 
@@ -242,11 +236,13 @@ def _tune(job: tuple) -> dict:
     cfg = _config(data, space)
     dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
     own = {k: cfg.train.model_dump()[k] for k in train_space}
-    seen, combos = {_as_trained(own)}, []
+    arch = ARCHS[name].to_dict()
+    seen, combos = {point_key(arch, own)}, []
     for combo in itertools.product(*train_space.values()):
         values = dict(zip(train_space, combo))
-        if _as_trained(values) not in seen:  # an inert weight decay is the same training as none
-            seen.add(_as_trained(values))
+        key = point_key(arch, values)  # as the search tells trainings apart: an inert weight decay is none
+        if key not in seen:
+            seen.add(key)
             combos.append(values)
     started, runs = time.perf_counter(), []
     for values in [own, *random.Random(f"{name}-{seed}").sample(combos, n - 1)]:
@@ -350,7 +346,7 @@ def run(data: str, args, root: Path) -> str:
         won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
         winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
                        "preset_arch": preset_arch(won[0]),
-                       "dropped": list(won[0].arch.to_dict()["embedding"].get("dropped", [])),
+                       "dropped": list(won[0].arch.embedding.dropped),
                        **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
