@@ -67,3 +67,12 @@ def test_embedding_l2_is_a_training_value_and_a_searched_one():
         load_config(REPO / "studies/quickstart.yaml", ["train.embedding_l2=-1"])
     with pytest.raises(UnirankError, match=r"space\.train.*embedding_l2: -0\.1 is not a valid choice"):
         load_config(REPO / "studies/quickstart.yaml", ["space.train.embedding_l2=[0, -0.1]"])
+
+
+def test_id_dropout_is_a_training_value_and_a_searched_one():
+    cfg = load_config(REPO / "studies/quickstart.yaml", ["train.id_dropout=0.1", "space.train.id_dropout=[0, 0.2]"])
+    assert cfg.train.id_dropout == 0.1 and cfg.space.train.searched()["id_dropout"] == (0, 0.2)
+    with pytest.raises(UnirankError, match=r"train\.id_dropout"):
+        load_config(REPO / "studies/quickstart.yaml", ["train.id_dropout=1"])
+    with pytest.raises(UnirankError, match=r"space\.train.*id_dropout: 1\.0 is not a valid choice \(expected 0 ≤ p < 1\)"):
+        load_config(REPO / "studies/quickstart.yaml", ["space.train.id_dropout=[0, 1.0]"])

@@ -227,6 +227,7 @@ class TrainSpaceConfig(_Section):
     embedding_lr: tuple[float | None, ...] | None = None
     weight_decay: tuple[float, ...] | None = None
     embedding_l2: tuple[float, ...] | None = None
+    id_dropout: tuple[float, ...] | None = None
     batch_size: tuple[int, ...] | None = None
     max_epochs: tuple[int, ...] | None = None
     distill_alpha: tuple[float, ...] | None = None   # with search.distill: the teacher loss's weight
@@ -234,17 +235,20 @@ class TrainSpaceConfig(_Section):
 
     @model_validator(mode="after")
     def _valid(self) -> "TrainSpaceConfig":
-        for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "batch_size", "max_epochs", "distill_alpha"):
+        for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "id_dropout", "batch_size", "max_epochs",
+                     "distill_alpha"):
             values = getattr(self, name)
             if values is None:
                 continue
             if not values:
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
-            low = (0 if name in ("weight_decay", "embedding_l2", "distill_alpha")
+            low = (0 if name in ("weight_decay", "embedding_l2", "id_dropout", "distill_alpha")
                    else 1 if name in ("batch_size", "max_epochs") else None)
             for v in values:
-                if v is not None and ((low is None and v <= 0) or (low is not None and v < low)):
-                    raise ValueError(f"{name}: {v} is not a valid choice")
+                if v is not None and ((low is None and v <= 0) or (low is not None and v < low)
+                                      or (name == "id_dropout" and v >= 1)):
+                    raise ValueError(f"{name}: {v} is not a valid choice" + (" (expected 0 ≤ p < 1)"
+                                                                             if name == "id_dropout" else ""))
         return self
 
     def searched(self) -> dict[str, tuple]:
@@ -393,6 +397,12 @@ class TrainConfig(_Section):
     # every table, each step (a prior on every row, not only on those in the batch); needs tables
     # with dense gradients (embedding_optimizer adamw, or auto on small vocabularies)
     embedding_l2: float = Field(0.0, ge=0)
+    # cold-start robustness (DropoutNet's input dropout): during training each categorical id of
+    # the features in id_dropout_features (empty: every sparse feature) is replaced by the OOV id 0
+    # with this probability, so the model learns to predict rows whose id no training row has
+    # (a user or item first seen after training); evaluation and serving read the ids unchanged
+    id_dropout: float = Field(0.0, ge=0, lt=1)
+    id_dropout_features: tuple[str, ...] = ()
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     # CUDA, one process: row-wise Adagrad fused into the lookup's backward (Triton kernels,

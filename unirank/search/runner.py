@@ -27,6 +27,7 @@ from unirank.search.study import (open_study_for_search, recover_interrupted_tri
 from unirank.search.trainable import TrialSetup, run_trial
 from unirank.space.presets import get_preset
 from unirank.space.search_space import SearchSpace
+from unirank.train.id_dropout import check_features
 
 
 @dataclass
@@ -64,6 +65,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     presets = {name: get_preset(name) for name in cfg.search.presets}
     cache_dir = prepare_dataset(cfg.data, out / "cache")
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
+    check_features(cfg.train.id_dropout_features, features)  # before any trial, not in each
     study = open_study_for_search(cfg)
     interrupted = recover_interrupted_trials(study)
     teacher, teacher_file = None, ""

@@ -2,7 +2,8 @@
 
 Dense parameters: AdamW (fused on CUDA). Embedding tables: see ``unirank.train.optim`` (sparse
 row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives
-(+ ``embedding_l2``'s penalty on the tables).
+(+ ``embedding_l2``'s penalty on the tables); ``id_dropout`` replaces training ids by the OOV id
+(``unirank.train.id_dropout``).
 On CUDA: the whole training split lives on the device, bf16 autocast (``precision: auto``), and
 optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
 their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
@@ -36,6 +37,7 @@ from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
 from unirank.train.fused_adagrad import uninstall as uninstall_fused
 from unirank.train.graphed import GraphedSteps, can_capture
+from unirank.train.id_dropout import id_dropout_for
 from unirank.train.optim import make_optimizers, table_l2
 
 _CHECK_EVERY = 50
@@ -151,7 +153,9 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         distill = (cfg.distill_alpha, head)
     model.to(device)
     fast = cfg.fast_path and device.type == "cuda" and world is None
-    graphs = fast and cfg.compile and distill is None
+    dropout = id_dropout_for(cfg.id_dropout, dataset.features, cfg.id_dropout_features,
+                             cfg.seed + 7919 * (1 + (world.rank if world else 0)), device)
+    graphs = fast and cfg.compile and distill is None and dropout is None
     optimizers = make_optimizers(model, cfg.lr, cfg.weight_decay, cfg.embedding_optimizer,
                                  cfg.embedding_lr, fused=device.type == "cuda", fused_tables=fast,
                                  capturable=graphs)
@@ -161,6 +165,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     def train_step(batch) -> torch.Tensor:
         """Loss (+ the tables' L2), backward, gradient exchange (torchrun), every optimizer's
         update → the loss."""
+        if dropout is not None:
+            batch = dropout.apply(batch)
         with autocast_for(device, cfg.precision, cache=not graphs):
             loss = compute_loss(batch)
         if penalty is not None:
@@ -191,6 +197,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         best_state, best_epoch, history = saved["best_state"], saved["best_epoch"], saved["history"]
         seconds, examples = saved["seconds"], saved["examples"]
         generator.set_state(epoch_order)
+        if dropout is not None and "id_dropout" in saved:
+            dropout.generator.set_state(saved["id_dropout"].cpu())
 
     def checkpoint(epoch: int, step: int) -> None:
         if checkpointing and (world is None or world.is_main):
@@ -198,7 +206,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                 "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
                 "epoch": epoch, "step": step, "generator": epoch_order,
                 "best": best.to_dict() if best else None, "best_state": best_state,
-                "best_epoch": best_epoch, "history": history, "seconds": seconds, "examples": examples})
+                "best_epoch": best_epoch, "history": history, "seconds": seconds, "examples": examples,
+                **({"id_dropout": dropout.generator.get_state()} if dropout is not None else {})})
 
     model.train()
     for epoch in range(first_epoch, cfg.max_epochs + 1):

@@ -160,6 +160,8 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
     if cfg.embedding_l2:
         raise UnirankError("train.embedding_l2: not supported with --sharded (the tables update inside backward, "
                            "row by row); set it to 0")
+    if cfg.id_dropout:
+        raise UnirankError("train.id_dropout: not supported with --sharded yet; set it to 0")
 
     _torchrec()  # not installed: one line saying how, not an ImportError
     from torchrec.distributed.model_parallel import DistributedModelParallel
