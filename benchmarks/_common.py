@@ -92,5 +92,6 @@ def train_and_test(cfg, arch, cache: Path, seed: int, **train) -> dict:
     started = time.perf_counter()
     result = fit(model, dataset, cfg.train.model_copy(update={**train, "seed": seed}))
     seconds = time.perf_counter() - started
-    return {"val_ne": result.val.mean_ne, **test_metrics(model, dataset), "seconds": seconds,
+    return {"val_ne": result.val.mean_ne, "best_epoch": result.best_epoch, **test_metrics(model, dataset),
+            "seconds": seconds,
             "mflops": measure_cost(arch, dataset.features, latency_batch=0).mflops}

@@ -2,7 +2,7 @@
 
     python benchmarks/winners_retrained.py --tag s17 --train-space regularised
         [--data census movielens synthetic] [--seeds 5] [--retrain 3] [--workers 2]
-        [--confirm TOP SEEDS] [--jobs FILE]
+        [--confirm TOP SEEDS] [--jobs FILE] [--refit VAL_FRACTION]
 
 A ``search_vs_presets`` run judges one training of each side: the winner's own weights against the
 tuned preset's best-validation training. One training's test NE carries the noise of its seed
@@ -19,6 +19,16 @@ was: the validation NE of the training it was chosen on (the winner's confirmed 
 ``--confirm``) against the mean of its retrainings. (``search_headroom.py`` asks another question
 of the same runs: whether any of a search's best few candidates is better than the preset, averaged
 over training seeds; this one re-judges the verdict each search seed gave.)
+
+With ``--refit F`` (splits by time only) each retraining is followed by the production step of a
+time split: the same model, same seed, trained again on the data split with only the last F of the
+rows before the test as validation (the test rows are the same; vocabularies and normalisation
+fitted on that longer training, so users first seen in the old validation period are known), with
+the study's early stopping on the new, short validation (the latest rows before the test), then
+tested. Both sides get it; what each side is stays the run's choice. It asks
+whether validation and test disagree on MovieLens because of the 15% of time between training and
+test (``cold_users``: what the model learnt of a user earlier predicts them worse than their base
+rate 15% later).
 
 Trainings are kept under runs/benchmarks/search_vs_presets/<tag>/<data>/retrained/ and skipped when
 rerun. ``--jobs FILE`` writes the trainings still to do as self-contained JSON (architecture,
@@ -57,7 +67,8 @@ def choices(tag: str, data: str, seeds: int, confirm: tuple[int, int] | None) ->
     return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in range(seeds)}
 
 
-def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, dict]) -> list[dict]:
+def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, dict],
+             refit: float | None = None) -> list[dict]:
     """Every retraining of a dataset of run ``tag``: (winner, best tuned preset) × seeds × retrain."""
     from unirank.space import PRESETS as ARCHS
     from unirank.space.arch import ArchSpec
@@ -76,7 +87,9 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
                           ArchSpec.load(bundle / "arch.json").to_dict(), train))
         jobs += [{"data": data, "space": space, "side": side, "name": name, "search_seed": s,
                   "seed": fresh_seed(s, r), "arch": arch, "train": train,  # a file per model: --confirm's own
-                  "dest": str((root / "retrained" / f"{side}-{s}-{name.replace(' ', '')}-{r}.json").relative_to(REPO))}
+                  "refit": refit, "dest": str((root / "retrained" / (f"{side}-{s}-{name.replace(' ', '')}-{r}"
+                                                                      + (f"-refit{refit:g}" if refit else "")
+                                                                      + ".json")).relative_to(REPO))}
                  for side, name, arch, train in sides for r in range(retrain)]
     return jobs
 
@@ -91,11 +104,33 @@ def train_job(job: dict) -> dict:
     from unirank.space.arch import ArchSpec
 
     torch.set_num_threads(1)
+    if job.get("refit"):
+        return _refit_job(job)
     cfg = _config(job["data"], job["space"])
     result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")}, "machine": machine(),
               **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
                                **{**job["train"], "device": "cpu"})}  # on CPU, as the search trained
     dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(result))
+    return result
+
+
+def _refit_job(job: dict) -> dict:
+    """The job's first training (its own file, shared with a run without ``--refit``), then the
+    refit: trained on the longer training split, tested; val_ne stays the first training's."""
+    from unirank.config import load_config
+    from unirank.space.arch import ArchSpec
+
+    from benchmarks.search_vs_presets import _overrides
+
+    dest = REPO / job["dest"]
+    first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
+    cfg = load_config(REPO / "studies" / STUDIES[job["data"]][0],
+                      [*_overrides(job["data"], job["space"]), f"data.split.val_fraction={job['refit']}"])
+    again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
+                           **{**job["train"], "device": "cpu"})
+    result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],
+              "refit_epoch": again["best_epoch"], "refit_seconds": again["seconds"], "first_test_ne": first["test_ne"]}
     dest.write_text(json.dumps(result))
     return result
 
@@ -164,21 +199,35 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help="that run's --confirm")
     parser.add_argument("--jobs", type=Path, help="write the trainings still to do to this JSON file and stop")
+    parser.add_argument("--refit", type=float, metavar="VAL_FRACTION",
+                        help="time splits: test each model after training it again with only this last share "
+                             "of the rows before the test as validation")
     args = parser.parse_args()
+    if args.refit is not None:
+        if not 0 < args.refit < 0.15:
+            parser.error("--refit: expected a share of the rows in (0, 0.15)")
+        for data in args.data:
+            split = _config(data, args.train_space).data.split
+            if split.by != "time" or split.cuts is not None:
+                parser.error(f"--refit: {data} is split {split.by}{' by cuts' if split.cuts else ''}; it needs a "
+                             "split by time with val_fraction and test_fraction (the test rows stay the same)")
     for data in args.data:
         if not (RUNS / args.tag / data / "tuned").is_dir():
             raise SystemExit(f"winners_retrained: no run {args.tag!r} of {data} under {RUNS} (its tuned/ folder)")
     chosen = {d: choices(args.tag, d, args.seeds, args.confirm) for d in args.data}  # studies read once
-    jobs = {d: jobs_for(args.tag, d, args.retrain, args.train_space, chosen[d]) for d in args.data}
+    jobs = {d: jobs_for(args.tag, d, args.retrain, args.train_space, chosen[d], args.refit) for d in args.data}
     if args.jobs:
         todo = [j for js in jobs.values() for j in js if not (REPO / j["dest"]).is_file()]
         args.jobs.write_text(json.dumps(todo))
         print(f"{len(todo)} trainings to do written to {args.jobs}")
         return
-    confirmed = f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    confirmed = (f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else "") + (
+        f"_refit{args.refit:g}".replace(".", "") if args.refit else "")
     parts = [f"## The search's winners against the best tuned presets, each retrained from {args.retrain} fresh "
              f"seeds (run `{args.tag}`"
              + (f", winner confirmed: `--confirm {args.confirm[0]} {args.confirm[1]}`" if args.confirm else "")
+             + (f", each training refit with the last {args.refit:g} of the rows before the test as validation "
+                f"(`--refit {args.refit:g}`)" if args.refit else "")
              + ")\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "
              f"the winner and the best tuned preset of each search seed of `search_vs_presets` run `{args.tag}`, "
              f"trained again from the same {args.retrain} fresh seeds each; their mean test metrics judged with "
