@@ -90,6 +90,7 @@ class OptunaArchSearcher(Searcher):
                  storage: str | None = None, teacher: str | None = None):
         super().__init__(metric="mean_ne", mode="min")
         self.teacher = teacher  # search.distill: every candidate learns from it; a twin needs the same
+        self.finished_keys: dict[int, str | None] = {}  # trial id → point_key of a finished trial that may be a twin
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
@@ -493,8 +494,12 @@ class OptunaArchSearcher(Searcher):
         the same teacher or none)."""
         key = point_key(arch.to_dict(), train)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if (not trial.user_attrs.get("infeasible") and trial.user_attrs.get("teacher") == self.teacher
-                    and point_key(trial.user_attrs.get("arch"), trial.user_attrs.get("train", {})) == key):
+            if trial._trial_id not in self.finished_keys:  # a finished trial's attributes no longer change
+                self.finished_keys[trial._trial_id] = (
+                    point_key(trial.user_attrs.get("arch"), trial.user_attrs.get("train", {}))
+                    if not trial.user_attrs.get("infeasible") and trial.user_attrs.get("teacher") == self.teacher
+                    else None)
+            if self.finished_keys[trial._trial_id] == key:
                 return trial
         return None
 
