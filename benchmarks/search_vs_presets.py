@@ -71,11 +71,6 @@ TRAIN_SPACES = {
     # moves them ~1e-7 a step; 0.01 is PyTorch's AdamW default, 0.1 the common strong setting
     "adamw": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 0.01, 0.1],
               "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "batch_size": [256, 512, 1024]},
-    # regularised with id dropout (train.id_dropout: each training id becomes the OOV id with this
-    # probability, DropoutNet's cold-start training), for splits whose evaluation ids are unseen
-    "coldstart": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 1e-5, 1e-4],
-                  "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "id_dropout": [0.0, 0.1, 0.3],
-                  "batch_size": [256, 512, 1024]},
 }
 MAX_CANDIDATES = 48
 
