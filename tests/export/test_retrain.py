@@ -13,18 +13,22 @@ from tests.conftest import REPO, run_cli
 TINY = """
 name: tiny
 data: {{source: synthetic, num_rows: 20000, vocab_size: 100, seed: 1}}
-train: {{batch_size: 32, lr: 0.003, max_epochs: {epochs}, patience: 10}}
+train: {{batch_size: 32, lr: 0.003, max_epochs: {epochs}, patience: 10, id_dropout: {id_dropout}}}
 """
+
+
+def _bundle(root, id_dropout: float):
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "tiny.yaml"
+    config.write_text(TINY.format(epochs=4, id_dropout=id_dropout))
+    result = run_cli("export", "--arch", "shared_bottom_mlp", "--config", str(config), "--dest", str(root / "b"))
+    assert result.returncode == 0, result.stderr
+    return root / "b"
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retrain")
-    config = root / "tiny.yaml"
-    config.write_text(TINY.format(epochs=4))
-    result = run_cli("export", "--arch", "shared_bottom_mlp", "--config", str(config), "--dest", str(root / "b"))
-    assert result.returncode == 0, result.stderr
-    return root / "b"
+    return _bundle(tmp_path_factory.mktemp("retrain"), 0.0)
 
 
 def _ne(bundle_dir):
@@ -32,6 +36,17 @@ def _ne(bundle_dir):
 
 
 def test_killed_training_resumes_from_its_checkpoint_and_ends_the_same(bundle, tmp_path):
+    _kill_and_resume(bundle, tmp_path)
+
+
+def test_with_id_dropout_too_the_resumed_run_ends_the_same(tmp_path):
+    """The id dropout's own generator is in the checkpoint: the resumed run drops the same ids."""
+    bundle = _bundle(tmp_path / "bundle", 0.2)
+    assert json.loads((bundle / "train.json").read_text())["id_dropout"] == 0.2
+    _kill_and_resume(bundle, tmp_path)
+
+
+def _kill_and_resume(bundle, tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     shutil.copytree(bundle, reference)
     shutil.copytree(bundle, interrupted)
