@@ -79,10 +79,10 @@ def _overrides(data: str, train_space: str = "basic") -> list[str]:
     return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items())]
 
 
-def _config(data: str, train_space: str = "basic"):
+def _config(data: str, train_space: str = "basic", extra: tuple[str, ...] = ()):
     from unirank.config import load_config
 
-    return load_config(REPO / "studies" / STUDIES[data][0], _overrides(data, train_space))
+    return load_config(REPO / "studies" / STUDIES[data][0], [*_overrides(data, train_space), *extra])
 
 
 def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, presets: list[str],

@@ -118,15 +118,11 @@ def train_job(job: dict) -> dict:
 def _refit_job(job: dict) -> dict:
     """The job's first training (its own file, shared with a run without ``--refit``), then the
     refit: trained on the longer training split, tested; val_ne stays the first training's."""
-    from unirank.config import load_config
     from unirank.space.arch import ArchSpec
-
-    from benchmarks.search_vs_presets import _overrides
 
     dest = REPO / job["dest"]
     first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
-    cfg = load_config(REPO / "studies" / STUDIES[job["data"]][0],
-                      [*_overrides(job["data"], job["space"]), f"data.split.val_fraction={job['refit']}"])
+    cfg = _config(job["data"], job["space"], (f"data.split.val_fraction={job['refit']}",))
     again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
                            **{**job["train"], "device": "cpu"})
     result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],

@@ -47,5 +47,7 @@ class IdDropout:
 def id_dropout_for(p: float, features: FeatureSpec, names: tuple[str, ...], seed: int,
                    device: torch.device) -> IdDropout | None:
     """The training's id dropout, or None when p is 0 (the feature names are checked either way)."""
-    dropout = IdDropout(p, features, names, seed, device)
-    return dropout if p > 0 else None
+    if p > 0:
+        return IdDropout(p, features, names, seed, device)
+    check_features(names, features)
+    return None
