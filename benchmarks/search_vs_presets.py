@@ -21,7 +21,9 @@ seed s:
    (``--tune-finalists 2 6``: like the presets, four trainings per finalist;
    ``--searched-finalists``: no preset's architecture is a
    finalist, ``search.tune.presets: false``); ``--also-against TAG`` judges the winners against an
-   earlier run's tuned presets as well (same seeds);
+   earlier run's tuned presets as well (same seeds). Without ``--tune-finalists`` the searched side
+   runs with the study's ``search.tune`` — from s24 on, the default tunes 2 finalists with the last
+   third of the candidates (``unirank.config.default_tune``); random search never tunes;
 4. the search's winner: its best validation NE among searched candidates with MFLOPs ≤ the best
    tuned preset's (by validation NE); with ``--confirm TOP SEEDS`` the finished study is run again
    with ``search.confirm`` and the winner is the lowest mean validation NE over its trainings
@@ -413,7 +415,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
     parser.add_argument("--tag", help="the run's name (its folder and its own section); default: today's date")
-    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random", "gp", "predictor", "evolution", "local",
+    parser.add_argument("--sampler", choices=["tpe", "tpe_hv", "nsga2", "random", "gp", "predictor", "evolution", "local",
                                                   "tpe_local"],
                         help="the searched side's sampler (default: the study's)")
     parser.add_argument("--objective", choices=["pareto", "scalarized"], help="default: the study's")

@@ -4,7 +4,7 @@ import json
 import optuna
 import pytest
 
-from unirank.config import config_from_dict
+from unirank.config import TuneConfig, config_from_dict
 from unirank.errors import UnirankError
 from unirank.search.searcher import OptunaArchSearcher
 from unirank.space import PRESETS
@@ -58,6 +58,18 @@ def test_the_last_candidates_retrain_the_best_architectures_with_unseen_training
 def test_tuning_needs_training_values_to_tune():
     with pytest.raises(UnirankError, match="search.tune: needs training values"):
         config_from_dict({"name": "t", "data": {"source": "synthetic"}, "search": {"tune": {"top": 2, "trials": 4}}})
+
+
+def test_left_out_the_last_third_tunes_two_finalists_where_training_values_are_searched():
+    def tune(**extra):
+        return config_from_dict({"name": "t", "data": {"source": "synthetic"}, **extra}).search.tune
+
+    assert tune(space={"train": TRAIN}, budget={"trials": 12}) == TuneConfig(top=2, trials=4)
+    assert tune(space={"train": TRAIN}, budget={"trials": 8}) is None  # too short a run to spare a third
+    assert tune(budget={"trials": 12}) is None  # nothing to tune
+    assert tune(space={"train": TRAIN}, search={"sampler": "random"}) is None  # random search stays plain
+    assert tune(space={"train": TRAIN}, search={"tune": None}) is None  # null turns it off
+    assert tune(space={"train": TRAIN}, search={"tune": {"top": 3, "trials": 5}}) == TuneConfig(top=3, trials=5)
 
 
 def _add_searched(study, space, arch_and_train=None, seed=3, value=0.45):

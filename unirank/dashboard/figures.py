@@ -12,7 +12,7 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
-from unirank.search.pareto import hypervolume_2d, pareto_front
+from unirank.search.pareto import hypervolume_2d, pareto_front, report_reference
 from unirank.search.study import TrialRecord
 
 
@@ -161,8 +161,7 @@ def hypervolume_figure(records: list[TrialRecord]) -> go.Figure:
     points = [(r.mflops, r.mean_ne) for r in ordered if math.isfinite(r.mflops) and math.isfinite(r.mean_ne)]
     fig = go.Figure()
     if points:
-        nes = [p[1] for p in points]
-        reference = (1.1 * max(p[0] for p in points), max(nes) + 0.1 * (max(nes) - min(nes)) + 1e-9)
+        reference = report_reference(points)
         volumes = [hypervolume_2d(points[: i + 1], reference) for i in range(len(points))]
         fig.add_trace(go.Scatter(name="hypervolume", mode="lines+markers", line=dict(shape="hv"),
                                  x=[r.number for r in ordered][: len(points)], y=volumes))

@@ -43,6 +43,7 @@ from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describ
 from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer, point_key
 from unirank.search.finalists import FinalistTuner
+from unirank.search.hypervolume_tpe import HypervolumeTPEProposer
 from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
@@ -120,6 +121,7 @@ class OptunaArchSearcher(Searcher):
         self.finished = 0   # of those, how many have ended (completed, pruned or failed)
         self.proposer = (PredictorProposer(space, features, search.seed) if search.sampler == "predictor" else
                          EvolutionProposer(space, search.seed) if search.sampler == "evolution" else
+                         HypervolumeTPEProposer(space, search.seed) if search.sampler == "tpe_hv" else
                          LocalSearchProposer(space, search.seed, self._fitting_mflops,
                                              every=2 if search.sampler == "tpe_local" else 1)
                          if search.sampler in ("local", "tpe_local") else None)

@@ -39,7 +39,8 @@ def storage_url(cfg: StudyConfig, out_dir: str | Path | None = None) -> str:
 def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded (constraints come from ``Trial.set_constraint``)."""
     seed = cfg.search.seed
-    if cfg.search.sampler in ("tpe", "tpe_local"):  # tpe_local: TPE proposes every other candidate
+    # tpe_local: TPE proposes every other candidate; tpe_hv: TPE proposes until two trials are trained
+    if cfg.search.sampler in ("tpe", "tpe_local", "tpe_hv"):
         # group=True: the space is conditional (per-layer and per-pattern parameters exist only in
         # some trials), so multivariate TPE models each group of co-occurring parameters jointly
         # instead of falling back to independent sampling; constant_liar keeps concurrent trials apart.
