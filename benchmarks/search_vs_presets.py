@@ -287,6 +287,18 @@ def _against(tuned: Path, winners: dict, seeds: int, tag: str) -> str:
             f"{sum(beats[s][1] and fits[s] for s in range(seeds))} of {seeds}\n")
 
 
+def _default_tune_note(search: Path, args) -> str:
+    """A line when the searched side ran with the study's default ``search.tune`` (no
+    ``--tune-finalists``; ``unirank.config.default_tune``), read from the study it made."""
+    from unirank.search.study import open_study_from_dir
+
+    tune = open_study_from_dir(search)[1].search.tune
+    if args.tune_finalists or tune is None:
+        return ""
+    return (f"\n- finalists tuned by the study's default `search.tune` (left out): the last {tune.trials} of the "
+            f"{args.trials} searched candidates retrain the {tune.top} best architectures with other training values")
+
+
 def run(data: str, args, root: Path) -> str:
     from unirank.search.pareto import hypervolume_2d
 
@@ -401,6 +413,7 @@ def run(data: str, args, root: Path) -> str:
                + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
                f"with the study's training values, seed 0), {args.tune} trainings each per seed"
                + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
+               + _default_tune_note(root / data / "search-0", args)
                + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))} (trainings on CPU, one thread each)")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
@@ -467,7 +480,8 @@ def main() -> None:
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
-             f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}."
+             f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}"
+             + "."
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
     for data in args.data:
         section = run(data, args, root)
