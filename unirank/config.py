@@ -607,7 +607,7 @@ class StudyConfig(_Section):
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
-    def _tune_needs_training_values(self) -> "StudyConfig":
+    def _tune_default_and_training_values(self) -> "StudyConfig":
         if "tune" not in self.search.model_fields_set:  # left out (null turns it off): on where it helps
             tune = default_tune(self.space.train, self.search.sampler, self.budget.trials)
             object.__setattr__(self, "search", self.search.model_copy(update={"tune": tune}))  # frozen

@@ -4,8 +4,8 @@ Optuna's multi-objective TPE splits the finished trials into "good" (the ⌈10%�
 by non-domination rank; when the front has more members than that, it keeps those with the largest
 hypervolume contribution against a reference at 1.1 × *the front's own* worst values. Scaled to the
 front, the cheap end counts as much as the quality end, so a front of tiny models pulls the search
-further down in cost (``search_vs_presets`` s22, synthetic data: half of the 40 searched candidates
-of a seed under 0.05 MFLOPs, validation NE 0.81–0.91, while the presets sit at 0.16–0.67 MFLOPs).
+further down in cost (``search_vs_presets`` s22, synthetic data, seed 3: 21 of the 42 searched
+trials under 0.05 MFLOPs, validation NE 0.78–0.91, while the presets sit at 0.16–0.67 MFLOPs).
 
 Here the good trials are those with the largest share of the hypervolume the study's report draws —
 reference 1.1 × the largest MFLOPs of every trained trial, the largest NE + 10% of their NE range
@@ -13,8 +13,8 @@ reference 1.1 × the largest MFLOPs of every trained trial, the largest NE + 10%
 hypervolume each adds (``hypervolume_order``). Each proposal builds an in-memory single-objective
 study whose trials carry the study's parameters and, as value, their place in that order (trials
 never trained for being over a budget last; running ones as running, so the constant liar keeps
-proposals apart), and asks a TPE configured like the study's (multivariate, grouped; good share ⌈10%⌉, at
-most 25) for the next point. The point is enqueued in the study, so it is an ordinary trial.
+proposals apart), and asks a TPE configured like the study's (multivariate, grouped; good share
+⌈10%⌉, at most 25) for the next point. The point is enqueued in the study, so it is an ordinary trial.
 For one objective (``objective: scalarized``) the study's TPE proposes as it is.
 """
 from __future__ import annotations
