@@ -480,8 +480,7 @@ def main() -> None:
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
-             f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}"
-             + "."
+             f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}."
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
     for data in args.data:
         section = run(data, args, root)

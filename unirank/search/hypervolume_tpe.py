@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 import random
-import warnings
 
 import optuna
 from optuna.trial import TrialState, create_trial
 
 from unirank.search.evolution import trained_points
 from unirank.search.pareto import hypervolume_order, report_reference
+from unirank.search.study import tpe_sampler
 from unirank.space.search_space import SearchSpace
 
 
@@ -51,11 +51,8 @@ class HypervolumeTPEProposer:
         if len(ordered) < 2:
             return None
         every = study.get_trials(deepcopy=False)
-        with warnings.catch_warnings():  # group and constant_liar are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=random.Random(f"{self.seed}-{len(every)}").randrange(2**31), multivariate=True, group=True,
-                constant_liar=True, n_startup_trials=0)
+        # the study's TPE, seeded per proposal, modelling from the first trial
+        sampler = tpe_sampler(random.Random(f"{self.seed}-{len(every)}").randrange(2**31), n_startup_trials=0)
         view = optuna.create_study(direction="minimize", sampler=sampler)
         for rank, t in enumerate(ordered):
             view.add_trial(create_trial(params=t.params, distributions=t.distributions, value=float(rank)))

@@ -36,18 +36,23 @@ def storage_url(cfg: StudyConfig, out_dir: str | Path | None = None) -> str:
     return cfg.search.storage or f"sqlite:///{folder / 'study.db'}"
 
 
+def tpe_sampler(seed: int, n_startup_trials: int) -> optuna.samplers.TPESampler:
+    """The study's TPE. group=True: the space is conditional (per-layer and per-pattern parameters
+    exist only in some trials), so multivariate TPE models each group of co-occurring parameters
+    jointly instead of falling back to independent sampling; constant_liar keeps concurrent trials
+    apart."""
+    with warnings.catch_warnings():  # group and constant_liar are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=n_startup_trials)
+
+
 def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded (constraints come from ``Trial.set_constraint``)."""
     seed = cfg.search.seed
     # tpe_local: TPE proposes every other candidate; tpe_hv: TPE proposes until two trials are trained
     if cfg.search.sampler in ("tpe", "tpe_local", "tpe_hv"):
-        # group=True: the space is conditional (per-layer and per-pattern parameters exist only in
-        # some trials), so multivariate TPE models each group of co-occurring parameters jointly
-        # instead of falling back to independent sampling; constant_liar keeps concurrent trials apart.
-        with warnings.catch_warnings():  # group and constant_liar are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                              n_startup_trials=6)
+        return tpe_sampler(seed, n_startup_trials=6)
     if cfg.search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     if cfg.search.sampler == "gp":
