@@ -74,11 +74,19 @@ TRAIN_SPACES = {
     "adamw": {"lr": [0.0003, 0.001, 0.003, 0.01], "weight_decay": [0.0, 0.01, 0.1],
               "embedding_l2": [0.0, 1e-5, 5e-5, 2e-4], "batch_size": [256, 512, 1024]},
 }
+# the same values searched, with a training protocol every training of the run follows (searches,
+# the presets' tunings, winners_retrained): the study's ``train`` section changed by these
+TRAIN_SPACES["regularised_evals4"] = TRAIN_SPACES["regularised"]
+TRAIN_SPACES["calibrated"] = TRAIN_SPACES["regularised"]
+PROTOCOLS = {"regularised_evals4": {"evals_per_epoch": 4},
+             # Platt scaling per portfolio on validation (train.calibrate), measured 4 times an epoch
+             "calibrated": {"calibrate": True, "evals_per_epoch": 4}}
 MAX_CANDIDATES = 48
 
 
 def _overrides(data: str, train_space: str = "basic") -> list[str]:
-    return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items())]
+    return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items()),
+            *(f"train.{k}={json.dumps(v)}" for k, v in PROTOCOLS.get(train_space, {}).items())]
 
 
 def _config(data: str, train_space: str = "basic", extra: tuple[str, ...] = ()):
@@ -481,6 +489,9 @@ def main() -> None:
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
              f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}."
+             + (f" Every training (searches, the presets' tunings) with the study's `train` changed by "
+                f"{json.dumps(PROTOCOLS[args.train_space])} (`--train-space {args.train_space}`)."
+                if args.train_space in PROTOCOLS else "")
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
     for data in args.data:
         section = run(data, args, root)

@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, machine, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import (DATA, STUDIES, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
+from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
                                           _winner, arch_note, best_presets, preset_arch)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
@@ -227,7 +227,9 @@ def main() -> None:
              + ")\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "
              f"the winner and the best tuned preset of each search seed of `search_vs_presets` run `{args.tag}`, "
              f"trained again from the same {args.retrain} fresh seeds each; their mean test metrics judged with "
-             f"that run's rule.\n"]
+             f"that run's rule."
+             + (f" Every training with the study's `train` changed by {json.dumps(PROTOCOLS[args.train_space])} "
+                f"(`--train-space {args.train_space}`)." if args.train_space in PROTOCOLS else "") + "\n"]
     with ProcessPoolExecutor(args.workers) as pool:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)

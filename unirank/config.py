@@ -387,7 +387,16 @@ class TrainConfig(_Section):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     max_epochs: int = Field(6, ge=1)
+    # early stopping: training stops once validation NE has not improved for ``patience`` epochs;
+    # it is measured ``evals_per_epoch`` times an epoch (evenly spaced steps, the last at the epoch's
+    # end; FuxiCTR's eval_steps), and the best measurement's weights are the ones kept. Small data
+    # that overfits within an epoch or two wants more than one (a finer choice of when to stop)
     patience: int = Field(2, ge=1)
+    evals_per_epoch: int = Field(1, ge=1, le=100)
+    # Platt scaling per portfolio fitted on the validation rows at each measurement (the model
+    # keeps the best measurement's; unirank.models.calibration): validation NE, early stopping and
+    # the search then judge calibrated probabilities, and the exported model serves them
+    calibrate: bool = False
     seed: int = 0
     device: str = "cpu"
     threads: int | None = Field(None, ge=1)

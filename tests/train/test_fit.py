@@ -147,3 +147,69 @@ def test_embedding_l2_with_sparsely_updated_tables_is_a_one_line_error(tiny_data
     cfg = TINY_TRAIN.model_copy(update={"embedding_l2": 1e-4, "embedding_optimizer": "sparse_adam"})
     with pytest.raises(UnirankError, match=r"^train\.embedding_l2: needs embedding tables with dense gradients"):
         fit(model, tiny_dataset, cfg)
+
+
+def test_measurement_steps_are_evenly_spaced_within_the_epoch(tiny_dataset):
+    from unirank.train.fit import _batches, _measure_steps
+
+    assert _measure_steps(10, 4) == {2, 5, 8}  # and the epoch's end, step 10
+    assert _measure_steps(3, 10) == {1, 2}  # more measurements than batches: after every batch
+    assert _measure_steps(10, 1) == set()
+    train = tiny_dataset.train
+    for drop_last in (False, True):
+        yielded = len(list(train.shuffled_indices(300, torch.Generator().manual_seed(0), drop_last=drop_last)))
+        assert _batches(len(train), 300, drop_last) == yielded
+
+
+def test_several_measurements_an_epoch_keep_the_best_ones_weights(tiny_dataset):
+    import dataclasses
+
+    cfg = TINY_TRAIN.model_copy(update={"evals_per_epoch": 4})
+    seed_everything(0)
+    model = build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features)
+    seen = []
+    result = fit(model, tiny_dataset, cfg, on_epoch=lambda epoch, val: seen.append(epoch))
+    assert seen == [h["epoch"] for h in result.history]  # the callback and history: epoch ends only
+    assert result.best_epoch - 1 < result.best_at <= result.best_epoch
+    assert result.val.mean_ne <= min(h["val_mean_ne"] for h in result.history)
+    again = evaluate(model, tiny_dataset.val, tiny_dataset.features)
+    assert abs(again.mean_ne - result.val.mean_ne) < 1e-9
+    # one measurement an epoch: the best is an epoch's end, as before this option
+    seed_everything(0)
+    once = fit(build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features), tiny_dataset, TINY_TRAIN)
+    assert once.best_at == once.best_epoch
+    assert dataclasses.asdict(once.val) != dataclasses.asdict(result.val)  # more measurements, another choice
+
+
+def test_patience_counts_epochs_when_measured_within_them(tiny_dataset):
+    """A learning rate that overfits the tiny data within its first epoch: with 4 measurements an
+    epoch and patience 1, training stops one epoch after the best measurement, inside epoch 2."""
+    cfg = TINY_TRAIN.model_copy(update={"evals_per_epoch": 4, "patience": 1, "lr": 0.03, "batch_size": 64,
+                                        "max_epochs": 4})
+    seed_everything(0)
+    result = fit(build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features), tiny_dataset, cfg)
+    assert result.best_at < 1
+    assert result.epochs_run == 2 and len(result.history) == 1  # stopped before the second epoch's end
+
+
+def test_a_run_killed_between_measurements_resumes_and_ends_the_same(tiny_dataset, tmp_path):
+    from unirank.train.fit import Checkpointing
+
+    cfg = TINY_TRAIN.model_copy(update={"evals_per_epoch": 3, "patience": 3})
+
+    def run(stop_at=None):
+        def on_epoch(epoch, val):
+            if epoch == stop_at:
+                raise KeyboardInterrupt  # killed after the mid-epoch checkpoints of this epoch
+        seed_everything(0)
+        model = build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features)
+        return fit(model, tiny_dataset, cfg, on_epoch=on_epoch, checkpointing=Checkpointing(tmp_path / "ck.pt", 7))
+
+    seed_everything(0)
+    reference = fit(build_model(PRESETS["shared_bottom_mlp"], tiny_dataset.features), tiny_dataset, cfg)
+    with pytest.raises(KeyboardInterrupt):
+        run(stop_at=2)
+    assert torch.load(tmp_path / "ck.pt", weights_only=True)["epoch"] == 2  # a checkpoint within epoch 2
+    resumed = run()
+    assert resumed.val.mean_ne == pytest.approx(reference.val.mean_ne, abs=1e-9)
+    assert resumed.best_at == reference.best_at

@@ -12,6 +12,7 @@ from unirank.models.stack import InteractionStack
 from unirank.models.star import Star
 from unirank.models.wide import FirstOrder, fm_logit
 from unirank.space.arch import ArchSpec
+from unirank.models import calibration
 
 SHARING = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE, "star": Star}
 
@@ -23,7 +24,9 @@ class UnifiedRanker(nn.Module):
     has list features ``lists`` [B, L] int64 (``unirank.data.features``) →
     logits [B, T] (one per objective, from the heads of each example's domain).
     ``parts`` returns the summands of the logit: ``deep`` and, when in ``arch.wide``, ``linear``
-    [B, T] and ``fm`` [B, 1].
+    [B, T] and ``fm`` [B, 1]. The buffer ``calibration`` [D, T, 2] maps their sum to the served
+    logit (a·z + b per portfolio; identity unless ``train.calibrate`` fitted it, see
+    ``unirank.models.calibration``).
     """
 
     def __init__(self, arch: ArchSpec, features: FeatureSpec, engine: str = "plain"):
@@ -40,6 +43,9 @@ class UnifiedRanker(nn.Module):
         wide = set(arch.wide or ())
         self.first_order = FirstOrder(arch.embedding, features) if "linear" in wide else None
         self.fm = "fm" in wide
+        self.register_buffer("calibration", calibration.identity(features.num_domains, features.num_objectives))
+        # weights saved before the buffer existed load as uncalibrated
+        self.register_load_state_dict_pre_hook(_identity_if_missing)
 
     def deep(self, matrix: torch.Tensor, flat: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         """E0 [B, N, d], h0 [B, W0], domain [B] → the deep part's logits [B, T]."""
@@ -66,13 +72,17 @@ class UnifiedRanker(nn.Module):
                 lists: torch.Tensor | None = None) -> torch.Tensor:
         if self.first_order is None and not self.fm:
             matrix, flat = self.inputs(dense, sparse, domain, lists)
-            return self.deep(matrix, flat, domain)
+            return calibration.apply(self.calibration, self.deep(matrix, flat, domain), domain)
         parts = self.parts(dense, sparse, domain, lists)
         logits = parts["deep"]
         for name in ("linear", "fm"):
             if name in parts:
                 logits = logits + parts[name]
-        return logits
+        return calibration.apply(self.calibration, logits, domain)
+
+
+def _identity_if_missing(module: UnifiedRanker, state: dict, prefix: str, *_) -> None:
+    state.setdefault(prefix + "calibration", calibration.identity(*module.calibration.shape[:2]))
 
 
 def build_model(arch: ArchSpec, features: FeatureSpec, engine: str = "plain") -> UnifiedRanker:

@@ -9,13 +9,15 @@ optionally ``torch.compile`` of the dense part (stack + sharing; embedding looku
 their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
 (``train.fast_path``, CUDA, one process): row-wise Adagrad fused into the lookup's backward and
 the whole step replayed as a CUDA graph (``train.fused_adagrad``, ``train.graphed``). Validation
-NE after each epoch, early stopping with ``patience``, best epoch's weights restored. A
+NE ``evals_per_epoch`` times an epoch (the last at its end), early stopping once it has not
+improved for ``patience`` epochs, the best measurement's weights restored. A
 non-finite loss stops training with ``TrainingDiverged``; it is checked every ``_CHECK_EVERY``
 steps so that GPU steps do not synchronise.
 """
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import time
@@ -32,6 +34,7 @@ from unirank.config import TrainConfig
 from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
+from unirank.models import calibration
 from unirank.train.metrics import EvalResult, portfolio_metrics
 from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
@@ -41,6 +44,7 @@ from unirank.train.id_dropout import id_dropout_for
 from unirank.train.optim import make_optimizers, table_l2
 
 _CHECK_EVERY = 50
+_EPS = 1e-9  # tolerance when comparing positions in epochs (sums of step fractions)
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,11 +54,12 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class FitResult:
     val: EvalResult
-    best_epoch: int
+    best_epoch: int  # the epoch (1-based) whose measurement was best
     epochs_run: int
     train_seconds: float
     examples_per_second: float
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one entry per epoch, its end's measurement
+    best_at: float = 0.0  # where in training the best measurement was, in epochs (e.g. 1.75)
 
 
 def seed_everything(seed: int) -> None:
@@ -152,6 +157,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             model.add_module("distill_head", head)  # trained with the model, dropped at the end
         distill = (cfg.distill_alpha, head)
     model.to(device)
+    if cfg.calibrate:  # trained on its raw logits; each measurement fits the table again
+        model.calibration.copy_(calibration.identity(*model.calibration.shape[:2]))
     fast = cfg.fast_path and device.type == "cuda" and world is None
     dropout = id_dropout_for(cfg.id_dropout, dataset.features, cfg.id_dropout_features,
                              cfg.seed + 7919 * (1 + (world.rank if world else 0)), device)
@@ -184,7 +191,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                if graphs and can_capture(optimizers) else None)
     generator = torch.Generator().manual_seed(cfg.seed + (world.rank if world else 0))
     ranks = world.size if world else 1
-    best, best_state, best_epoch, history = None, None, 0, []
+    best, best_state, best_at, history = None, None, 0.0, []
     seconds, examples, first_epoch, skip = 0.0, 0, 1, 0
     epoch_order = generator.get_state()
     if checkpointing and checkpointing.path.is_file():
@@ -194,7 +201,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             optimizer.load_state_dict(state)
         first_epoch, skip, epoch_order = saved["epoch"], saved["step"], saved["generator"]
         best = EvalResult(**saved["best"]) if saved["best"] else None
-        best_state, best_epoch, history = saved["best_state"], saved["best_epoch"], saved["history"]
+        best_state, history = saved["best_state"], saved["history"]
+        best_at = float(saved.get("best_at", saved["best_epoch"]))
         seconds, examples = saved["seconds"], saved["examples"]
         generator.set_state(epoch_order)
         if dropout is not None and "id_dropout" in saved:
@@ -206,17 +214,38 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                 "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
                 "epoch": epoch, "step": step, "generator": epoch_order,
                 "best": best.to_dict() if best else None, "best_state": best_state,
-                "best_epoch": best_epoch, "history": history, "seconds": seconds, "examples": examples,
+                "best_epoch": _epoch_of(best_at), "best_at": best_at, "history": history,
+                "seconds": seconds, "examples": examples,
                 **({"id_dropout": dropout.generator.get_state()} if dropout is not None else {})})
 
+    def measure(at: float) -> tuple[EvalResult, bool]:
+        """Validation ``at`` epochs into training (calibrated first with ``calibrate``), the best
+        weights kept → (it, whether to stop)."""
+        nonlocal best, best_state, best_at
+        table = None
+        if cfg.calibrate:
+            val, table = _calibrated(model, dataset.val, dataset.features, cfg.precision)
+        else:
+            val = evaluate(model, dataset.val, dataset.features, cfg.precision)
+        if best is None or val.mean_ne < best.mean_ne:
+            best, best_at = val, at
+            best_state = copy.deepcopy(model.state_dict())
+            if table is not None:
+                best_state["calibration"] = table.to(best_state["calibration"].device)
+            return val, False
+        return val, at - best_at >= cfg.patience - _EPS
+
     model.train()
+    stopped_within = False  # early-stopped before an epoch's end
     for epoch in range(first_epoch, cfg.max_epochs + 1):
-        if best is not None and epoch - best_epoch > cfg.patience:
+        if best is not None and epoch - 1 - best_at >= cfg.patience - _EPS:
             break  # resumed after the early stop had already been decided
         start = time.perf_counter()
         finite = torch.ones((), dtype=torch.bool, device=device)
-        seen = 0
+        seen, paused, stop = 0, 0.0, False
         epoch_order = generator.get_state()
+        steps = _batches(len(train), cfg.batch_size, drop_last=cfg.compile)
+        marks = _measure_steps(steps, cfg.evals_per_epoch)
         indices = train.shuffled_indices(cfg.batch_size, generator, drop_last=cfg.compile, skip=skip)
         for step, index in enumerate(indices, start=skip + 1):
             seen += len(index)
@@ -226,26 +255,33 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                 raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
             if checkpointing and step % checkpointing.every_steps == 0:
                 checkpoint(epoch, step)
+            if step in marks:  # a measurement within the epoch
+                if not finite:
+                    raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
+                began = time.perf_counter()
+                _, stop = measure(epoch - 1 + step / steps)
+                paused += time.perf_counter() - began
+                if stop:
+                    break
         skip = 0
         if not finite:
             raise TrainingDiverged(f"non-finite loss in epoch {epoch}")
         if device.type == "cuda":
             torch.cuda.synchronize()
-        epoch_seconds = time.perf_counter() - start
+        epoch_seconds = time.perf_counter() - start - paused
         seconds += epoch_seconds
         examples += seen * ranks
-        val = evaluate(model, dataset.val, dataset.features, cfg.precision)
+        if stop:
+            stopped_within = True
+            epoch_order = generator.get_state()
+            checkpoint(epoch + 1, 0)
+            break
+        val, stop = measure(float(epoch))
         history.append({"epoch": epoch, "val_mean_ne": val.mean_ne, "val_mean_auc": val.mean_auc,
                         "seconds": epoch_seconds,
                         "examples_per_second": seen * ranks / epoch_seconds})
         if on_epoch is not None:
             on_epoch(epoch, val)
-        stop = False
-        if best is None or val.mean_ne < best.mean_ne:
-            best, best_epoch = val, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= cfg.patience:
-            stop = True
         epoch_order = generator.get_state()
         checkpoint(epoch + 1, 0)
         if stop:
@@ -254,6 +290,35 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     if hasattr(model, "distill_head"):
         del model.distill_head
     uninstall_fused(model)
-    return FitResult(val=best, best_epoch=best_epoch, epochs_run=len(history),
+    return FitResult(val=best, best_epoch=_epoch_of(best_at), epochs_run=len(history) + stopped_within,
                      train_seconds=seconds, examples_per_second=examples / max(seconds, 1e-9),
-                     history=history)
+                     history=history, best_at=best_at)
+
+
+def _calibrated(model: nn.Module, split: TensorSplit, features: FeatureSpec,
+                precision: str) -> tuple[EvalResult, torch.Tensor]:
+    """The model's raw validation logits calibrated per portfolio → (their metrics, the table)."""
+    model.calibration.copy_(calibration.identity(*model.calibration.shape[:2]))  # training's own logits
+    logits = torch.from_numpy(predict(model, split, precision=precision, logits=True))
+    table = calibration.fit_table(logits, split.labels, split.mask, split.domain.cpu(), features.num_domains)
+    probs = torch.sigmoid(calibration.apply(table, logits, split.domain.cpu())).numpy()
+    return portfolio_metrics(probs, split.labels.numpy(), split.mask.numpy(), split.domain.numpy(),
+                             features.domains, features.objectives), table
+
+
+def _batches(rows: int, batch_size: int, drop_last: bool) -> int:
+    """How many batches ``TensorSplit.shuffled_indices`` yields for ``rows`` rows."""
+    if drop_last and rows >= batch_size:
+        rows -= rows % batch_size
+    return -(-rows // batch_size)
+
+
+def _measure_steps(steps: int, per_epoch: int) -> set[int]:
+    """The steps (1-based) after which validation is measured within an epoch of ``steps``
+    batches, evenly spaced; the epoch's end is measured anyway and is not among them."""
+    return {round(k * steps / per_epoch) for k in range(1, per_epoch)} - {0, steps}
+
+
+def _epoch_of(at: float) -> int:
+    """The epoch (1-based) a measurement ``at`` epochs into training fell in; 0 before any."""
+    return math.ceil(at - _EPS)
