@@ -191,3 +191,13 @@ def test_a_multi_hot_bag_pools_in_the_embedding_bag_collection(tmp_path):
         tr = build_model(PRESETS[preset], ds.features, engine="torchrec").eval()
         assert tr.inputs.tables.ec is None and tr.inputs.tables.ebc is not None
         assert (plain(*batch.inputs) - tr(*batch.inputs)).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("change", [{"calibrate": True}, {"evals_per_epoch": 4}])
+def test_sharded_training_refuses_what_its_loop_does_not_do(change, tmp_path):
+    """Its loop measures validation once an epoch, uncalibrated: asked for more, one line, no run."""
+    from unirank.errors import UnirankError
+    from unirank.train.sharded import train_sharded
+
+    with pytest.raises(UnirankError, match=f"train.{next(iter(change))}: not supported with --sharded"):
+        train_sharded(None, None, TINY_TRAIN.model_copy(update=change), tmp_path, False, 0, False)
