@@ -8,8 +8,9 @@ such as ``movielens_random``, the same study split at random, when named in ``--
 seed s:
 1. **search**: ``unirank search`` with the study's default sampler, every preset trained first as
    an observation the sampler learns from (presets are points of the space), training
-   hyperparameters searched with the architecture (``TRAIN_SPACES[--train-space]``), ``--trials`` searched
-   candidates;
+   hyperparameters searched with the architecture (``TRAIN_SPACES[--train-space]``; a space named in
+   ``PROTOCOLS`` also changes the study's training protocol for every training of the run — searches,
+   the presets' tunings, ``winners_retrained``), ``--trials`` searched candidates;
 2. **random**: the same study with ``search.sampler=random`` and no presets, given the same
    wall-clock as (1) (``budget.max_wall_minutes``; at most 48 candidates);
 3. **tuned presets**: the ``--top-presets`` presets with the best validation NE in (1) of seed 0,

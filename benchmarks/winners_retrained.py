@@ -46,8 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, machine, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config, _test_metrics, _verdicts,  # noqa: E402
-                                          _winner, arch_note, best_presets, preset_arch)
+from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
+                                          _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
