@@ -251,13 +251,11 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
             seen += len(index)
             loss = graphed(index) if graphed is not None else train_step(train.take(index))
             finite &= torch.isfinite(loss)
-            if step % _CHECK_EVERY == 0 and not finite:
+            if (step % _CHECK_EVERY == 0 or step in marks) and not finite:  # never measure a diverged model
                 raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
             if checkpointing and step % checkpointing.every_steps == 0:
                 checkpoint(epoch, step)
             if step in marks:  # a measurement within the epoch
-                if not finite:
-                    raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")
                 began = time.perf_counter()
                 _, stop = measure(epoch - 1 + step / steps)
                 paused += time.perf_counter() - began
