@@ -2,7 +2,7 @@
 noise is averaged out?
 
     python benchmarks/search_headroom.py --tag s7 [--data census movielens synthetic] [--top 3]
-        [--seeds 5] [--workers N] [--phase collect|train|report|all]
+        [--seeds 5] [--workers N] [--phase collect|train|report|all] [--train-space NAME]
 
 ``benchmarks/search_vs_presets.py`` judges one training of the search's winner against one
 training of the best tuned preset per search seed, so a real but small gain can drown in the
@@ -13,7 +13,8 @@ noise of a single training. Here, from that benchmark's runs (``--tag``), per da
    tuning chose most often over the seeds (ties: the lower mean validation NE). Selection reads
    validation NE only.
 2. **train**: each of them trained from ``--seeds`` training seeds (0…n−1, the same seeds for all)
-   with the study's protocol (early stopping on validation), evaluated once on the test split.
+   with the study's protocol (early stopping on validation) changed as that run's ``--train-space``
+   changed it (``PROTOCOLS``; checked against the run's own study), evaluated once on the test split.
 3. **report**: per architecture mean ± std of test NE and pooled test AUC, and the paired
    difference to the preset (same training seed) with the seeds on which it is better.
 Phases write under ``runs/benchmarks/search_headroom/<tag>/`` and skip finished trainings, so the
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, command, machine, mean_std, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, STUDIES, VARIANTS, _config  # noqa: E402
+from benchmarks.search_vs_presets import DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, VARIANTS, _config  # noqa: E402
 
 
 def collect(data: str, source: Path, top: int) -> list[dict]:
@@ -61,7 +62,7 @@ def collect(data: str, source: Path, top: int) -> list[dict]:
 
 
 def _train(job: tuple) -> dict:
-    data, index, candidate, seed, dest = job
+    data, index, candidate, seed, dest, train_space = job
     if Path(dest).is_file():
         return json.loads(Path(dest).read_text())
     import torch
@@ -69,8 +70,8 @@ def _train(job: tuple) -> dict:
     from unirank.space.arch import ArchSpec
 
     torch.set_num_threads(1)
-    run = train_and_test(_config(data), ArchSpec.model_validate(candidate["arch"]), Path(dest).parent.parent / "cache",
-                         seed, **candidate["train"])
+    run = train_and_test(_config(data, train_space), ArchSpec.model_validate(candidate["arch"]),
+                         Path(dest).parent.parent / "cache", seed, **candidate["train"])
     out = {"index": index, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc")}}
     Path(dest).write_text(json.dumps(out))
     return out
@@ -84,6 +85,22 @@ def _searched(source: Path) -> str:
     cfg = json.loads(study.read_text())["config"]
     return (f" (sampler {cfg['search']['sampler']}, objective {cfg['search']['objective']}, "
             f"{cfg['budget'].get('total_trials') or cfg['budget']['trials']} searched candidates)")
+
+
+def check_protocol(source: Path, data: str, train_space: str) -> None:
+    """Refuse to retrain a run's candidates under another training protocol than its searches used."""
+    study = source / data / "search-0" / "study.json"
+    if not study.is_file():
+        return
+    ran = json.loads(study.read_text())["config"]["train"]
+    ours = _config(data, train_space).train
+    keys = sorted({k for p in PROTOCOLS.values() for k in p})
+    differ = [k for k in keys if k in ran and ran[k] != getattr(ours, k)]
+    if differ:
+        raise SystemExit(f"search_headroom: {study} trained with "
+                         + ", ".join(f"train.{k}={ran[k]!r}" for k in differ)
+                         + f"; --train-space {train_space} gives "
+                         + ", ".join(f"{getattr(ours, k)!r}" for k in differ) + " (pass that run's --train-space)")
 
 
 def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -> str:
@@ -151,6 +168,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phase", default="all", choices=["collect", "train", "report", "all"])
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), default="basic",
+                        help="that run's --train-space: its protocol (PROTOCOLS) applies to every training here")
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "search_headroom" / args.tag
     source = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
@@ -162,8 +181,9 @@ def main() -> None:
         from unirank.data.dataset import prepare_dataset
 
         for data in args.data:  # each cache prepared once, before the workers read it
+            check_protocol(source, data, args.train_space)
             prepare_dataset(_config(data).data, root / "cache")
-        jobs = [(data, i, c, s, str(root / data / f"{i}-{s}.json")) for data in args.data
+        jobs = [(data, i, c, s, str(root / data / f"{i}-{s}.json"), args.train_space) for data in args.data
                 for i, c in enumerate(json.loads((root / data / "candidates.json").read_text()))
                 for s in range(args.seeds)]
         jobs.sort(key=lambda j: j[0] != "census")  # the longest first
@@ -178,7 +198,9 @@ def main() -> None:
                  f"best searched candidates of each search seed of `search_vs_presets` run `{args.tag}`{_searched(source)} "
                  f"(validation NE, ≤ the preset's "
                  f"MFLOPs) and the best tuned preset, each trained from {args.seeds} training seeds; test split read "
-                 "once per training."]
+                 "once per training."
+                 + (f" Every training with the study's `train` changed by {json.dumps(PROTOCOLS[args.train_space])} "
+                    f"(`--train-space {args.train_space}`)." if args.train_space in PROTOCOLS else "")]
         if (root / "trained_on.json").is_file():  # the trainings may have run on another machine
             where = json.loads((root / "trained_on.json").read_text())
             parts[-1] += f" Trainings ran on {where['machine']} (`{where['command']}`, one thread each)."

@@ -79,9 +79,12 @@ TRAIN_SPACES = {
 # the presets' tunings, winners_retrained): the study's ``train`` section changed by these
 TRAIN_SPACES["regularised_evals4"] = TRAIN_SPACES["regularised"]
 TRAIN_SPACES["calibrated"] = TRAIN_SPACES["regularised"]
+TRAIN_SPACES["calibrated_evals1"] = TRAIN_SPACES["regularised"]
 PROTOCOLS = {"regularised_evals4": {"evals_per_epoch": 4},
              # Platt scaling per portfolio on validation (train.calibrate), measured 4 times an epoch
-             "calibrated": {"calibrate": True, "evals_per_epoch": 4}}
+             "calibrated": {"calibrate": True, "evals_per_epoch": 4},
+             # the same scaling measured once an epoch, as every run before s25
+             "calibrated_evals1": {"calibrate": True}}
 MAX_CANDIDATES = 48
 
 
@@ -263,7 +266,8 @@ def _tune(job: tuple) -> dict:
         runs.append({"train": values, "ne": result.val.mean_ne, **test_metrics(model, dataset)})
     best = min(runs, key=lambda r: r["ne"])
     out = {**best, "preset": name, "seed": seed, "mflops": measure_cost(ARCHS[name], dataset.features).mflops,
-           "tried": len(runs), "tuner": TUNER, "runs": runs, "seconds": time.perf_counter() - started}
+           "tried": len(runs), "tuner": TUNER, "runs": runs, "seconds": time.perf_counter() - started,
+           "machine": machine()}
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     Path(dest).write_text(json.dumps(out))
     return out
@@ -423,6 +427,8 @@ def run(data: str, args, root: Path) -> str:
                f"with the study's training values, seed 0), {args.tune} trainings each per seed"
                + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
                + _default_tune_note(root / data / "search-0", args)
+               + "\n- presets tuned on: " + "; ".join(sorted({t.get("machine", "not recorded (before this field)")
+                                                              for t in tuned}))
                + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))} (trainings on CPU, one thread each)")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 

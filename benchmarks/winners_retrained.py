@@ -3,6 +3,7 @@
     python benchmarks/winners_retrained.py --tag s17 --train-space regularised
         [--data census movielens synthetic] [--seeds 5] [--retrain 3] [--workers 2]
         [--confirm TOP SEEDS] [--jobs FILE] [--refit VAL_FRACTION]
+    python benchmarks/winners_retrained.py --run-jobs FILE [--workers N]
 
 A ``search_vs_presets`` run judges one training of each side: the winner's own weights against the
 tuned preset's best-validation training. One training's test NE carries the noise of its seed
@@ -32,7 +33,9 @@ rate 15% later).
 
 Trainings are kept under runs/benchmarks/search_vs_presets/<tag>/<data>/retrained/ and skipped when
 rerun. ``--jobs FILE`` writes the trainings still to do as self-contained JSON (architecture,
-training values, seed, destination) and stops — ``.dev/retrain.py`` runs such a file elsewhere.
+training values, seed, destination) and stops; ``--run-jobs FILE`` runs such a file's trainings on
+any machine with this repository and the data (no studies needed), each result written to its
+destination, which then travels back beside the run.
 """
 from __future__ import annotations
 
@@ -131,6 +134,22 @@ def _refit_job(job: dict) -> dict:
     return result
 
 
+def run_jobs(path: Path, workers: int) -> None:
+    """The trainings of a ``--jobs`` file, ``workers`` at a time; each data cache prepared first."""
+    from unirank.data.dataset import prepare_dataset
+
+    try:
+        jobs = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"winners_retrained: --run-jobs {path}: expected a JSON list written by --jobs ({e})")
+    for cache in {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"]) for j in jobs}:
+        prepare_dataset(_config(cache[1], cache[2]).data, cache[0])
+    with ProcessPoolExecutor(workers) as pool:
+        for done, result in enumerate(pool.map(train_job, jobs), 1):
+            print(f"{done}/{len(jobs)} {result['side']} {result['name']} seed {result['seed']}: "
+                  f"test NE {result['test_ne']:.4f}", flush=True)
+
+
 def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
     """({seed: preset's means}, {seed: winner's means or None}) over the retrainings."""
     def mean(side: str, s: int) -> dict | None:
@@ -187,18 +206,23 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tag", required=True, help="the search_vs_presets run whose winners are retrained")
-    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), required=True, help="that run's --train-space")
+    parser.add_argument("--tag", help="the search_vs_presets run whose winners are retrained")
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), help="that run's --train-space")
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help="that run's --confirm")
     parser.add_argument("--jobs", type=Path, help="write the trainings still to do to this JSON file and stop")
+    parser.add_argument("--run-jobs", type=Path, metavar="FILE", help="run the trainings of a --jobs file and stop")
     parser.add_argument("--refit", type=float, metavar="VAL_FRACTION",
                         help="time splits: test each model after training it again with only this last share "
                              "of the rows before the test as validation")
     args = parser.parse_args()
+    if args.run_jobs:
+        return run_jobs(args.run_jobs, args.workers)
+    if not args.tag or not args.train_space:
+        parser.error("--tag and --train-space are required (unless --run-jobs)")
     if args.refit is not None:
         if not 0 < args.refit < 0.15:
             parser.error("--refit: expected a share of the rows in (0, 0.15)")
