@@ -138,12 +138,22 @@ def run_jobs(path: Path, workers: int) -> None:
     """The trainings of a ``--jobs`` file, ``workers`` at a time; each data cache prepared first."""
     from unirank.data.dataset import prepare_dataset
 
+    need = {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"}
     try:
         jobs = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise SystemExit(f"winners_retrained: --run-jobs {path}: expected a JSON list written by --jobs ({e})")
-    for cache in {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"]) for j in jobs}:
-        prepare_dataset(_config(cache[1], cache[2]).data, cache[0])
+    bad = next((i for i, j in enumerate(jobs if isinstance(jobs, list) else [None])
+                if not isinstance(j, dict) or need - set(j) or j["data"] not in STUDIES
+                or j["space"] not in TRAIN_SPACES), None)
+    if bad is not None:
+        raise SystemExit(f"winners_retrained: --run-jobs {path}: entry {bad} is not a training --jobs writes "
+                         f"(expected an object with {', '.join(sorted(need))}; a known data and train space)")
+    caches = {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"], j.get("refit")) for j in jobs}
+    for cache, data, space, refit in caches:  # prepared here, not by the workers at once
+        prepare_dataset(_config(data, space).data, cache)
+        if refit:
+            prepare_dataset(_config(data, space, (f"data.split.val_fraction={refit}",)).data, cache)
     with ProcessPoolExecutor(workers) as pool:
         for done, result in enumerate(pool.map(train_job, jobs), 1):
             print(f"{done}/{len(jobs)} {result['side']} {result['name']} seed {result['seed']}: "
