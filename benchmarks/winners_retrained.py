@@ -118,6 +118,24 @@ def train_job(job: dict) -> dict:
     return result
 
 
+def _refit_config(data: str, space: str, refit: float):
+    """The study of a refit: the same, with only the last ``refit`` of the rows before the test as validation."""
+    return _config(data, space, (f"data.split.val_fraction={refit}",))
+
+
+def prepare_caches(jobs: list[dict]) -> None:
+    """Every data cache the jobs still to do train from, prepared here before the workers read them
+    (at once)."""
+    from unirank.data.dataset import prepare_dataset
+
+    todo = [j for j in jobs if not (REPO / j["dest"]).is_file()]
+    for cache, data, space, refit in {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"],
+                                       j.get("refit")) for j in todo}:
+        prepare_dataset(_config(data, space).data, cache)
+        if refit:
+            prepare_dataset(_refit_config(data, space, refit).data, cache)
+
+
 def _refit_job(job: dict) -> dict:
     """The job's first training (its own file, shared with a run without ``--refit``), then the
     refit: trained on the longer training split, tested; val_ne stays the first training's."""
@@ -125,7 +143,7 @@ def _refit_job(job: dict) -> dict:
 
     dest = REPO / job["dest"]
     first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
-    cfg = _config(job["data"], job["space"], (f"data.split.val_fraction={job['refit']}",))
+    cfg = _refit_config(job["data"], job["space"], job["refit"])
     again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
                            **{**job["train"], "device": "cpu"})
     result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],
@@ -136,8 +154,6 @@ def _refit_job(job: dict) -> dict:
 
 def run_jobs(path: Path, workers: int) -> None:
     """The trainings of a ``--jobs`` file, ``workers`` at a time; each data cache prepared first."""
-    from unirank.data.dataset import prepare_dataset
-
     need = {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"}
     try:
         jobs = json.loads(path.read_text())
@@ -149,11 +165,7 @@ def run_jobs(path: Path, workers: int) -> None:
     if bad is not None:
         raise SystemExit(f"winners_retrained: --run-jobs {path}: entry {bad} is not a training --jobs writes "
                          f"(expected an object with {', '.join(sorted(need))}; a known data and train space)")
-    caches = {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"], j.get("refit")) for j in jobs}
-    for cache, data, space, refit in caches:  # prepared here, not by the workers at once
-        prepare_dataset(_config(data, space).data, cache)
-        if refit:
-            prepare_dataset(_config(data, space, (f"data.split.val_fraction={refit}",)).data, cache)
+    prepare_caches(jobs)
     with ProcessPoolExecutor(workers) as pool:
         for done, result in enumerate(pool.map(train_job, jobs), 1):
             print(f"{done}/{len(jobs)} {result['side']} {result['name']} seed {result['seed']}: "
@@ -267,6 +279,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
+            prepare_caches(jobs[data])
             section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), chosen[data])
             print(section, flush=True)
             parts.append(section)
