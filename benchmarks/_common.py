@@ -28,6 +28,25 @@ def unirank_search(study: str | Path, sets: list[str], label: str) -> subprocess
     return ran
 
 
+def read_jobs(path: Path, flag: str, writer: str, need: set[str], known, values: str) -> list[dict]:
+    """The entries of a job file another run of a script wrote (``writer``), each an object with the
+    keys ``need`` that ``known(entry)`` accepts (``values`` says what it checks); anything else ends
+    the script with one line naming the file and the first bad entry."""
+    import json
+
+    script = f"{Path(sys.argv[0]).stem}: {flag} {path}"
+    try:
+        jobs = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{script}: expected a JSON list written by {writer} ({e})")
+    bad = next((i for i, j in enumerate(jobs if isinstance(jobs, list) else [None])
+                if not isinstance(j, dict) or need - set(j) or not known(j)), None)
+    if bad is not None:
+        raise SystemExit(f"{script}: entry {bad} is not one {writer} writes (expected an object with "
+                         f"{', '.join(sorted(need))}; {values})")
+    return jobs
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:

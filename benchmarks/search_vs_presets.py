@@ -2,6 +2,8 @@
 
     python benchmarks/search_vs_presets.py [--data census movielens synthetic] [--seeds 5]
         [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
+    python benchmarks/search_vs_presets.py --tag T … --tune-jobs FILE   (the same arguments as run T)
+    python benchmarks/search_vs_presets.py --run-tune-jobs FILE [--workers N]
 
 Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol; ``VARIANTS``
 such as ``movielens_random``, the same study split at random, when named in ``--data``) and search
@@ -37,6 +39,12 @@ default sampler beats random when the hypervolume of its front of everything it 
 (MFLOPs, mean validation NE; one reference point per dataset) is larger. Resumable: finished
 units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when rerun; a search cut
 short resumes its study (the random side, given a wall-clock, starts over).
+
+The presets' tunings (step 3) need no study: once each dataset's search seed 0 has finished,
+``--tune-jobs FILE`` (with the run's own arguments) writes the tunings still to do as JSON and
+stops; ``--run-tune-jobs FILE`` runs them on any machine with this repository and the data (many
+cores: ``--workers``), each result written under runs/…/<tag>/<data>/tuned/, which then travels
+back beside the run; the run finds them there and tunes only what is missing.
 """
 from __future__ import annotations
 
@@ -51,7 +59,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, machine, test_metrics, unirank_search, write_section  # noqa: E402
+from benchmarks._common import (REPO, SHARED_DATA, machine, read_jobs, test_metrics,  # noqa: E402
+                                unirank_search, write_section)
 
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
@@ -273,6 +282,52 @@ def _tune(job: tuple) -> dict:
     return out
 
 
+def _top_presets(data: str, args, root: Path) -> list[str]:
+    """The ``--top-presets`` presets by validation NE with the study's training values in search seed 0."""
+    preset_ne = {r.preset: r.mean_ne for r in _records(root / data / "search-0") if r.preset}
+    return sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
+
+
+def _tune_jobs(data: str, top: list[str], args, root: Path) -> list[tuple]:
+    """``_tune``'s jobs of a dataset: (data, preset, seed, trainings, destination, train space)."""
+    return [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"), args.train_space)
+            for name in top for s in range(args.seeds)]
+
+
+def write_tune_jobs(path: Path, args, root: Path) -> None:
+    """The preset tunings still to do, as JSON (destinations relative to the repository), for
+    ``--run-tune-jobs`` on another machine; needs each dataset's search seed 0 (its presets' NE)."""
+    todo = []
+    for data in args.data:
+        if not (root / data / "search-0" / "done.json").is_file():
+            raise SystemExit(f"search_vs_presets: --tune-jobs: {root / data / 'search-0'} has not finished "
+                             "(its presets' validation NE chooses the presets to tune)")
+        todo += [{"data": d, "preset": name, "seed": s, "trainings": n, "space": space,
+                  "dest": str(Path(dest).relative_to(REPO))}
+                 for d, name, s, n, dest, space in _tune_jobs(data, _top_presets(data, args, root), args, root)
+                 if not Path(dest).is_file()]
+    path.write_text(json.dumps(todo))
+    print(f"{len(todo)} preset tunings to do written to {path}")
+
+
+def run_tune_jobs(path: Path, workers: int) -> None:
+    """The tunings of a ``--tune-jobs`` file, ``workers`` at a time, each written to its destination
+    under this repository (which then travels back beside the run); data caches prepared first."""
+    from unirank.data.dataset import prepare_dataset
+
+    entries = read_jobs(path, "--run-tune-jobs", "--tune-jobs", {"data", "preset", "seed", "trainings", "space", "dest"},
+                        lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in PRESETS,
+                        "a known data, train space and preset")
+    jobs = [(j["data"], j["preset"], j["seed"], j["trainings"], str(REPO / j["dest"]), j["space"]) for j in entries]
+    for data, space, cache in {(j[0], j[5], Path(j[4]).parent.parent / "cache") for j in jobs
+                               if not Path(j[4]).is_file()}:
+        prepare_dataset(_config(data, space).data, cache)
+    with ProcessPoolExecutor(workers) as pool:
+        for done, out in enumerate(pool.map(_tune, jobs), 1):
+            print(f"{done}/{len(jobs)} {out['preset']} seed {out['seed']}: val NE {out['ne']:.4f} "
+                  f"({out['seconds']:.0f} s)", flush=True)
+
+
 def _verdicts(presets: dict, winners: dict) -> tuple[float, float, dict]:
     """(test-NE margin, test-AUC margin, {seed: (beats in NE, beats in AUC)}): a winner beats the
     best tuned preset when it is better by more than the seeds' std (the larger of the two sides')."""
@@ -346,8 +401,7 @@ def run(data: str, args, root: Path) -> str:
 
     with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
         list(threads.map(one_seed, range(args.seeds)))
-    preset_ne = {r.preset: r.mean_ne for r in searched[0] if r.preset}
-    top = sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
+    top = _top_presets(data, args, root)
     if args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
         tuned_from = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tuned_from / data / "tuned"
         (root / data / "tuned").mkdir(parents=True, exist_ok=True)
@@ -361,8 +415,7 @@ def run(data: str, args, root: Path) -> str:
                 raise SystemExit(f"search_vs_presets: {p} was tuned otherwise (TPE, which repeats points) "
                                  f"than this version ({TUNER})")
             shutil.copyfile(p, root / data / "tuned" / p.name)
-    jobs = [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"), args.train_space)
-            for name in top for s in range(args.seeds)]
+    jobs = _tune_jobs(data, top, args, root)
     print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
         tuned = list(pool.map(_tune, jobs))
@@ -465,11 +518,19 @@ def main() -> None:
                         help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
     parser.add_argument("--searched-finalists", action="store_true",
                         help="with --tune-finalists: search.tune.presets false (no preset's architecture is a finalist)")
+    parser.add_argument("--tune-jobs", type=Path, metavar="FILE",
+                        help="write the preset tunings still to do (after each dataset's search seed 0) and stop")
+    parser.add_argument("--run-tune-jobs", type=Path, metavar="FILE",
+                        help="run the tunings of a --tune-jobs file (--workers at a time) and stop")
     args = parser.parse_args()
+    if args.run_tune_jobs:
+        return run_tune_jobs(args.run_tune_jobs, args.workers)
     if args.searched_finalists and not args.tune_finalists:
         parser.error("--searched-finalists: needs --tune-finalists")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
+    if args.tune_jobs:
+        return write_tune_jobs(args.tune_jobs, args, root)
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += "_capped" if args.over_target == "infeasible" else ""
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""

@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, machine, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, machine, read_jobs, train_and_test, write_section  # noqa: E402
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
@@ -154,17 +154,9 @@ def _refit_job(job: dict) -> dict:
 
 def run_jobs(path: Path, workers: int) -> None:
     """The trainings of a ``--jobs`` file, ``workers`` at a time; each data cache prepared first."""
-    need = {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"}
-    try:
-        jobs = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"winners_retrained: --run-jobs {path}: expected a JSON list written by --jobs ({e})")
-    bad = next((i for i, j in enumerate(jobs if isinstance(jobs, list) else [None])
-                if not isinstance(j, dict) or need - set(j) or j["data"] not in STUDIES
-                or j["space"] not in TRAIN_SPACES), None)
-    if bad is not None:
-        raise SystemExit(f"winners_retrained: --run-jobs {path}: entry {bad} is not a training --jobs writes "
-                         f"(expected an object with {', '.join(sorted(need))}; a known data and train space)")
+    jobs = read_jobs(path, "--run-jobs", "--jobs",
+                     {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"},
+                     lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES, "a known data and train space")
     prepare_caches(jobs)
     with ProcessPoolExecutor(workers) as pool:
         for done, result in enumerate(pool.map(train_job, jobs), 1):
