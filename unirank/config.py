@@ -395,7 +395,8 @@ class TrainConfig(_Section):
     evals_per_epoch: int = Field(1, ge=1, le=100)
     # Platt scaling per portfolio fitted on the validation rows at each measurement (the model
     # keeps the best measurement's; unirank.models.calibration): validation NE, early stopping and
-    # the search then judge calibrated probabilities, and the exported model serves them
+    # the search then judge calibrated probabilities (cross-fitted: no row's score reads its own
+    # label), and the exported model serves them (its table fitted on every validation row)
     calibrate: bool = False
     seed: int = 0
     device: str = "cpu"

@@ -4,12 +4,20 @@ A ranking model's probabilities feed auctions and blending, so their level matte
 order. Trained on the past, a model is off in level for later traffic (base rates drift) and
 over-confident once it starts to overfit. Per portfolio (domain d, objective t) the served logit
 becomes ``a[d, t] · z + b[d, t]``, with (a, b) minimising the log loss on the validation rows of
-that portfolio; a portfolio without both labels there keeps (1, 0). Two numbers per portfolio, so
-the fit on validation rows costs little of their worth as a held-out measure; the ranking within a
-portfolio is unchanged (a > 0), its AUC the same.
+that portfolio; a portfolio without both labels there keeps (1, 0). The ranking within a portfolio
+is unchanged (a > 0), its AUC the same.
+
+Fitted and measured on the same rows, even two numbers a portfolio flatter the measure, by as
+much as the margins a search's winner is judged by (``benchmarks/calibration_optimism.py``). So the validation metrics of a calibrated model are **cross-fitted**
+(``cross_fitted``): the rows are split in two folds by position (even, odd), each fold's logits are
+calibrated by a table fitted on the other fold, and no row's calibrated score reads its own label
+(NE and log loss; the AUCs are the served table's, which two folds' tables would reorder). The table
+the model serves is fitted on all validation rows (the same rule, twice the rows).
 
 The table [D, T, 2] lives in the model (``UnifiedRanker.calibration``, a buffer saved with the
-weights), so an exported or retrained model serves what was measured.
+weights), so an exported or retrained model serves the calibration it was measured with.
+(``benchmarks/calibration_optimism.py`` measures the in-sample and cross-fitted NE of a run's
+winners.)
 """
 from __future__ import annotations
 
@@ -55,3 +63,16 @@ def fit_table(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, do
             if a > 0 and all(map(torch.isfinite, ab.detach())):  # a ≤ 0 would reverse the ranking
                 table[d, t] = torch.tensor([a, b])
     return table
+
+
+def cross_fitted(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, domain: torch.Tensor,
+                 num_domains: int, folds: int = 2) -> torch.Tensor:
+    """``fit_table``'s arguments → calibrated logits [N, T], each row's by a table fitted on the
+    other folds' rows (row i is in fold i mod ``folds``): a row's score never reads its own label."""
+    out = torch.empty_like(logits)
+    fold = torch.arange(len(logits)) % folds
+    for k in range(folds):
+        held, rest = fold == k, fold != k
+        table = fit_table(logits[rest], labels[rest], mask[rest], domain[rest], num_domains)
+        out[held] = apply(table, logits[held], domain[held])
+    return out

@@ -35,7 +35,7 @@ from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.models import calibration
-from unirank.train.metrics import EvalResult, portfolio_metrics
+from unirank.train.metrics import EvalResult, portfolio_metrics, with_losses
 from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
 from unirank.train.fused_adagrad import uninstall as uninstall_fused
@@ -295,13 +295,17 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
 
 def _calibrated(model: nn.Module, split: TensorSplit, features: FeatureSpec,
                 precision: str) -> tuple[EvalResult, torch.Tensor]:
-    """The model's raw validation logits calibrated per portfolio → (their metrics, the table)."""
+    """The model's raw validation logits calibrated per portfolio → (their metrics: NE and log loss
+    cross-fitted, AUCs as served; the table fitted on every row, which the model serves;
+    ``unirank.models.calibration``)."""
     model.calibration.copy_(calibration.identity(*model.calibration.shape[:2]))  # training's own logits
     logits = torch.from_numpy(predict(model, split, precision=precision, logits=True))
-    table = calibration.fit_table(logits, split.labels, split.mask, split.domain.cpu(), features.num_domains)
-    probs = torch.sigmoid(calibration.apply(table, logits, split.domain.cpu())).numpy()
-    return portfolio_metrics(probs, split.labels.numpy(), split.mask.numpy(), split.domain.numpy(),
-                             features.domains, features.objectives), table
+    args = (logits, split.labels, split.mask, split.domain.cpu(), features.num_domains)
+    table = calibration.fit_table(*args)
+    served, held = (portfolio_metrics(torch.sigmoid(z).numpy(), split.labels.numpy(), split.mask.numpy(),
+                                      split.domain.numpy(), features.domains, features.objectives)
+                    for z in (calibration.apply(table, logits, split.domain.cpu()), calibration.cross_fitted(*args)))
+    return with_losses(served, held), table  # AUCs as served (two folds' tables would reorder rows)
 
 
 def _batches(rows: int, batch_size: int, drop_last: bool) -> int:
