@@ -43,7 +43,7 @@ def _fit(dataset, calibrate: bool):
     return model, fit(model, dataset, TINY_TRAIN.model_copy(update={"calibrate": calibrate}))
 
 
-def test_a_calibrated_model_serves_what_was_measured_and_no_worse(tiny_dataset):
+def test_a_calibrated_model_carries_its_table_and_is_no_worse(tiny_dataset):
     raw_model, raw = _fit(tiny_dataset, False)
     model, result = _fit(tiny_dataset, True)
     assert raw_model.calibration.tolist() == calibration.identity(*raw_model.calibration.shape[:2]).tolist()

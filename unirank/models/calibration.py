@@ -9,16 +9,15 @@ is unchanged (a > 0), its AUC the same.
 
 Fitted and measured on the same rows, even two numbers a portfolio flatter the measure: by
 0.0002–0.0012 NE on the searched winners of run s28, a third of the margin a MovieLens winner is
-judged by (``benchmarks/calibration_optimism.py``). So the validation metrics of a calibrated model are **cross-fitted**
-(``cross_fitted``): the rows are split in two folds by position (even, odd), each fold's logits are
-calibrated by a table fitted on the other fold, and no row's calibrated score reads its own label
-(NE and log loss; the AUCs are the served table's, which two folds' tables would reorder). The table
-the model serves is fitted on all validation rows (the same rule, twice the rows).
+judged by (``benchmarks/calibration_optimism.py``). So the validation metrics of a calibrated
+model are **cross-fitted** (``cross_fitted``): the rows are split in two folds by position (even,
+odd), each fold's logits are calibrated by a table fitted on the other fold, and no row's
+calibrated score reads its own label (NE and log loss; the AUCs are the served table's, which two
+folds' tables would reorder). The table the model serves is fitted on all validation rows (the
+same rule, twice the rows).
 
 The table [D, T, 2] lives in the model (``UnifiedRanker.calibration``, a buffer saved with the
 weights), so an exported or retrained model serves the calibration it was measured with.
-(``benchmarks/calibration_optimism.py`` measures the in-sample and cross-fitted NE of a run's
-winners.)
 """
 from __future__ import annotations
 

@@ -117,13 +117,12 @@ def with_losses(ranking: EvalResult, losses: EvalResult) -> EvalResult:
     """``ranking``'s AUCs with ``losses``' NE and log loss (portfolios, objectives, means): the two
     results of one split scored two ways (``unirank.train.fit``: a calibrated model's AUCs are its
     served table's, its losses cross-fitted)."""
-    out = EvalResult(portfolios={k: {**v, **{m: losses.portfolios[k][m] for m in ("ne", "logloss")}}
-                                 for k, v in ranking.portfolios.items()},
-                     objectives={k: {**v, **{m: losses.objectives[k][m] for m in ("ne", "logloss")}}
-                                 for k, v in ranking.objectives.items()},
-                     mean_ne=losses.mean_ne, mean_auc=ranking.mean_auc, mean_logloss=losses.mean_logloss,
-                     mean_pooled_auc=ranking.mean_pooled_auc)
-    return out
+    return EvalResult(portfolios={k: {**v, **{m: losses.portfolios[k][m] for m in ("ne", "logloss")}}
+                                  for k, v in ranking.portfolios.items()},
+                      objectives={k: {**v, **{m: losses.objectives[k][m] for m in ("ne", "logloss")}}
+                                  for k, v in ranking.objectives.items()},
+                      mean_ne=losses.mean_ne, mean_auc=ranking.mean_auc, mean_logloss=losses.mean_logloss,
+                      mean_pooled_auc=ranking.mean_pooled_auc)
 
 
 def _weighted(pairs: list[tuple[float, int]]) -> float:
