@@ -26,16 +26,14 @@ from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
 
-def _scores(data: str, bundle: Path) -> dict[str, float]:
+def _scores(dataset, bundle: Path) -> dict[str, float]:
     import torch
 
-    from unirank.data.dataset import load_prepared, prepare_dataset
     from unirank.export.bundle import load_bundle
     from unirank.models import calibration
     from unirank.train.fit import predict
     from unirank.train.metrics import portfolio_metrics
 
-    dataset = load_prepared(prepare_dataset(_config(data, "calibrated").data, bundle.parents[2] / "cache"))
     model = load_bundle(bundle).model()
     model.calibration.copy_(calibration.identity(*model.calibration.shape[:2]))  # the raw logits
     features = dataset.features
@@ -55,13 +53,16 @@ def _scores(data: str, bundle: Path) -> dict[str, float]:
 
 
 def report(tag: str, data: str, seeds: int) -> str:
+    from unirank.data.dataset import load_prepared, prepare_dataset
+
+    dataset = load_prepared(prepare_dataset(_config(data, "calibrated").data, RUNS / tag / data / "cache"))  # once
     rows, optimism = [], []
     for s in range(seeds):
         exported = sorted((RUNS / tag / data / f"search-{s}" / "export").glob("trial-*"))
         if not exported:
             raise SystemExit(f"calibration_optimism: no exported winner under {RUNS / tag / data / f'search-{s}'}")
         for bundle in exported:
-            r = _scores(data, bundle)
+            r = _scores(dataset, bundle)
             optimism.append(r["val_cross_fitted"] - r["val_in_sample"])
             rows.append(f"| {s} | {bundle.name.replace('-', ' ')} | {r['val_raw']:.4f} | {r['val_in_sample']:.4f} | "
                         f"{r['val_cross_fitted']:.4f} | {optimism[-1]:+.4f} | {r['test_raw']:.4f} | "
