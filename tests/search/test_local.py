@@ -152,3 +152,20 @@ def test_tpe_local_turns_follow_the_study_so_a_resumed_search_keeps_them(tiny_da
         assert proposal is not None and len(_changed(best.params, proposal)) == 1
     _add(study, space, proposal, [best.values[0] + 0.1])
     assert LocalSearchProposer(space, seed=1, every=2).propose(study) is None  # TPE's turn again
+
+
+def test_predicted_order_tries_first_the_change_that_helped_elsewhere(tiny_dataset):
+    """Trials away from the best show one decision (a dense encoding) lowering NE wherever it is
+    taken; ranked by the forest, the best's neighbour taking it comes first — the random order
+    proposes it only by chance."""
+    space = SearchSpace(SpaceConfig(), tiny_dataset.features)
+    study = _study(space, ["minimize"])
+    best = min(study.trials, key=lambda t: t.values[0])
+    good = next(e for e in SpaceConfig().dense_encoding if e != best.params["dense_encoding"])
+    for t in sorted(study.trials, key=lambda t: t.values[0])[1:]:  # each other point with it: better, not best
+        _add(study, space, {**t.params, "dense_encoding": good}, [t.values[0] - 0.009])
+    for seed in range(3):
+        proposal = LocalSearchProposer(space, seed=seed, order="predicted").propose(study)
+        assert _changed(best.params, proposal) == ["dense_encoding"] and proposal["dense_encoding"] == good
+    randomly = [LocalSearchProposer(space, seed=seed).propose(study) for seed in range(6)]
+    assert any(_changed(best.params, p) != ["dense_encoding"] for p in randomly)  # the order is what chose it

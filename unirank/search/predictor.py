@@ -36,7 +36,7 @@ class _RandomTrial:
         return self.params[name]
 
 
-def _features(params: dict) -> dict:
+def param_features(params: dict) -> dict:
     """Parameters as a DictVectorizer row: numbers stay numeric, the rest is one-hot."""
     return {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
             for k, v in params.items()}
@@ -56,19 +56,19 @@ class PredictorProposer:
         if len(finished) < self.startup:
             return None
         vectorizer = DictVectorizer(sparse=False)
-        x = vectorizer.fit_transform([_features(t.params) for t in finished])
+        x = vectorizer.fit_transform([param_features(t.params) for t in finished])
         y = [t.user_attrs["metrics"]["mean_ne"] for t in finished]
         model = RandomForestRegressor(n_estimators=100, random_state=self.seed).fit(x, y)
-        seen = {tuple(sorted(_features(t.params).items())) for t in finished}
+        seen = {tuple(sorted(param_features(t.params).items())) for t in finished}
         pool = []
         for _ in range(self.pool):
             trial = _RandomTrial(self.rng)
             arch = self.space.suggest(trial)
-            if tuple(sorted(_features(trial.params).items())) not in seen:
+            if tuple(sorted(param_features(trial.params).items())) not in seen:
                 pool.append((trial.params, arch))
         if not pool:
             return None
-        predicted = model.predict(vectorizer.transform([_features(p) for p, _ in pool]))
+        predicted = model.predict(vectorizer.transform([param_features(p) for p, _ in pool]))
         best = np.argsort(predicted)[: self.shortlist]
         scored = []
         for i in best:

@@ -123,7 +123,8 @@ class OptunaArchSearcher(Searcher):
                          EvolutionProposer(space, search.seed) if search.sampler == "evolution" else
                          HypervolumeTPEProposer(space, search.seed) if search.sampler == "tpe_hv" else
                          LocalSearchProposer(space, search.seed, self._fitting_mflops,
-                                             every=2 if search.sampler == "tpe_local" else 1)
+                                             every=2 if search.sampler == "tpe_local" else 1,
+                                             order=search.neighbour_order)
                          if search.sampler in ("local", "tpe_local") else None)
         # search.tune: the run's last candidates tune the best architectures' training values
         self.tuner = (FinalistTuner(space, search.seed, search.tune.top, search.tune.presets)
