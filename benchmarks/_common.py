@@ -47,6 +47,19 @@ def read_jobs(path: Path, flag: str, writer: str, need: set[str], known, values:
     return jobs
 
 
+def prepare_caches(wanted) -> None:
+    """Each distinct (data config, cache folder) of ``wanted`` prepared here, once, before worker
+    processes read the caches at the same time."""
+    from unirank.data.dataset import prepare_dataset
+
+    seen = set()
+    for data, cache in wanted:
+        key = (str(cache), data.model_dump_json())
+        if key not in seen:
+            seen.add(key)
+            prepare_dataset(data, Path(cache))
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:

@@ -59,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (REPO, SHARED_DATA, machine, read_jobs, test_metrics,  # noqa: E402
+from benchmarks._common import (REPO, SHARED_DATA, machine, prepare_caches, read_jobs, test_metrics,  # noqa: E402
                                 unirank_search, write_section)
 
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
@@ -313,15 +313,12 @@ def write_tune_jobs(path: Path, args, root: Path) -> None:
 def run_tune_jobs(path: Path, workers: int) -> None:
     """The tunings of a ``--tune-jobs`` file, ``workers`` at a time, each written to its destination
     under this repository (which then travels back beside the run); data caches prepared first."""
-    from unirank.data.dataset import prepare_dataset
-
     entries = read_jobs(path, "--run-tune-jobs", "--tune-jobs", {"data", "preset", "seed", "trainings", "space", "dest"},
                         lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in PRESETS,
                         "a known data, train space and preset")
     jobs = [(j["data"], j["preset"], j["seed"], j["trainings"], str(REPO / j["dest"]), j["space"]) for j in entries]
-    for data, space, cache in {(j[0], j[5], Path(j[4]).parent.parent / "cache") for j in jobs
-                               if not Path(j[4]).is_file()}:
-        prepare_dataset(_config(data, space).data, cache)
+    prepare_caches((_config(j[0], j[5]).data, Path(j[4]).parent.parent / "cache") for j in jobs
+                   if not Path(j[4]).is_file())
     with ProcessPoolExecutor(workers) as pool:
         for done, out in enumerate(pool.map(_tune, jobs), 1):
             print(f"{done}/{len(jobs)} {out['preset']} seed {out['seed']}: val NE {out['ne']:.4f} "

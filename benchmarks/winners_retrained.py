@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, machine, read_jobs, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, machine, prepare_caches, read_jobs, train_and_test, write_section  # noqa: E402
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
@@ -123,17 +123,14 @@ def _refit_config(data: str, space: str, refit: float):
     return _config(data, space, (f"data.split.val_fraction={refit}",))
 
 
-def prepare_caches(jobs: list[dict]) -> None:
-    """Every data cache the jobs still to do train from, prepared here before the workers read them
-    (at once)."""
-    from unirank.data.dataset import prepare_dataset
-
-    todo = [j for j in jobs if not (REPO / j["dest"]).is_file()]
-    for cache, data, space, refit in {((REPO / j["dest"]).parent.parent / "cache", j["data"], j["space"],
-                                       j.get("refit")) for j in todo}:
-        prepare_dataset(_config(data, space).data, cache)
-        if refit:
-            prepare_dataset(_refit_config(data, space, refit).data, cache)
+def _caches(jobs: list[dict]):
+    """(data config, cache folder) of every training still to do (its refit's too)."""
+    for j in jobs:
+        if not (REPO / j["dest"]).is_file():
+            cache = (REPO / j["dest"]).parent.parent / "cache"
+            yield _config(j["data"], j["space"]).data, cache
+            if j.get("refit"):
+                yield _refit_config(j["data"], j["space"], j["refit"]).data, cache
 
 
 def _refit_job(job: dict) -> dict:
@@ -157,7 +154,7 @@ def run_jobs(path: Path, workers: int) -> None:
     jobs = read_jobs(path, "--run-jobs", "--jobs",
                      {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"},
                      lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES, "a known data and train space")
-    prepare_caches(jobs)
+    prepare_caches(_caches(jobs))
     with ProcessPoolExecutor(workers) as pool:
         for done, result in enumerate(pool.map(train_job, jobs), 1):
             print(f"{done}/{len(jobs)} {result['side']} {result['name']} seed {result['seed']}: "
@@ -271,7 +268,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
-            prepare_caches(jobs[data])
+            prepare_caches(_caches(jobs[data]))
             section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), chosen[data])
             print(section, flush=True)
             parts.append(section)
