@@ -156,7 +156,7 @@ def test_tpe_local_turns_follow_the_study_so_a_resumed_search_keeps_them(tiny_da
 
 def test_predicted_order_tries_first_the_change_that_helped_elsewhere(tiny_dataset):
     """Trials away from the best show one decision (a dense encoding) lowering NE wherever it is
-    taken; ranked by the forest, the best's neighbour taking it comes first — the random order
+    taken; ranked by the additive model, the best's neighbour taking it comes first — the random order
     proposes it only by chance."""
     space = SearchSpace(SpaceConfig(), tiny_dataset.features)
     study = _study(space, ["minimize"])

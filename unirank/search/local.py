@@ -16,13 +16,13 @@ neighbour is always a valid point of the space. The centre:
 
 Neighbours are visited in a seeded random order, or (``search.neighbour_order: predicted``) best
 predicted first: an additive model learns the objective from the parameters of every trained
-point (presets included) and ranks the centre's unseen neighbours by it — the acquisition White et al.'s
-BANANAS optimises by mutating the best architectures, so the decision that helped elsewhere in the
-study (another dense encoding, a wider cross) is tried on the centre early instead of by chance. A
-neighbour over a hard budget or over the
-scalarised target (``search.over_target: infeasible``) is *repaired*: of its own neighbours that
-keep its change, fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is
-proposed instead — a move like "periodic dense rows and a narrower layer", which no single step
+point (presets included) and ranks the centre's unseen neighbours by it — as BANANAS (White et
+al., AAAI 2021) optimises its acquisition by mutating the best architectures — so a decision that
+helped elsewhere in the study (another dense encoding, a wider cross) is tried on the centre early
+instead of by chance. A neighbour over a hard budget or over the scalarised target
+(``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
+fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
+instead — a move like "periodic dense rows and a narrower layer", which no single step
 under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
 tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
 
@@ -80,7 +80,8 @@ Check = Callable[[ArchSpec], "float | None"]
 class LocalSearchProposer:
     def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None, every: int = 1,
                  order: str = "random"):
-        self.space, self.seed, self.rng, self.check, self.order = space, seed, random.Random(seed), check, order
+        self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
+        self.order = order  # "random" or "predicted" (search.neighbour_order)
         self.every = every  # proposes for every every-th searched trial, the study's sampler for the others
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
