@@ -86,12 +86,11 @@ class LocalSearchProposer:
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
 
-    def centres(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-        """Finished trials with parameters, in the order their neighbourhoods are searched."""
-        done = trained_points(study)
+    def centres(self, done: list[optuna.trial.FrozenTrial], objectives: int) -> list[optuna.trial.FrozenTrial]:
+        """The trained points ``done`` (``trained_points``) in the order their neighbourhoods are searched."""
         if len(done) < 2:
             return []
-        if len(study.directions) > 1:
+        if objectives > 1:
             front = pareto_front(done)
             return self.rng.sample(front, len(front))
         return sorted(done, key=lambda t: t.values[0])
@@ -103,8 +102,9 @@ class LocalSearchProposer:
         if searched % self.every != self.every - 1:
             return None
         seen = seen_keys(study)
-        rank = self._predictor(study) if self.order == "predicted" else None
-        for centre in self.centres(study):
+        done = trained_points(study)
+        rank = self._predictor(done) if self.order == "predicted" else None
+        for centre in self.centres(done, len(study.directions)):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))
             near = self.rng.sample(near, len(near))
             if rank is not None and near:
@@ -119,8 +119,8 @@ class LocalSearchProposer:
                 return self.repair(params, changed, seen, salt=(centre.number, self.seed, changed)) or params
         return None
 
-    def _predictor(self, study: optuna.Study) -> Callable[[list[dict]], list[int]] | None:
-        """Orders parameter dicts best predicted first, or None with fewer than 4 trained points.
+    def _predictor(self, done: list[optuna.trial.FrozenTrial]) -> Callable[[list[dict]], list[int]] | None:
+        """Orders parameter dicts best predicted first, or None with fewer than 4 trained points (``done``).
         The model is additive (ridge regression on the standardised parameters, one-hot where
         categorical), fitted on the trained points' first objective: a neighbour differs from its
         centre in one decision, so its predicted gain is that decision's learnt effect — which a
@@ -130,7 +130,6 @@ class LocalSearchProposer:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        done = trained_points(study)
         if len(done) < 4:
             return None
         model = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), Ridge(alpha=1.0))
