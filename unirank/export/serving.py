@@ -21,10 +21,11 @@ from unirank.errors import UnirankError
 from unirank.proxies.cost import example_inputs
 
 
-# Max |eager − exported| allowed, in probability units. fp32 on CPU mostly agrees to ~1e-7, but
-# float32 sums reordered at run time have moved one probability by 1.2e-5 (a MovieLens model with
-# attention and periodic dense rows, once, not reproduced in a fresh process); a wrong graph — a
-# missing calibration table, a layer in training mode — moves them by 1e-3 and more.
+# Max |eager − exported| allowed, in probability units. fp32 on CPU mostly agrees to ~1e-7, but one
+# program differed by 1.2e-5 (a MovieLens model with attention and periodic dense rows, inside a
+# benchmark process; exported again in fresh processes it agreed exactly — cause not found, float32
+# order of operations suspected); a wrong graph — a missing calibration table, a layer in training
+# mode — moves probabilities by 1e-3 and more.
 SERVING_TOLERANCE = 1e-4
 
 
