@@ -522,9 +522,10 @@ class SearchConfig(_Section):
 
     sampler: Literal["tpe", "tpe_hv", "nsga2", "random", "gp", "predictor", "evolution", "local", "tpe_local"] = "tpe"
     seed: int = 0
-    # local, tpe_local: the order a centre's neighbours are tried in — random (seeded), or predicted:
-    # best first by a ridge regression fitted on the trained points (unirank/search/local.py)
-    neighbour_order: Literal["random", "predicted"] = "random"
+    # local, tpe_local: the order a centre's neighbours are tried in — random (seeded); predicted:
+    # best first by a ridge regression fitted on the trained points; expected_improvement: largest
+    # first under a Bayesian ridge, which also favours untried decisions (unirank/search/local.py)
+    neighbour_order: Literal["random", "predicted", "expected_improvement"] = "random"
     # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
     objective: Literal["pareto", "scalarized"] = "pareto"
     penalty_lambda: float = Field(0.02, ge=0)

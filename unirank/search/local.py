@@ -19,7 +19,9 @@ predicted first: an additive model learns the objective from the parameters of e
 point (presets included) and ranks the centre's unseen neighbours by it — as BANANAS (White et
 al., AAAI 2021) optimises its acquisition by mutating the best architectures — so a decision that
 helped elsewhere in the study (another dense encoding, a wider cross) is tried on the centre early
-instead of by chance. A neighbour over a hard budget or over the scalarised target
+instead of by chance; or (``expected_improvement``) by the expected improvement over the centre
+under a Bayesian version of that model, so a decision no trained point has taken comes before
+ones seen to be mediocre, and the search does not stay among what it has seen. A neighbour over a hard budget or over the scalarised target
 (``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
 fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
 instead — a move like "periodic dense rows and a narrower layer", which no single step
@@ -35,11 +37,17 @@ from the presets; local search refines what is best.
 from __future__ import annotations
 
 import json
+import math
 import random
 from typing import Callable, NamedTuple
 
 import optuna
+import numpy as np
 from optuna.distributions import CategoricalDistribution, IntDistribution
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import BayesianRidge, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from unirank.search.evolution import ChildTrial, pareto_front, point_key, seen_keys, trained_points
 from unirank.search.predictor import param_features
@@ -81,7 +89,7 @@ class LocalSearchProposer:
     def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None, every: int = 1,
                  order: str = "random"):
         self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
-        self.order = order  # "random" or "predicted" (search.neighbour_order)
+        self.order = order  # "random", "predicted" or "expected_improvement" (search.neighbour_order)
         self.every = every  # proposes for every every-th searched trial, the study's sampler for the others
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
@@ -103,12 +111,12 @@ class LocalSearchProposer:
             return None
         seen = seen_keys(study)
         done = trained_points(study)
-        rank = self._predictor(done) if self.order == "predicted" else None
+        rank = self._predictor(done) if self.order != "random" else None
         for centre in self.centres(done, len(study.directions)):
             near = neighbours(self.space, centre.params, centre.distributions, salt=(centre.number, self.seed))
             near = self.rng.sample(near, len(near))
             if rank is not None and near:
-                near = [near[i] for i in rank([n.params for n in near])]
+                near = [near[i] for i in rank(centre.params, near)]
             for params, arch, train, changed, _ in near:
                 key = point_key(arch.to_dict(), train)
                 if key in seen or key in self._repaired:
@@ -119,26 +127,21 @@ class LocalSearchProposer:
                 return self.repair(params, changed, seen, salt=(centre.number, self.seed, changed)) or params
         return None
 
-    def _predictor(self, done: list[optuna.trial.FrozenTrial]) -> Callable[[list[dict]], list[int]] | None:
-        """Orders parameter dicts best predicted first, or None with fewer than 4 trained points (``done``).
-        The model is additive (ridge regression on the standardised parameters, one-hot where
-        categorical), fitted on the trained points' first objective: a neighbour differs from its
-        centre in one decision, so its predicted gain is that decision's learnt effect — which a
-        forest, predicting a point far from the ones taking the decision, gets wrong."""
-        from sklearn.feature_extraction import DictVectorizer
-        from sklearn.linear_model import Ridge
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
+    def _predictor(self, done: list[optuna.trial.FrozenTrial]) -> Callable[[dict, list[Neighbour]], list[int]] | None:
+        """Orders a centre's (parameters) neighbours best first, or None with fewer than 4
+        trained points (``done``). The model is additive, fitted on the trained points' first
+        objective: a neighbour differs from its centre in one decision, so its predicted gain is
+        that decision's learnt effect — which a forest, predicting a point far from the ones taking
+        the decision, gets wrong. ``predicted``: ridge regression on the standardised parameters
+        (one-hot where categorical), lowest prediction first. ``expected_improvement``:
+        ``_expected_improvement``."""
         if len(done) < 4:
             return None
+        if self.order == "expected_improvement":
+            return lambda centre, near: _expected_improvement(done, centre, near)
         model = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), Ridge(alpha=1.0))
         model.fit([param_features(t.params) for t in done], [t.values[0] for t in done])
-
-        def rank(points: list[dict]) -> list[int]:
-            predicted = model.predict([param_features(p) for p in points])
-            return sorted(range(len(points)), key=lambda i: predicted[i])  # stable: the shuffle breaks ties
-        return rank
+        return lambda centre, near: _best_first(model.predict([param_features(n.params) for n in near]))
 
     def repair(self, params: dict, changed: str, seen: set[str], salt: object) -> dict | None:
         """Parameters one more decision away from ``params`` (not ``changed``) that fit and were not
@@ -163,3 +166,35 @@ class LocalSearchProposer:
         if key not in self._checked:
             self._checked[key] = self.check(arch)
         return self._checked[key]
+
+
+def _best_first(scores: np.ndarray) -> list[int]:
+    """Indices by ascending score; stable, so the seeded shuffle breaks ties."""
+    return sorted(range(len(scores)), key=lambda i: scores[i])
+
+
+def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour]) -> list[int]:
+    """``near`` (neighbours of the parameters ``centre``) by the expected improvement of the first
+    objective that their change brings, largest first. A Bayesian ridge regression on one-hot
+    parameters (each value of each decision its own effect; ``done``'s first objective the
+    target) gives the change — the changed decision's new value's effect less its old one's — a
+    normal posterior; its expected improvement E[max(0, −effect)] is large for a change seen to
+    help and for one to a value no trained point has (the prior's spread of effects), small for
+    one seen to be mediocre. Parameters the change brings into existence are not counted: each
+    untried one would add its prior variance, favouring changes that draw many (a new layer)."""
+    def one_hot(params: dict) -> dict:
+        return {f"{k}={v!r}": 1.0 for k, v in params.items()}
+
+    # the neighbours' values are in the vocabulary: an untried value is a feature with the prior's
+    # uncertainty, not one the vectoriser drops
+    vectoriser = DictVectorizer(sparse=False).fit([one_hot(t.params) for t in done]
+                                                  + [one_hot({n.name: n.params[n.name]}) for n in near])
+    model = BayesianRidge().fit(vectoriser.transform([one_hot(t.params) for t in done]), [t.values[0] for t in done])
+    change = (vectoriser.transform([one_hot({n.name: n.params[n.name]}) for n in near])
+              - vectoriser.transform([one_hot({n.name: centre[n.name]}) for n in near]))  # (neighbours, features)
+    gain = -change @ model.coef_  # (neighbours,) expected fall of the objective
+    spread = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", change, model.sigma_, change), 1e-24))
+    u = gain / spread
+    normal_cdf = 0.5 * (1.0 + np.vectorize(math.erf)(u / math.sqrt(2.0)))
+    improvement = spread * (u * normal_cdf + np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi))
+    return _best_first(-improvement)
