@@ -19,9 +19,9 @@ predicted first: an additive model learns the objective from the parameters of e
 point (presets included) and ranks the centre's unseen neighbours by it — as BANANAS (White et
 al., AAAI 2021) optimises its acquisition by mutating the best architectures — so a decision that
 helped elsewhere in the study (another dense encoding, a wider cross) is tried on the centre early
-instead of by chance; or (``expected_improvement``) by the expected improvement over the centre
-under a Bayesian version of that model, so a decision no trained point has taken comes before
-ones seen to be mediocre, and the search does not stay among what it has seen. A neighbour over a hard budget or over the scalarised target
+instead of by chance; or (``expected_improvement``) by the expected improvement of the change
+under a Bayesian version of that model, so a value no trained point has taken comes before a
+change seen to be mediocre. A neighbour over a hard budget or over the scalarised target
 (``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
 fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
 instead — a move like "periodic dense rows and a narrower layer", which no single step
@@ -41,13 +41,9 @@ import math
 import random
 from typing import Callable, NamedTuple
 
-import optuna
 import numpy as np
+import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
-from sklearn.feature_extraction import DictVectorizer
-from sklearn.linear_model import BayesianRidge, Ridge
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from unirank.search.evolution import ChildTrial, pareto_front, point_key, seen_keys, trained_points
 from unirank.search.predictor import param_features
@@ -128,13 +124,18 @@ class LocalSearchProposer:
         return None
 
     def _predictor(self, done: list[optuna.trial.FrozenTrial]) -> Callable[[dict, list[Neighbour]], list[int]] | None:
-        """Orders a centre's (parameters) neighbours best first, or None with fewer than 4
+        """Orders the neighbours of a centre (its parameters) best first, or None with fewer than 4
         trained points (``done``). The model is additive, fitted on the trained points' first
         objective: a neighbour differs from its centre in one decision, so its predicted gain is
         that decision's learnt effect — which a forest, predicting a point far from the ones taking
         the decision, gets wrong. ``predicted``: ridge regression on the standardised parameters
         (one-hot where categorical), lowest prediction first. ``expected_improvement``:
         ``_expected_improvement``."""
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         if len(done) < 4:
             return None
         if self.order == "expected_improvement":
@@ -182,6 +183,9 @@ def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, ne
     help and for one to a value no trained point has (the prior's spread of effects), small for
     one seen to be mediocre. Parameters the change brings into existence are not counted: each
     untried one would add its prior variance, favouring changes that draw many (a new layer)."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import BayesianRidge
+
     def one_hot(params: dict) -> dict:
         return {f"{k}={v!r}": 1.0 for k, v in params.items()}
 
