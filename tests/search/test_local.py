@@ -174,10 +174,10 @@ def test_predicted_order_tries_first_the_change_that_helped_elsewhere(tiny_datas
 def test_expected_improvement_tries_untried_values_before_a_small_known_gain(tiny_dataset):
     """Each point away from the best is matched by one taking another dense encoding, better by
     0.001 (small beside the presets' spread of 0.01 a step). The predicted order ranks that change
-    before non-numeric values no trained point has taken (their effect is 0 to a ridge
-    regression; an untried number it extrapolates); expected
-    improvement, whose prior gives an untried value the study's spread of effects, after them —
-    and its proposal changes one decision of the best to an untried value."""
+    before non-numeric values no trained point has taken (their effect is 0 to a ridge regression;
+    an untried number it extrapolates); expected improvement, whose prior gives an untried value
+    the study's spread of effects, after them — and its proposal changes one decision of the best
+    to an untried value."""
     space = SearchSpace(SpaceConfig(), tiny_dataset.features)
     study = _study(space, ["minimize"])
     best = min(study.trials, key=lambda t: t.values[0])
