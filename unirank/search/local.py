@@ -37,7 +37,6 @@ from the presets; local search refines what is best.
 from __future__ import annotations
 
 import json
-import math
 import random
 from typing import Callable, NamedTuple
 
@@ -171,7 +170,7 @@ class LocalSearchProposer:
 
 def _best_first(scores: np.ndarray) -> list[int]:
     """Indices by ascending score; stable, so the seeded shuffle breaks ties."""
-    return sorted(range(len(scores)), key=lambda i: scores[i])
+    return np.argsort(scores, kind="stable").tolist()
 
 
 def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour]) -> list[int]:
@@ -183,6 +182,7 @@ def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, ne
     help and for one to a value no trained point has (the prior's spread of effects), small for
     one seen to be mediocre. Parameters the change brings into existence are not counted: each
     untried one would add its prior variance, favouring changes that draw many (a new layer)."""
+    from scipy.stats import norm
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import BayesianRidge
 
@@ -191,14 +191,14 @@ def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, ne
 
     # the neighbours' values are in the vocabulary: an untried value is a feature with the prior's
     # uncertainty, not one the vectoriser drops
-    vectoriser = DictVectorizer(sparse=False).fit([one_hot(t.params) for t in done]
-                                                  + [one_hot({n.name: n.params[n.name]}) for n in near])
-    model = BayesianRidge().fit(vectoriser.transform([one_hot(t.params) for t in done]), [t.values[0] for t in done])
-    change = (vectoriser.transform([one_hot({n.name: n.params[n.name]}) for n in near])
+    trained = [one_hot(t.params) for t in done]
+    changed_to = [one_hot({n.name: n.params[n.name]}) for n in near]
+    vectoriser = DictVectorizer(sparse=False).fit(trained + changed_to)
+    model = BayesianRidge().fit(vectoriser.transform(trained), [t.values[0] for t in done])
+    change = (vectoriser.transform(changed_to)
               - vectoriser.transform([one_hot({n.name: centre[n.name]}) for n in near]))  # (neighbours, features)
     gain = -change @ model.coef_  # (neighbours,) expected fall of the objective
     spread = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", change, model.sigma_, change), 1e-24))
     u = gain / spread
-    normal_cdf = 0.5 * (1.0 + np.vectorize(math.erf)(u / math.sqrt(2.0)))
-    improvement = spread * (u * normal_cdf + np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi))
+    improvement = spread * (u * norm.cdf(u) + norm.pdf(u))
     return _best_first(-improvement)
