@@ -524,8 +524,9 @@ class SearchConfig(_Section):
     seed: int = 0
     # local, tpe_local: the order a centre's neighbours are tried in — random (seeded); predicted:
     # best first by a ridge regression fitted on the trained points; expected_improvement: largest
-    # first under a Bayesian ridge, which also favours untried decisions (unirank/search/local.py)
-    neighbour_order: Literal["random", "predicted", "expected_improvement"] = "random"
+    # first under a Bayesian ridge, which also favours untried decisions; thompson: by one seeded
+    # draw from that ridge's posterior (unirank/search/local.py)
+    neighbour_order: Literal["random", "predicted", "expected_improvement", "thompson"] = "random"
     # pareto: minimise (mean NE, MFLOPs); scalarized: minimise NE + λ·max(0, log(MFLOPs/target))
     objective: Literal["pareto", "scalarized"] = "pareto"
     penalty_lambda: float = Field(0.02, ge=0)

@@ -21,7 +21,8 @@ al., AAAI 2021) optimises its acquisition by mutating the best architectures —
 helped elsewhere in the study (another dense encoding, a wider cross) is tried on the centre early
 instead of by chance; or (``expected_improvement``) by the expected improvement of the change
 under a Bayesian version of that model, so a value no trained point has taken comes before a
-change seen to be mediocre. A neighbour over a hard budget or over the scalarised target
+change seen to be mediocre; or (``thompson``) by the change's effect under one seeded draw from
+that model's posterior, so seeds sharing their trained points still differ. A neighbour over a hard budget or over the scalarised target
 (``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
 fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
 instead — a move like "periodic dense rows and a narrower layer", which no single step
@@ -84,7 +85,7 @@ class LocalSearchProposer:
     def __init__(self, space: SearchSpace, seed: int = 0, check: Check | None = None, every: int = 1,
                  order: str = "random"):
         self.space, self.seed, self.rng, self.check = space, seed, random.Random(seed), check
-        self.order = order  # "random", "predicted" or "expected_improvement" (search.neighbour_order)
+        self.order = order  # "random", "predicted", "expected_improvement" or "thompson" (search.neighbour_order)
         self.every = every  # proposes for every every-th searched trial, the study's sampler for the others
         self._checked: dict[str, float | None] = {}  # architecture → check's answer
         self._repaired: set[str] = set()  # over-cap neighbours a repair already stood in for
@@ -129,7 +130,7 @@ class LocalSearchProposer:
         that decision's learnt effect — which a forest, predicting a point far from the ones taking
         the decision, gets wrong. ``predicted``: ridge regression on the standardised parameters
         (one-hot where categorical), lowest prediction first. ``expected_improvement``:
-        ``_expected_improvement``."""
+        ``_expected_improvement``; ``thompson``: ``_thompson``."""
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.linear_model import Ridge
         from sklearn.pipeline import make_pipeline
@@ -139,6 +140,9 @@ class LocalSearchProposer:
             return None
         if self.order == "expected_improvement":
             return lambda centre, near: _expected_improvement(done, centre, near)
+        if self.order == "thompson":  # seeded by the study's progress, so a resumed study draws the same
+            rng = np.random.default_rng([self.seed, len(done)])
+            return lambda centre, near: _thompson(done, centre, near, rng)
         model = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), Ridge(alpha=1.0))
         model.fit([param_features(t.params) for t in done], [t.values[0] for t in done])
         return lambda centre, near: _best_first(model.predict([param_features(n.params) for n in near]))
@@ -173,16 +177,14 @@ def _best_first(scores: np.ndarray) -> list[int]:
     return np.argsort(scores, kind="stable").tolist()
 
 
-def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour]) -> list[int]:
-    """``near`` (neighbours of the parameters ``centre``) by the expected improvement of the first
-    objective that their change brings, largest first. A Bayesian ridge regression on one-hot
-    parameters (each value of each decision its own effect; ``done``'s first objective the
-    target) gives the change — the changed decision's new value's effect less its old one's — a
-    normal posterior; its expected improvement E[max(0, −effect)] is large for a change seen to
-    help and for one to a value no trained point has (the prior's spread of effects), small for
-    one seen to be mediocre. Parameters the change brings into existence are not counted: each
-    untried one would add its prior variance, favouring changes that draw many (a new layer)."""
-    from scipy.stats import norm
+def _change_posterior(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour]):
+    """The posterior of the change each of ``near`` (neighbours of the parameters ``centre``) makes
+    to the first objective: a Bayesian ridge regression on one-hot parameters (each value of each
+    decision its own effect; ``done``'s first objective the target); the change's effect is the
+    changed decision's new value's effect less its old one's. Parameters the change brings into
+    existence are not counted: each untried one would add its prior variance, favouring changes
+    that draw many (a new layer). Returns the change rows (neighbours, features), the coefficients'
+    posterior mean (features,) and covariance (features, features)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import BayesianRidge
 
@@ -197,8 +199,30 @@ def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, ne
     model = BayesianRidge().fit(vectoriser.transform(trained), [t.values[0] for t in done])
     change = (vectoriser.transform(changed_to)
               - vectoriser.transform([one_hot({n.name: centre[n.name]}) for n in near]))  # (neighbours, features)
-    gain = -change @ model.coef_  # (neighbours,) expected fall of the objective
-    spread = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", change, model.sigma_, change), 1e-24))
+    return change, model.coef_, model.sigma_
+
+
+def _expected_improvement(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour]) -> list[int]:
+    """``near`` by the expected improvement E[max(0, −effect)] of their change's effect on the
+    first objective (``_change_posterior``), largest first: large for a change seen to help and
+    for one to a value no trained point has (the prior's spread of effects), small for one seen
+    to be mediocre."""
+    from scipy.stats import norm
+
+    change, mean, cov = _change_posterior(done, centre, near)
+    gain = -change @ mean  # (neighbours,) expected fall of the objective
+    spread = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", change, cov, change), 1e-24))
     u = gain / spread
     improvement = spread * (u * norm.cdf(u) + norm.pdf(u))
     return _best_first(-improvement)
+
+
+def _thompson(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Neighbour],
+              rng: np.random.Generator) -> list[int]:
+    """``near`` by their change's effect on the first objective under one draw (``rng``) of the
+    coefficients from their posterior (``_change_posterior``), largest fall first: Thompson
+    sampling. A change seen to help comes early in most draws, an untried value in some, so search
+    seeds that share their trained points still try different neighbours."""
+    change, mean, cov = _change_posterior(done, centre, near)
+    draw = rng.multivariate_normal(mean, cov, method="cholesky") if len(mean) else mean  # (features,)
+    return _best_first(change @ draw)
