@@ -22,8 +22,8 @@ helped elsewhere in the study (another dense encoding, a wider cross) is tried o
 instead of by chance; or (``expected_improvement``) by the expected improvement of the change
 under a Bayesian version of that model, so a value no trained point has taken comes before a
 change seen to be mediocre; or (``thompson``) by the change's effect under one seeded draw from
-that model's posterior, so seeds sharing their trained points still differ. A neighbour over a hard budget or over the scalarised target
-(``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
+that model's posterior, so seeds sharing their trained points still differ. A neighbour over a
+hard budget or over the scalarised target (``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
 fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
 instead — a move like "periodic dense rows and a narrower layer", which no single step
 under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
