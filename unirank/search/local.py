@@ -23,10 +23,10 @@ instead of by chance; or (``expected_improvement``) by the expected improvement 
 under a Bayesian version of that model, so a value no trained point has taken comes before a
 change seen to be mediocre; or (``thompson``) by the change's effect under one seeded draw from
 that model's posterior, so seeds sharing their trained points still differ. A neighbour over a
-hard budget or over the scalarised target (``search.over_target: infeasible``) is *repaired*: of its own neighbours that keep its change,
-fit, and were not evaluated, the one with the most MFLOPs (the smallest give-up) is proposed
-instead — a move like "periodic dense rows and a narrower layer", which no single step
-under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
+hard budget or over the scalarised target (``search.over_target: infeasible``) is *repaired*: of
+its own neighbours that keep its change, fit, and were not evaluated, the one with the most
+MFLOPs (the smallest give-up) is proposed instead — a move like "periodic dense rows and a
+narrower layer", which no single step under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
 tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
 
 ``search.sampler: tpe_local`` alternates: TPE (the study's sampler, which learns from every trial,
@@ -131,11 +131,6 @@ class LocalSearchProposer:
         the decision, gets wrong. ``predicted``: ridge regression on the standardised parameters
         (one-hot where categorical), lowest prediction first. ``expected_improvement``:
         ``_expected_improvement``; ``thompson``: ``_thompson``."""
-        from sklearn.feature_extraction import DictVectorizer
-        from sklearn.linear_model import Ridge
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         if len(done) < 4:
             return None
         if self.order == "expected_improvement":
@@ -143,6 +138,11 @@ class LocalSearchProposer:
         if self.order == "thompson":  # seeded by the study's progress, so a resumed study draws the same
             rng = np.random.default_rng([self.seed, len(done)])
             return lambda centre, near: _thompson(done, centre, near, rng)
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         model = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), Ridge(alpha=1.0))
         model.fit([param_features(t.params) for t in done], [t.values[0] for t in done])
         return lambda centre, near: _best_first(model.predict([param_features(n.params) for n in near]))
@@ -224,5 +224,5 @@ def _thompson(done: list[optuna.trial.FrozenTrial], centre: dict, near: list[Nei
     sampling. A change seen to help comes early in most draws, an untried value in some, so search
     seeds that share their trained points still try different neighbours."""
     change, mean, cov = _change_posterior(done, centre, near)
-    draw = rng.multivariate_normal(mean, cov, method="cholesky") if len(mean) else mean  # (features,)
+    draw = rng.multivariate_normal(mean, cov, method="cholesky")  # (features,)
     return _best_first(change @ draw)
