@@ -4,6 +4,7 @@
         [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
     python benchmarks/search_vs_presets.py --tag T … --tune-jobs FILE   (the same arguments as run T)
     python benchmarks/search_vs_presets.py --run-tune-jobs FILE [--workers N]
+    python benchmarks/search_vs_presets.py --tag T --resume-from EARLIER --trials N …  (EARLIER's searches, resumed)
 
 Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol; ``VARIANTS``
 such as ``movielens_random``, the same study split at random, when named in ``--data``) and search
@@ -364,6 +365,25 @@ def _default_tune_note(search: Path, args) -> str:
             f"{args.trials} searched candidates retrain the {tune.top} best architectures with other training values")
 
 
+def _resume_from(earlier: str, data: str, root: Path, seeds: int) -> None:
+    """``--resume-from``: run ``earlier``'s finished searches of ``data`` copied under this run's
+    folder (with their retrainings, which this run's identical models reuse) and marked unfinished,
+    so that each resumes its study up to ``--trials`` candidates; once only (a copy already there is
+    the run's own, resumed or resuming)."""
+    source = REPO / "runs" / "benchmarks" / "search_vs_presets" / earlier / data
+    if (root / data).exists():
+        return
+    missing = [s for s in range(seeds) if not (source / f"search-{s}" / "done.json").is_file()]
+    if missing:
+        raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
+                         f"seed(s) {', '.join(map(str, missing))}")
+    shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
+    for s in range(seeds):
+        (root / data / f"search-{s}" / "done.json").unlink()
+        study = root / data / f"search-{s}" / "study.json"  # its storage: the copy's own database
+        study.write_text(study.read_text().replace(str(source / f"search-{s}"), str(root / data / f"search-{s}")))
+
+
 def run(data: str, args, root: Path) -> str:
     from unirank.search.pareto import hypervolume_2d
 
@@ -376,6 +396,9 @@ def run(data: str, args, root: Path) -> str:
         extra += (f"search.tune={{top: {args.tune_finalists[0]}, trials: {args.tune_finalists[1]}"
                   f"{', presets: false' if args.searched_finalists else ''}}}",)
     extra += both
+
+    if args.resume_from:
+        _resume_from(args.resume_from, data, root, args.seeds)
 
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
@@ -515,6 +538,8 @@ def main() -> None:
                         help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
     parser.add_argument("--searched-finalists", action="store_true",
                         help="with --tune-finalists: search.tune.presets false (no preset's architecture is a finalist)")
+    parser.add_argument("--resume-from", metavar="TAG",
+                        help="resume this earlier run's finished searches (copied) up to --trials candidates")
     parser.add_argument("--tune-jobs", type=Path, metavar="FILE",
                         help="write the preset tunings still to do (after each dataset's search seed 0) and stop")
     parser.add_argument("--run-tune-jobs", type=Path, metavar="FILE",
@@ -557,7 +582,11 @@ def main() -> None:
              + (f" Every training (searches, the presets' tunings) with the study's `train` changed by "
                 f"{json.dumps(PROTOCOLS[args.train_space])} (`--train-space {args.train_space}`)."
                 if args.train_space in PROTOCOLS else "")
-             + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")]
+             + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")
+             + (f" The searches are run `{args.resume_from}`'s, resumed (`--resume-from {args.resume_from}`): each "
+                f"finished study continued to {args.trials} searched candidates, and `search.tune` took the last "
+                f"{args.tune_finalists[1] if args.tune_finalists else 'candidates'} of each of the two runs."
+                if args.resume_from else "")]
     for data in args.data:
         section = run(data, args, root)
         print(section, flush=True)
