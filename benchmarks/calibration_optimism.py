@@ -20,10 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
+from benchmarks._common import write_section  # noqa: E402
+from benchmarks.search_vs_presets import DATA, RUNS, _config  # noqa: E402
 
-RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
 
 def _scores(dataset, bundle: Path) -> dict[str, float]:

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, machine, mean_std, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
+from benchmarks.search_vs_presets import DATA, RUNS, _config  # noqa: E402
 
 ENCODINGS = ("linear", "each", "periodic")
 
@@ -89,7 +89,7 @@ def main() -> None:
     from unirank.data.dataset import prepare_dataset
 
     root = REPO / "runs" / "benchmarks" / "dense_encoding"
-    chosen = {d: best_tuned(REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tuned_from / d / "tuned")
+    chosen = {d: best_tuned(RUNS / args.tuned_from / d / "tuned")
               for d in args.data}
     jobs = []
     for data, (name, train) in chosen.items():

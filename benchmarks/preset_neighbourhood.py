@@ -32,14 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, _config  # noqa: E402
+from benchmarks.search_vs_presets import DATA, RUNS, _config  # noqa: E402
 
 ROOT = REPO / "runs" / "benchmarks" / "preset_neighbourhood"
 
 
 def _centre(data: str, tuned_from: str, seed: int) -> dict:
     """The best tuned preset of seed ``seed`` (lowest validation NE among the tuned presets)."""
-    folder = REPO / "runs" / "benchmarks" / "search_vs_presets" / tuned_from / data / "tuned"
+    folder = RUNS / tuned_from / data / "tuned"
     runs = [json.loads(p.read_text()) for p in folder.glob(f"*-{seed}.json")]
     if not runs:
         sys.exit(f"error: --tuned-from {tuned_from}: no tuned presets of seed {seed} in {folder}")

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, command, machine, mean_std, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, VARIANTS, _config  # noqa: E402
+from benchmarks.search_vs_presets import DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, VARIANTS, _config  # noqa: E402
 
 
 def collect(data: str, source: Path, top: int) -> list[dict]:
@@ -172,7 +172,7 @@ def main() -> None:
                         help="that run's --train-space: its protocol (PROTOCOLS) applies to every training here")
     args = parser.parse_args()
     root = REPO / "runs" / "benchmarks" / "search_headroom" / args.tag
-    source = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tag
+    source = RUNS / args.tag
     for data in args.data:
         if args.phase in ("collect", "all"):
             (root / data).mkdir(parents=True, exist_ok=True)

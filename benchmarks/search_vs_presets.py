@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (REPO, SHARED_DATA, machine, prepare_caches, read_jobs, test_metrics,  # noqa: E402
                                 unirank_search, write_section)
 
+RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
@@ -370,7 +371,7 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int) -> None:
     folder (with their retrainings, which this run's identical models reuse) and marked unfinished,
     so that each resumes its study up to ``--trials`` candidates; once only (a copy already there is
     the run's own, resumed or resuming)."""
-    source = REPO / "runs" / "benchmarks" / "search_vs_presets" / earlier / data
+    source = RUNS / earlier / data
     if (root / data).exists():
         return
     missing = [s for s in range(seeds) if not (source / f"search-{s}" / "done.json").is_file()]
@@ -378,10 +379,8 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int) -> None:
         raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
                          f"seed(s) {', '.join(map(str, missing))}")
     shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
-    for s in range(seeds):
+    for s in range(seeds):  # the resumed search writes its study.json anew (storage: the copy's database)
         (root / data / f"search-{s}" / "done.json").unlink()
-        study = root / data / f"search-{s}" / "study.json"  # its storage: the copy's own database
-        study.write_text(study.read_text().replace(str(source / f"search-{s}"), str(root / data / f"search-{s}")))
 
 
 def run(data: str, args, root: Path) -> str:
@@ -423,7 +422,7 @@ def run(data: str, args, root: Path) -> str:
         list(threads.map(one_seed, range(args.seeds)))
     top = _top_presets(data, args, root)
     if args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
-        tuned_from = REPO / "runs" / "benchmarks" / "search_vs_presets" / args.tuned_from / data / "tuned"
+        tuned_from = RUNS / args.tuned_from / data / "tuned"
         (root / data / "tuned").mkdir(parents=True, exist_ok=True)
         top = sorted({p.name.rsplit("-", 1)[0] for p in tuned_from.glob("*.json")})
         for p in tuned_from.glob("*.json"):
@@ -550,7 +549,7 @@ def main() -> None:
     if args.searched_finalists and not args.tune_finalists:
         parser.error("--searched-finalists: needs --tune-finalists")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
-    root = REPO / "runs" / "benchmarks" / "search_vs_presets" / tag
+    root = RUNS / tag
     if args.tune_jobs:
         return write_tune_jobs(args.tune_jobs, args, root)
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section

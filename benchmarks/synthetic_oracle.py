@@ -32,9 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, test_scores, write_section  # noqa: E402
-from benchmarks.search_vs_presets import _config  # noqa: E402
+from benchmarks.search_vs_presets import RUNS, _config  # noqa: E402
 
-RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 GRID = [(lr, l2) for lr in (0.003, 0.01) for l2 in (1.0, 3.0, 10.0, 30.0)]  # Adam lr, L2 on the tables
 
 

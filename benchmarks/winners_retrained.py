@@ -49,10 +49,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import REPO, machine, prepare_caches, read_jobs, train_and_test, write_section  # noqa: E402
-from benchmarks.search_vs_presets import (DATA, PROTOCOLS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
+from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
-RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"
 
 
 def fresh_seed(search_seed: int, r: int) -> int:
