@@ -26,8 +26,9 @@ that model's posterior, so seeds sharing their trained points still differ. A ne
 hard budget or over the scalarised target (``search.over_target: infeasible``) is *repaired*: of
 its own neighbours that keep its change, fit, and were not evaluated, the one with the most
 MFLOPs (the smallest give-up) is proposed instead — a move like "periodic dense rows and a
-narrower layer", which no single step under the cap can make. A neighbour without a fitting repair is proposed as it is, and the searcher
-tells it infeasible without training. Until two trials have finished, the study's sampler proposes.
+narrower layer", which no single step under the cap can make. A neighbour without a fitting
+repair is proposed as it is, and the searcher tells it infeasible without training. Until two
+trials have finished, the study's sampler proposes.
 
 ``search.sampler: tpe_local`` alternates: TPE (the study's sampler, which learns from every trial,
 the local ones included) proposes one candidate, local search around the best so far the next —
