@@ -4,7 +4,7 @@
         [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
     python benchmarks/search_vs_presets.py --tag T … --tune-jobs FILE   (the same arguments as run T)
     python benchmarks/search_vs_presets.py --run-tune-jobs FILE [--workers N]
-    python benchmarks/search_vs_presets.py --tag T --resume-from EARLIER --trials N …  (EARLIER's searches, resumed)
+    python benchmarks/search_vs_presets.py --tag T --resume-from EARLIER [--drop-tuning] --trials N …  (EARLIER's searches, resumed)
 
 Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol; ``VARIANTS``
 such as ``movielens_random``, the same study split at random, when named in ``--data``) and search
@@ -366,11 +366,12 @@ def _default_tune_note(search: Path, args) -> str:
             f"{args.trials} searched candidates retrain the {tune.top} best architectures with other training values")
 
 
-def _resume_from(earlier: str, data: str, root: Path, seeds: int) -> None:
+def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: bool = False) -> None:
     """``--resume-from``: run ``earlier``'s finished searches of ``data`` copied under this run's
     folder (with their retrainings, which this run's identical models reuse) and marked unfinished,
     so that each resumes its study up to ``--trials`` candidates; once only (a copy already there is
-    the run's own, resumed or resuming)."""
+    the run's own, resumed or resuming). With ``drop_tuning`` each copy keeps only what ``earlier``
+    searched before its finalist tuning (``_drop_tuning``)."""
     source = RUNS / earlier / data
     if (root / data).exists():
         return
@@ -380,7 +381,43 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int) -> None:
                          f"seed(s) {', '.join(map(str, missing))}")
     shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
     for s in range(seeds):  # the resumed search writes its study.json anew (storage: the copy's database)
+        if drop_tuning:
+            _drop_tuning(root / data / f"search-{s}")
         (root / data / f"search-{s}" / "done.json").unlink()
+
+
+def _drop_tuning(folder: Path) -> None:
+    """The copied study of ``folder`` cut back to the trials its run proposed before ``search.tune``
+    began (the searcher tunes once it has launched ``budget.total_trials - search.tune.trials``
+    searched candidates; Optuna numbers trials as they are proposed), with the dropped trials'
+    folders: a prefix of the run, which resumed to ``--trials`` is a fresh run of that budget that
+    tunes its finalists once, at its end (the sampler's proposals do not depend on the budget)."""
+    import optuna
+
+    saved = json.loads((folder / "study.json").read_text())
+    budget, tune = saved["config"]["budget"], saved["config"]["search"].get("tune")
+    if not tune:
+        raise SystemExit(f"search_vs_presets: --drop-tuning: {folder / 'study.json'} has no search.tune to drop")
+    searched = budget["total_trials"] - tune["trials"]
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
+    study = optuna.load_study(study_name=saved["study_name"], storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    launched = [t.number for t in trials  # candidates handed to training (as trained_count, any end)
+                if not any(k in t.user_attrs for k in ("preset", "infeasible", "same_as_trial", "screened_out"))]
+    cut = launched[searched] if len(launched) > searched else len(trials)
+    kept = [t for t in trials if t.number < cut]
+    fresh = folder / "study.db.prefix"
+    fresh.unlink(missing_ok=True)
+    target = optuna.storages.RDBStorage(f"sqlite:///{fresh}")
+    prefix = optuna.create_study(storage=target, study_name=saved["study_name"], directions=study.directions)
+    for key, value in study.user_attrs.items():
+        prefix.set_user_attr(key, value)
+    for key, value in storage.get_study_system_attrs(study._study_id).items():
+        target.set_study_system_attr(prefix._study_id, key, value)
+    prefix.add_trials(kept)  # numbered 0, 1, … in order: the same numbers as before
+    fresh.replace(folder / "study.db")
+    for t in trials[len(kept):]:
+        shutil.rmtree(folder / "trials" / f"{t.number:05d}", ignore_errors=True)
 
 
 def run(data: str, args, root: Path) -> str:
@@ -397,7 +434,7 @@ def run(data: str, args, root: Path) -> str:
     extra += both
 
     if args.resume_from:
-        _resume_from(args.resume_from, data, root, args.seeds)
+        _resume_from(args.resume_from, data, root, args.seeds, args.drop_tuning)
 
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
@@ -539,6 +576,9 @@ def main() -> None:
                         help="with --tune-finalists: search.tune.presets false (no preset's architecture is a finalist)")
     parser.add_argument("--resume-from", metavar="TAG",
                         help="resume this earlier run's finished searches (copied) up to --trials candidates")
+    parser.add_argument("--drop-tuning", action="store_true",
+                        help="with --resume-from: keep what the earlier run searched before its finalist tuning, "
+                             "so that the finalists are tuned once, at the end of --trials (a fresh run's budget)")
     parser.add_argument("--tune-jobs", type=Path, metavar="FILE",
                         help="write the preset tunings still to do (after each dataset's search seed 0) and stop")
     parser.add_argument("--run-tune-jobs", type=Path, metavar="FILE",
@@ -548,6 +588,8 @@ def main() -> None:
         return run_tune_jobs(args.run_tune_jobs, args.workers)
     if args.searched_finalists and not args.tune_finalists:
         parser.error("--searched-finalists: needs --tune-finalists")
+    if args.drop_tuning and not args.resume_from:
+        parser.error("--drop-tuning: needs --resume-from")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
     if args.tune_jobs:
@@ -585,7 +627,12 @@ def main() -> None:
              + (f" The searches are run `{args.resume_from}`'s, resumed (`--resume-from {args.resume_from}`): each "
                 f"finished study continued to {args.trials} searched candidates, and `search.tune` took the last "
                 f"{args.tune_finalists[1] if args.tune_finalists else 'candidates'} of each of the two runs."
-                if args.resume_from else "")]
+                if args.resume_from and not args.drop_tuning else "")
+             + (f" The searches are run `{args.resume_from}`'s, resumed without its finalist tuning (`--resume-from "
+                f"{args.resume_from} --drop-tuning`): each study kept the candidates `{args.resume_from}` searched "
+                f"before `search.tune` began and continued to {args.trials} searched candidates, the last "
+                f"{args.tune_finalists[1] if args.tune_finalists else 'few'} tuning the finalists — the budget and "
+                "order of a fresh run of as many candidates." if args.drop_tuning else "")]
     for data in args.data:
         section = run(data, args, root)
         print(section, flush=True)
