@@ -1,0 +1,105 @@
+"""How often does one run of a setting clear the issue's bar, given what its seeds measure?
+
+    python benchmarks/verdict_chance.py --tags s30 s31 … --train-space calibrated
+        [--data census movielens synthetic] [--seeds 5] [--draws 20000]
+
+The bar (issue 18): the searched winner beats the best tuned preset by more than the seeds' std in
+at least 4 of 5 search seeds, in test NE and in pooled test AUC, on every dataset, in one run. Each
+``winners_retrained`` run judges 5 search seeds; one run's counts move from run to run of the same
+setting (s35 and s36 share their first 26 searched candidates and differ by up to two seeds). This
+reads the retrained results of the runs named (``runs/benchmarks/search_vs_presets/<tag>/<data>/
+retrained``; runs not fully retrained are skipped and named), re-judges each search seed with the
+runs' own rule (``_verdicts``: the margin is each run's std over its seeds, the larger side's), and
+pools the seeds' verdicts per dataset. From the pooled seeds it estimates how often a run of 5
+fresh search seeds would show at least 4 of 5 in NE and in AUC on each dataset and on all of them
+at once: drawing 5 seeds' (NE, AUC) verdicts with replacement per dataset (``--draws`` runs; a
+seed's two verdicts stay together) — the chance a setting with these per-seed rates passes by luck
+of its seeds. The runs pooled should share a protocol; which are pooled is the caller's choice and
+is printed in the section. Runs resumed from another (``--resume-from``) share its first candidates,
+so their seeds are not independent draws: the pool is a summary of the seeds measured, not a sample
+of independent runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO, write_section  # noqa: E402
+from benchmarks.search_vs_presets import DATA, RUNS, STUDIES, TRAIN_SPACES, _verdicts  # noqa: E402
+from benchmarks.winners_retrained import _sides, choices, jobs_for  # noqa: E402
+
+
+def seed_verdicts(tag: str, data: str, seeds: int, space: str) -> list[tuple[bool, bool]] | None:
+    """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC); None when the
+    run or one of its retrainings is missing."""
+    if not (RUNS / tag / data / "tuned").is_dir():
+        return None
+    jobs = jobs_for(tag, data, 3, space, choices(tag, data, seeds, None))
+    if not all((REPO / j["dest"]).is_file() for j in jobs):
+        return None
+    presets, winners = _sides([json.loads((REPO / j["dest"]).read_text()) for j in jobs], seeds)
+    return [v for _, v in sorted(_verdicts(presets, winners)[2].items())]
+
+
+def chance(pool: list[tuple[bool, bool]], seeds: int, draws: int, rng: random.Random) -> list[tuple[bool, bool]]:
+    """Per simulated run: (≥ 4 of ``seeds`` in NE, ≥ 4 in AUC), ``seeds`` verdicts drawn from ``pool``."""
+    need = seeds - 1
+    out = []
+    for _ in range(draws):
+        drawn = rng.choices(pool, k=seeds)
+        out.append((sum(v[0] for v in drawn) >= need, sum(v[1] for v in drawn) >= need))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tags", nargs="+", required=True, help="the search_vs_presets runs to pool")
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), required=True, help="those runs' --train-space")
+    parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--draws", type=int, default=20000)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    pooled, used, skipped, rows = {}, {}, [], []
+    for data in args.data:
+        pooled[data], used[data] = [], []
+        for tag in args.tags:
+            verdicts = seed_verdicts(tag, data, args.seeds, args.train_space)
+            if verdicts is None:
+                skipped.append(f"{tag} {data}")
+                continue
+            pooled[data] += verdicts
+            used[data].append(f"{tag} {sum(v[0] for v in verdicts)}/{sum(v[1] for v in verdicts)}")
+    if not any(pooled.values()):
+        raise SystemExit(f"verdict_chance: no fully retrained run among {' '.join(args.tags)} under {RUNS}")
+    sims = {d: chance(p, args.seeds, args.draws, rng) for d, p in pooled.items() if p}
+    for data, pool in pooled.items():
+        if not pool:
+            continue
+        sim = sims[data]
+        rows.append(f"| {data} | {'; '.join(used[data])} | {len(pool)} | {sum(v[0] for v in pool) / len(pool):.2f} | "
+                    f"{sum(v[1] for v in pool) / len(pool):.2f} | {sum(s[0] for s in sim) / len(sim):.2f} | "
+                    f"{sum(s[1] for s in sim) / len(sim):.2f} | {sum(s[0] and s[1] for s in sim) / len(sim):.2f} |")
+    every = sum(all(sims[d][i][0] and sims[d][i][1] for d in sims) for i in range(args.draws)) / args.draws
+    section = (f"## How often one run clears the bar, from the seeds measured (runs {', '.join(args.tags)})\n\n"
+               f"`python benchmarks/verdict_chance.py --tags {' '.join(args.tags)} --train-space {args.train_space}` "
+               f"(protocol in its docstring): each search seed's retrained verdict (winner against the best tuned "
+               f"preset, beyond its run's margin), pooled per dataset; {args.draws} runs of {args.seeds} seeds "
+               f"drawn from the pool.\n\n"
+               "| dataset | runs pooled (test NE / AUC of 5) | seeds | beats in NE (share of seeds) | in AUC | "
+               f"a run ≥ {args.seeds - 1} of {args.seeds} in NE | in AUC | in both |\n|---|---|---|---|---|---|---|---|\n"
+               + "\n".join(rows) + "\n\n"
+               f"- a run at ≥ {args.seeds - 1} of {args.seeds} in NE and AUC on every dataset above at once: "
+               f"{every:.3f} of the drawn runs\n"
+               + (f"- not pooled (not run or not fully retrained): {', '.join(skipped)}\n" if skipped else ""))
+    print(section)
+    write_section(f"verdict_chance_{args.tags[0]}_{args.tags[-1]}", section)
+
+
+if __name__ == "__main__":
+    main()
