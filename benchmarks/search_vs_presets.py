@@ -4,7 +4,8 @@
         [--trials 12] [--tune 4] [--top-presets 2] [--workers 2]
     python benchmarks/search_vs_presets.py --tag T … --tune-jobs FILE   (the same arguments as run T)
     python benchmarks/search_vs_presets.py --run-tune-jobs FILE [--workers N]
-    python benchmarks/search_vs_presets.py --tag T --resume-from EARLIER [--drop-tuning] --trials N …  (EARLIER's searches, resumed)
+    python benchmarks/search_vs_presets.py --tag T --resume-from EARLIER [--drop-tuning] --trials N …
+        (EARLIER's searches, resumed)
 
 Per dataset (``studies/<study>.yaml``: data, split, widened space, training protocol; ``VARIANTS``
 such as ``movielens_random``, the same study split at random, when named in ``--data``) and search

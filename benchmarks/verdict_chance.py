@@ -34,12 +34,13 @@ from benchmarks.search_vs_presets import DATA, RUNS, STUDIES, TRAIN_SPACES, _ver
 from benchmarks.winners_retrained import _sides, choices, jobs_for  # noqa: E402
 
 
-def seed_verdicts(tag: str, data: str, seeds: int, space: str) -> list[tuple[bool, bool]] | None:
+def seed_verdicts(tag: str, data: str, seeds: int, space: str,
+                  retrain: int = 3) -> list[tuple[bool, bool]] | None:
     """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC); None when the
     run or one of its retrainings is missing."""
     if not (RUNS / tag / data / "tuned").is_dir():
         return None
-    jobs = jobs_for(tag, data, 3, space, choices(tag, data, seeds, None))
+    jobs = jobs_for(tag, data, retrain, space, choices(tag, data, seeds, None))
     if not all((REPO / j["dest"]).is_file() for j in jobs):
         return None
     presets, winners = _sides([json.loads((REPO / j["dest"]).read_text()) for j in jobs], seeds)
@@ -63,13 +64,14 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=20000)
+    parser.add_argument("--retrain", type=int, default=3, help="the retrainings per side the runs were judged by")
     args = parser.parse_args()
     rng = random.Random(0)
     pooled, used, skipped, rows = {}, {}, [], []
     for data in args.data:
         pooled[data], used[data] = [], []
         for tag in args.tags:
-            verdicts = seed_verdicts(tag, data, args.seeds, args.train_space)
+            verdicts = seed_verdicts(tag, data, args.seeds, args.train_space, args.retrain)
             if verdicts is None:
                 skipped.append(f"{tag} {data}")
                 continue
@@ -92,13 +94,15 @@ def main() -> None:
                f"preset, beyond its run's margin), pooled per dataset; {args.draws} runs of {args.seeds} seeds "
                f"drawn from the pool.\n\n"
                "| dataset | runs pooled (test NE / AUC of 5) | seeds | beats in NE (share of seeds) | in AUC | "
-               f"a run ≥ {args.seeds - 1} of {args.seeds} in NE | in AUC | in both |\n|---|---|---|---|---|---|---|---|\n"
+               f"a run ≥ {args.seeds - 1} of {args.seeds} in NE | in AUC | in both |\n"
+               "|---|---|---|---|---|---|---|---|\n"
                + "\n".join(rows) + "\n\n"
                f"- a run at ≥ {args.seeds - 1} of {args.seeds} in NE and AUC on every dataset above at once: "
                f"{every:.3f} of the drawn runs\n"
                + (f"- not pooled (not run or not fully retrained): {', '.join(skipped)}\n" if skipped else ""))
     print(section)
-    write_section(f"verdict_chance_{args.tags[0]}_{args.tags[-1]}", section)
+    count = f"_retrain{args.retrain}" if args.retrain != 3 else ""
+    write_section(f"verdict_chance_{args.tags[0]}_{args.tags[-1]}{count}", section)
 
 
 if __name__ == "__main__":

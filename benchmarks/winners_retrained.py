@@ -252,7 +252,8 @@ def main() -> None:
         print(f"{len(todo)} trainings to do written to {args.jobs}")
         return
     confirmed = (f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else "") + (
-        f"_refit{args.refit:g}".replace(".", "") if args.refit else "")
+        f"_refit{args.refit:g}".replace(".", "") if args.refit else "") + (
+        f"_retrain{args.retrain}" if args.retrain != 3 else "")  # another count: its own section beside the 3
     parts = [f"## The search's winners against the best tuned presets, each retrained from {args.retrain} fresh "
              f"seeds (run `{args.tag}`"
              + (f", winner confirmed: `--confirm {args.confirm[0]} {args.confirm[1]}`" if args.confirm else "")
