@@ -380,6 +380,11 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: b
     if missing:
         raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
                          f"seed(s) {', '.join(map(str, missing))}")
+    untuned = [s for s in range(seeds) if drop_tuning and not json.loads(
+        (source / f"search-{s}" / "study.json").read_text())["config"]["search"].get("tune")]
+    if untuned:  # checked before anything is copied
+        raise SystemExit(f"search_vs_presets: --drop-tuning: {source}'s search of seed(s) "
+                         f"{', '.join(map(str, untuned))} tuned no finalists (no search.tune in its study.json)")
     shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
     for s in range(seeds):  # the resumed search writes its study.json anew (storage: the copy's database)
         if drop_tuning:
@@ -395,11 +400,8 @@ def _drop_tuning(folder: Path) -> None:
     tunes its finalists once, at its end (the sampler's proposals do not depend on the budget)."""
     import optuna
 
-    saved = json.loads((folder / "study.json").read_text())
-    budget, tune = saved["config"]["budget"], saved["config"]["search"].get("tune")
-    if not tune:
-        raise SystemExit(f"search_vs_presets: --drop-tuning: {folder / 'study.json'} has no search.tune to drop")
-    searched = budget["total_trials"] - tune["trials"]
+    saved = json.loads((folder / "study.json").read_text())  # its search.tune checked by _resume_from
+    searched = saved["config"]["budget"]["total_trials"] - saved["config"]["search"]["tune"]["trials"]
     storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
     study = optuna.load_study(study_name=saved["study_name"], storage=storage)
     trials = study.get_trials(deepcopy=False)
@@ -413,8 +415,8 @@ def _drop_tuning(folder: Path) -> None:
     prefix = optuna.create_study(storage=target, study_name=saved["study_name"], directions=study.directions)
     for key, value in study.user_attrs.items():
         prefix.set_user_attr(key, value)
-    for key, value in storage.get_study_system_attrs(study._study_id).items():
-        target.set_study_system_attr(prefix._study_id, key, value)
+    for key, value in storage.get_study_system_attrs(storage.get_study_id_from_name(saved["study_name"])).items():
+        target.set_study_system_attr(target.get_study_id_from_name(saved["study_name"]), key, value)
     prefix.add_trials(kept)  # numbered 0, 1, … in order: the same numbers as before
     fresh.replace(folder / "study.db")
     for t in trials[len(kept):]:
