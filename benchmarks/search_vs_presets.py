@@ -380,33 +380,35 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: b
     if missing:
         raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
                          f"seed(s) {', '.join(map(str, missing))}")
-    untuned = [s for s in range(seeds) if drop_tuning and not json.loads(
-        (source / f"search-{s}" / "study.json").read_text())["config"]["search"].get("tune")]
+    saved = {s: json.loads((source / f"search-{s}" / "study.json").read_text()) for s in range(seeds)}
+    untuned = [s for s in range(seeds) if drop_tuning and not saved[s]["config"]["search"].get("tune")]
     if untuned:  # checked before anything is copied
         raise SystemExit(f"search_vs_presets: --drop-tuning: {source}'s search of seed(s) "
                          f"{', '.join(map(str, untuned))} tuned no finalists (no search.tune in its study.json)")
     shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
     for s in range(seeds):  # the resumed search writes its study.json anew (storage: the copy's database)
         if drop_tuning:
-            _drop_tuning(root / data / f"search-{s}")
+            _drop_tuning(root / data / f"search-{s}", saved[s])
         (root / data / f"search-{s}" / "done.json").unlink()
 
 
-def _drop_tuning(folder: Path) -> None:
+def _drop_tuning(folder: Path, saved: dict) -> None:
     """The copied study of ``folder`` cut back to the trials its run proposed before ``search.tune``
     began (the searcher tunes once it has launched ``budget.total_trials - search.tune.trials``
     searched candidates; Optuna numbers trials as they are proposed), with the dropped trials'
     folders: a prefix of the run, which resumed to ``--trials`` is a fresh run of that budget that
-    tunes its finalists once, at its end (the sampler's proposals do not depend on the budget)."""
+    tunes its finalists once, at its end (the sampler's proposals do not depend on the budget).
+    ``saved``: the earlier run's study.json of that search (its ``search.tune`` checked by
+    ``_resume_from``)."""
     import optuna
 
-    saved = json.loads((folder / "study.json").read_text())  # its search.tune checked by _resume_from
+    from unirank.search.searcher import searched_candidate
+
     searched = saved["config"]["budget"]["total_trials"] - saved["config"]["search"]["tune"]["trials"]
     storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
     study = optuna.load_study(study_name=saved["study_name"], storage=storage)
     trials = study.get_trials(deepcopy=False)
-    launched = [t.number for t in trials  # candidates handed to training (as trained_count, any end)
-                if not any(k in t.user_attrs for k in ("preset", "infeasible", "same_as_trial", "screened_out"))]
+    launched = [t.number for t in trials if searched_candidate(t)]  # as trained_count counts, any end
     cut = launched[searched] if len(launched) > searched else len(trials)
     kept = [t for t in trials if t.number < cut]
     fresh = folder / "study.db.prefix"
@@ -421,6 +423,21 @@ def _drop_tuning(folder: Path) -> None:
     fresh.replace(folder / "study.db")
     for t in trials[len(kept):]:
         shutil.rmtree(folder / "trials" / f"{t.number:05d}", ignore_errors=True)
+
+
+def _resumed_note(args) -> str:
+    """The header's sentence on ``--resume-from`` (and ``--drop-tuning``); empty without it."""
+    if not args.resume_from:
+        return ""
+    tuning = args.tune_finalists[1] if args.tune_finalists else None
+    if args.drop_tuning:
+        return (f" The searches are run `{args.resume_from}`'s, resumed without its finalist tuning (`--resume-from "
+                f"{args.resume_from} --drop-tuning`): each study kept the candidates `{args.resume_from}` searched "
+                f"before `search.tune` began and continued to {args.trials} searched candidates, the last "
+                f"{tuning or 'few'} tuning the finalists — the budget and order of a fresh run of as many candidates.")
+    return (f" The searches are run `{args.resume_from}`'s, resumed (`--resume-from {args.resume_from}`): each "
+            f"finished study continued to {args.trials} searched candidates, and `search.tune` took the last "
+            f"{tuning or 'candidates'} of each of the two runs.")
 
 
 def run(data: str, args, root: Path) -> str:
@@ -593,6 +610,8 @@ def main() -> None:
         parser.error("--searched-finalists: needs --tune-finalists")
     if args.drop_tuning and not args.resume_from:
         parser.error("--drop-tuning: needs --resume-from")
+    if args.seeds < 2:
+        parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {args.seeds}")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
     if args.tune_jobs:
@@ -627,15 +646,7 @@ def main() -> None:
                 f"{json.dumps(PROTOCOLS[args.train_space])} (`--train-space {args.train_space}`)."
                 if args.train_space in PROTOCOLS else "")
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")
-             + (f" The searches are run `{args.resume_from}`'s, resumed (`--resume-from {args.resume_from}`): each "
-                f"finished study continued to {args.trials} searched candidates, and `search.tune` took the last "
-                f"{args.tune_finalists[1] if args.tune_finalists else 'candidates'} of each of the two runs."
-                if args.resume_from and not args.drop_tuning else "")
-             + (f" The searches are run `{args.resume_from}`'s, resumed without its finalist tuning (`--resume-from "
-                f"{args.resume_from} --drop-tuning`): each study kept the candidates `{args.resume_from}` searched "
-                f"before `search.tune` began and continued to {args.trials} searched candidates, the last "
-                f"{args.tune_finalists[1] if args.tune_finalists else 'few'} tuning the finalists — the budget and "
-                "order of a fresh run of as many candidates." if args.drop_tuning else "")]
+             + _resumed_note(args)]
     for data in args.data:
         section = run(data, args, root)
         print(section, flush=True)

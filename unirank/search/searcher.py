@@ -68,11 +68,18 @@ class _Running:
     train: dict = field(default_factory=dict)  # training overrides searched with it (space.train)
 
 
+def searched_candidate(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` is a searched candidate handed to training: not a preset, not a twin of
+    another trial, not refused before training (over a budget, screened out by the proxy gate)."""
+    attrs = trial.user_attrs
+    return ("preset" not in attrs and "same_as_trial" not in attrs
+            and not attrs.get("infeasible") and not attrs.get("screened_out"))
+
+
 def trained_count(study: optuna.Study) -> int:
     """Searched candidates that were trained and ended (complete or pruned) in this study."""
     return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-               if "preset" not in t.user_attrs and "same_as_trial" not in t.user_attrs
-               and not t.user_attrs.get("infeasible") and not t.user_attrs.get("screened_out"))
+               if searched_candidate(t))
 
 
 def allowed_trials(budget: BudgetConfig, study: optuna.Study) -> int:
