@@ -233,6 +233,8 @@ def main() -> None:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
         parser.error("--tag and --train-space are required (unless --run-jobs)")
+    if args.seeds < 2:
+        parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {args.seeds}")
     if args.refit is not None:
         if not 0 < args.refit < 0.15:
             parser.error("--refit: expected a share of the rows in (0, 0.15)")
