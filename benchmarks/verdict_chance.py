@@ -7,10 +7,11 @@ The bar (issue 18): the searched winner beats the best tuned preset by more than
 at least 4 of 5 search seeds, in test NE and in pooled test AUC, on every dataset, in one run. Each
 ``winners_retrained`` run judges 5 search seeds; one run's counts move from run to run of the same
 setting (s35 and s36 share their first 26 searched candidates and differ by up to two seeds). This
-reads the retrained results of the runs named (``runs/benchmarks/search_vs_presets/<tag>/<data>/
-retrained``; runs not fully retrained are skipped and named), re-judges each search seed with the
-runs' own rule (``_verdicts``: the margin is each run's std over its seeds, the larger side's), and
-pools the seeds' verdicts per dataset. From the pooled seeds it estimates how often a run of 5
+reads the verdict of each search seed as ``winners_retrained`` published it (the last column of its
+table in BENCHMARKS.md, section ``winners_retrained_<tag>[_retrainN]``: the run's own rule, the
+margin being each run's std over its seeds, the larger side's), so it needs no run folder and runs on
+a clean checkout; a run whose retrained verdict is not published is skipped and named. It pools the
+seeds' verdicts per dataset. From the pooled seeds it estimates how often a run of 5
 fresh search seeds would show at least 4 of 5 in NE and in AUC on each dataset and on all of them
 at once: drawing 5 seeds' (NE, AUC) verdicts with replacement per dataset (``--draws`` runs; a
 seed's two verdicts stay together) — the chance a setting with these per-seed rates passes by luck
@@ -22,29 +23,38 @@ of independent runs.
 from __future__ import annotations
 
 import argparse
-import json
 import random
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, write_section  # noqa: E402
-from benchmarks.search_vs_presets import DATA, RUNS, STUDIES, TRAIN_SPACES, _verdicts  # noqa: E402
-from benchmarks.winners_retrained import _sides, choices, jobs_for  # noqa: E402
+from benchmarks._common import BENCHMARKS_MD, write_section  # noqa: E402
+from benchmarks.search_vs_presets import DATA, STUDIES, TRAIN_SPACES  # noqa: E402
+
+SECTION = re.compile(r"<!-- begin:(\S+) -->\n(.*?)<!-- end:\1 -->", re.S)
+ROW = re.compile(r"^\| (\d+) \|.*\| (yes|no) / (yes|no) \|$", re.M)
 
 
-def seed_verdicts(tag: str, data: str, seeds: int, space: str,
-                  retrain: int = 3) -> list[tuple[bool, bool]] | None:
-    """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC); None when the
-    run or one of its retrainings is missing."""
-    if not (RUNS / tag / data / "tuned").is_dir():
-        return None
-    jobs = jobs_for(tag, data, retrain, space, choices(tag, data, seeds, None))
-    if not all((REPO / j["dest"]).is_file() for j in jobs):
-        return None
-    presets, winners = _sides([json.loads((REPO / j["dest"]).read_text()) for j in jobs], seeds)
-    return [v for _, v in sorted(_verdicts(presets, winners)[2].items())]
+def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3) -> list[tuple[bool, bool]] | None:
+    """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC), read from the
+    table ``winners_retrained`` wrote to BENCHMARKS.md (the last such section naming ``data``, run
+    with ``--train-space space``); None when no section has all ``seeds`` rows."""
+    base = f"winners_retrained_{tag}" + (f"_retrain{retrain}" if retrain != 3 else "")
+    names = "|".join(sorted(STUDIES, key=len, reverse=True))  # movielens_random before movielens
+    suffix = re.compile(rf"(_(?:{names}))*")
+    found = None
+    for name, body in SECTION.findall(BENCHMARKS_MD.read_text()):
+        if not (name.startswith(base) and suffix.fullmatch(name[len(base):])):
+            continue
+        if (re.search(r"--train-space (\w+)", body) or [None, "basic"])[1] != space:
+            continue  # another training protocol
+        part = re.search(rf"^### {re.escape(data)}\n(.*?)(?=^### |\Z)", body, re.S | re.M)
+        rows = {int(m[1]): (m[2] == "yes", m[3] == "yes") for m in ROW.finditer(part[1])} if part else {}
+        if set(rows) == set(range(seeds)):
+            found = [rows[s] for s in range(seeds)]
+    return found
 
 
 def chance(pool: list[tuple[bool, bool]], seeds: int, draws: int, rng: random.Random) -> list[tuple[bool, bool]]:
@@ -78,7 +88,9 @@ def main() -> None:
             pooled[data] += verdicts
             used[data].append(f"{tag} {sum(v[0] for v in verdicts)}/{sum(v[1] for v in verdicts)}")
     if not any(pooled.values()):
-        raise SystemExit(f"verdict_chance: no fully retrained run among {' '.join(args.tags)} under {RUNS}")
+        raise SystemExit(f"verdict_chance: no retrained verdict of {' '.join(args.tags)} (--train-space "
+                         f"{args.train_space}) in {BENCHMARKS_MD.name} "
+                         f"(sections winners_retrained_<tag>: run benchmarks/winners_retrained.py first)")
     sims = {d: chance(p, args.seeds, args.draws, rng) for d, p in pooled.items() if p}
     for data, pool in pooled.items():
         if not pool:
@@ -100,7 +112,7 @@ def main() -> None:
                + "\n".join(rows) + "\n\n"
                f"- a run at ≥ {args.seeds - 1} of {args.seeds} in NE and AUC on every dataset above at once: "
                f"{every:.3f} of the drawn runs\n"
-               + (f"- not pooled (not run or not fully retrained): {', '.join(skipped)}\n" if skipped else ""))
+               + (f"- not pooled (no retrained verdict published): {', '.join(skipped)}\n" if skipped else ""))
     print(section)
     count = f"_retrain{args.retrain}" if args.retrain != 3 else ""
     write_section(f"verdict_chance_{args.tags[0]}_{args.tags[-1]}{count}", section)
