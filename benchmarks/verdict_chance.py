@@ -23,6 +23,7 @@ of independent runs.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import re
 import sys
@@ -37,6 +38,12 @@ SECTION = re.compile(r"<!-- begin:(\S+) -->\n(.*?)<!-- end:\1 -->", re.S)
 ROW = re.compile(r"^\| (\d+) \|.*\| (yes|no) / (yes|no) \|$", re.M)
 
 
+@functools.cache
+def _sections() -> list[tuple[str, str]]:
+    """(name, body) of every BENCHMARKS.md section, read and split once for all runs and datasets."""
+    return SECTION.findall(BENCHMARKS_MD.read_text())
+
+
 def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3) -> list[tuple[bool, bool]] | None:
     """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC), read from the
     table ``winners_retrained`` wrote to BENCHMARKS.md (the last such section naming ``data``, run
@@ -45,7 +52,7 @@ def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3)
     names = "|".join(sorted(STUDIES, key=len, reverse=True))  # movielens_random before movielens
     suffix = re.compile(rf"(_(?:{names}))*")
     found = None
-    for name, body in SECTION.findall(BENCHMARKS_MD.read_text()):
+    for name, body in _sections():
         if not (name.startswith(base) and suffix.fullmatch(name[len(base):])):
             continue
         if (re.search(r"--train-space (\w+)", body) or [None, "basic"])[1] != space:
