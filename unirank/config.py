@@ -41,13 +41,18 @@ class SplitConfig(_Section):
     a csv/parquet source) — the earliest rows train, the next ``val_fraction`` validate, the latest
     ``test_fraction`` test; or, with ``cuts: [val_from, test_from]`` (dates, or fractions of the
     rows in time order), train before ``val_from``, validate until ``test_from``, test from it; no
-    future row leaks into training. ``column``: the users' own split column (``column``), whose
+    future row leaks into training. With ``gap_fraction`` (time splits) that share of all rows, the
+    latest before validation, neither trains nor validates: validation then starts a period after
+    training as the test does (``gap_fraction: <val_fraction>``: the test starts that share of the
+    rows after validation), so it rewards what holds a period later, as the test does, rather than
+    what holds right after training. ``column``: the users' own split column (``column``), whose
     ``values`` name the train/val/test rows (any other value is an error naming its row).
     Separate ``train``/``val``/``test`` paths of a csv/parquet source split by file instead."""
 
     by: Literal["random", "time", "column"] = "random"
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, ge=0, lt=0.5)
+    gap_fraction: float = Field(0.0, ge=0, lt=0.5)
     seed: int = 0
     time_column: str | None = None
     cuts: tuple[float | datetime | date, float | datetime | date] | None = None
@@ -62,6 +67,8 @@ class SplitConfig(_Section):
             raise ValueError(f"column: {self.column!r} is only used with by: column (by is {self.by})")
         if self.by != "time" and (self.time_column or self.cuts):
             raise ValueError(f"time_column/cuts are only used with by: time (by is {self.by})")
+        if self.by != "time" and self.gap_fraction:
+            raise ValueError(f"gap_fraction: {self.gap_fraction} is only used with by: time (by is {self.by})")
         if "train" not in self.values or "val" not in self.values:
             raise ValueError("values: name at least the train and val values of the split column")
         if self.cuts is not None:

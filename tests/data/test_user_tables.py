@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from unirank.config import CsvDataConfig
-from unirank.data.dataset import build_dataset, cache_key
+from unirank.data.dataset import build_dataset, cache_key, split_rows
 from unirank.errors import UnirankError
 
 
@@ -64,6 +64,30 @@ def test_a_time_split_with_date_cuts_leaks_no_future_row(tmp_path):
     assert len(dataset.train) == int((days < "2026-01-09").sum())
     assert len(dataset.test) == int((days >= "2026-01-13").sum())
     assert len(dataset.val) == 400 - len(dataset.train) - len(dataset.test)
+
+
+def test_a_gap_before_validation_leaves_out_the_latest_training_rows(tmp_path):
+    frame = _frame(400).sample(frac=1.0, random_state=3)  # file order is not time order
+    frame.to_parquet(tmp_path / "t.parquet")
+    time_split = {"by": "time", "time_column": "day", "val_fraction": 0.15, "test_fraction": 0.15}
+    plain, gapped = (build_dataset(_cfg(path=tmp_path / "t.parquet", split={**time_split, "gap_fraction": g}))
+                     for g in (0.0, 0.15))
+    assert [len(gapped.splits[s]) for s in ("train", "val", "test")] == [220, 60, 60]
+    assert len(plain.train) == 280
+    times = pd.to_datetime(frame["day"]).to_numpy()
+    cfg = _cfg(path=tmp_path / "t.parquet", split={**time_split, "gap_fraction": 0.15})
+    rows, before = split_rows(400, cfg, times), split_rows(400, _cfg(path=tmp_path / "t.parquet", split=time_split), times)
+    for name in ("val", "test"):
+        assert np.array_equal(rows[name], before[name])
+    left_out = np.setdiff1d(before["train"], rows["train"])
+    assert len(left_out) == 60 and times[rows["train"]].max() < times[left_out].min() <= times[left_out].max() \
+        < times[rows["val"]].min()
+    assert np.array_equal(rows["train"], before["train"][np.isin(before["train"], rows["train"])])  # order kept
+    with pytest.raises(ValueError, match="gap_fraction: 0.1 is only used with by: time"):
+        _cfg(path=tmp_path / "t.parquet", split={"by": "random", "gap_fraction": 0.1})
+    with pytest.raises(UnirankError, match="gap_fraction: 0.49 leaves out 196 rows, but only 160 come before"):
+        split_rows(400, _cfg(path=tmp_path / "t.parquet", split={**time_split, "val_fraction": 0.45,
+                                                                 "gap_fraction": 0.49}), times)
 
 
 def test_separate_train_val_test_paths(tmp_path):

@@ -63,42 +63,56 @@ def read_raw(cfg: DataConfig) -> RawTable:
 def split_rows(num_rows: int, cfg: DataConfig, times=None, given=None) -> dict[str, np.ndarray]:
     """Row indices of train/val/test: as ``given`` by the source (a split column, one path per
     split), a seeded permutation, or by time (earliest rows train, latest test; ties keep file
-    order; with ``split.cuts``: by dates or fractions of the rows in time order)."""
+    order; with ``split.cuts``: by dates or fractions of the rows in time order; with
+    ``split.gap_fraction``: that share of the rows, the latest before validation, left out)."""
     if given is not None:
         labels = np.asarray(given.astype(object).fillna(""))
         return {name: np.flatnonzero(labels == name) for name in SPLITS}
     if cfg.split.by == "time":
-        if times is None:
-            raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none "
-                               "(csv/parquet: name it in data.split.time_column)")
-        cuts = cfg.split.cuts
-        if cuts is not None and not isinstance(cuts[0], float):
-            stamps = np.asarray(times)
-            if not np.issubdtype(stamps.dtype, np.datetime64):
-                raise UnirankError("data.split.cuts: dates given, but the time column holds numbers; "
-                                   "give fractions (e.g. [0.7, 0.85]) or a date column")
-            val_from, test_from = (np.datetime64(c) for c in cuts)
-            rows = {"train": np.flatnonzero(stamps < val_from),
-                    "val": np.flatnonzero((stamps >= val_from) & (stamps < test_from)),
-                    "test": np.flatnonzero(stamps >= test_from)}
-            for name, cut in (("train", "val_from"), ("val", "test_from"), ("test", "test_from")):
-                if len(rows[name]) == 0:
-                    raise UnirankError(f"data.split.cuts: the {name} split is empty: the times run from "
-                                       f"{stamps.min()} to {stamps.max()}; move {cut} inside them")
-            return rows
-        order = np.argsort(np.asarray(times), kind="stable")[::-1]  # latest first: val/test cut below
-        if cuts is not None:
-            n_test, n_val = int(round(num_rows * (1 - cuts[1]))), int(round(num_rows * (cuts[1] - cuts[0])))
-        else:
-            n_val = int(round(num_rows * cfg.split.val_fraction))
-            n_test = int(round(num_rows * cfg.split.test_fraction))
-        return {"test": order[:n_test][::-1].copy(), "val": order[n_test:n_test + n_val][::-1].copy(),
-                "train": order[n_test + n_val:][::-1].copy()}
+        rows = _time_split(num_rows, cfg, times)
+        n_gap = int(round(num_rows * cfg.split.gap_fraction))
+        if n_gap:
+            if n_gap >= len(rows["train"]):
+                raise UnirankError(f"data.split.gap_fraction: {cfg.split.gap_fraction} leaves out {n_gap} rows, "
+                                   f"but only {len(rows['train'])} come before validation; expected a smaller gap")
+            train = rows["train"]  # the latest n_gap by time (ties: the later in file order) left out
+            rows["train"] = np.delete(train, np.argsort(np.asarray(times)[train], kind="stable")[-n_gap:])
+        return rows
     order = np.random.default_rng(cfg.split.seed).permutation(num_rows)
     n_val = int(round(num_rows * cfg.split.val_fraction))
     n_test = int(round(num_rows * cfg.split.test_fraction))
     return {"val": order[:n_val], "test": order[n_val:n_val + n_test],
             "train": order[n_val + n_test:]}
+
+
+def _time_split(num_rows: int, cfg: DataConfig, times) -> dict[str, np.ndarray]:
+    """Train/val/test row indices of a time split (by fractions or by ``cuts``), gap not yet taken."""
+    if times is None:
+        raise UnirankError(f"data.split.by: time needs a time column; data.source {cfg.source} has none "
+                           "(csv/parquet: name it in data.split.time_column)")
+    cuts = cfg.split.cuts
+    if cuts is not None and not isinstance(cuts[0], float):
+        stamps = np.asarray(times)
+        if not np.issubdtype(stamps.dtype, np.datetime64):
+            raise UnirankError("data.split.cuts: dates given, but the time column holds numbers; "
+                               "give fractions (e.g. [0.7, 0.85]) or a date column")
+        val_from, test_from = (np.datetime64(c) for c in cuts)
+        rows = {"train": np.flatnonzero(stamps < val_from),
+                "val": np.flatnonzero((stamps >= val_from) & (stamps < test_from)),
+                "test": np.flatnonzero(stamps >= test_from)}
+        for name, cut in (("train", "val_from"), ("val", "test_from"), ("test", "test_from")):
+            if len(rows[name]) == 0:
+                raise UnirankError(f"data.split.cuts: the {name} split is empty: the times run from "
+                                   f"{stamps.min()} to {stamps.max()}; move {cut} inside them")
+        return rows
+    order = np.argsort(np.asarray(times), kind="stable")[::-1]  # latest first: val/test cut below
+    if cuts is not None:
+        n_test, n_val = int(round(num_rows * (1 - cuts[1]))), int(round(num_rows * (cuts[1] - cuts[0])))
+    else:
+        n_val = int(round(num_rows * cfg.split.val_fraction))
+        n_test = int(round(num_rows * cfg.split.test_fraction))
+    return {"test": order[:n_test][::-1].copy(), "val": order[n_test:n_test + n_val][::-1].copy(),
+            "train": order[n_test + n_val:][::-1].copy()}
 
 
 def build_dataset(cfg: DataConfig, state: PreprocessState | None = None) -> Dataset:

@@ -149,7 +149,8 @@ def predicted_seconds(step_seconds: float, cfg: StudyConfig, dataset: Dataset) -
     steps = math.ceil(len(dataset.splits["train"]) / batch)
     # validation rows estimated from the split fractions: screening reads no validation row
     split = cfg.data.split
-    val_rows = len(dataset.splits["train"]) * split.val_fraction / max(0.05, 1 - split.val_fraction - split.test_fraction)
+    train_share = 1 - split.val_fraction - split.test_fraction - split.gap_fraction
+    val_rows = len(dataset.splits["train"]) * split.val_fraction / max(0.05, train_share)
     evals = math.ceil(val_rows / batch) / 3
     return cfg.train.max_epochs * (steps + evals) * step_seconds + TRIAL_OVERHEAD_SECONDS
 
