@@ -18,6 +18,12 @@ SHARED_DATA = Path(os.environ.get("UNIRANK_SHARED_DATA") or REPO / ".." / "share
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 
 
+def check_verdict_seeds(parser, seeds: int) -> None:
+    """The verdict's margin is the std over search seeds: fewer than 2 is a parser error before any training."""
+    if seeds < 2:
+        parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {seeds}")
+
+
 def unirank_search(study: str | Path, sets: list[str], label: str) -> subprocess.CompletedProcess:
     """``unirank search STUDY --quiet --set …`` run from the repository; a failed search ends the
     benchmark with its last error lines."""

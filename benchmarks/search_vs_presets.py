@@ -61,8 +61,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (REPO, SHARED_DATA, machine, prepare_caches, read_jobs, test_metrics,  # noqa: E402
-                                unirank_search, write_section)
+from benchmarks._common import (REPO, SHARED_DATA, check_verdict_seeds, machine, prepare_caches,  # noqa: E402
+                                read_jobs, test_metrics, unirank_search, write_section)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
@@ -72,8 +72,13 @@ DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 
 # the same data split another way, run only when named (``--data``): MovieLens's study splits by
 # time, and 82% of its validation rows come from users no training row has (cold users,
 # benchmarks/cold_rows.py); a random split (BARS's MovieLens CTR data, FuxiCTR's benchmark, is split
-# 7:2:1 at random) validates on the test's distribution
-VARIANTS = {"movielens_random": ("movielens.yaml", [*DATA["movielens"][1], "data.split.by=random"])}
+# 7:2:1 at random) validates on the test's distribution. ``movielens_gap`` keeps the time split's
+# test and validation rows but leaves out of training the 15% of rows just before validation: on
+# the plain time split validation starts where training ends and the test 15% of the rows later;
+# with the gap validation too starts a period after training, so what a model learnt of a user is
+# validated, as it is tested, on that user's later ratings (``data.split.gap_fraction``)
+VARIANTS = {"movielens_random": ("movielens.yaml", [*DATA["movielens"][1], "data.split.by=random"]),
+            "movielens_gap": ("movielens.yaml", [*DATA["movielens"][1], "data.split.gap_fraction=0.15"])}
 STUDIES = {**DATA, **VARIANTS}
 # the training hyperparameters searched with the architecture (and tuned for the presets), ``--train-space``;
 # regularised adds FuxiCTR's embedding L2 (train.embedding_l2) and a higher learning rate
@@ -610,8 +615,7 @@ def main() -> None:
         parser.error("--searched-finalists: needs --tune-finalists")
     if args.drop_tuning and not args.resume_from:
         parser.error("--drop-tuning: needs --resume-from")
-    if args.seeds < 2:
-        parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {args.seeds}")
+    check_verdict_seeds(parser, args.seeds)
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
     if args.tune_jobs:

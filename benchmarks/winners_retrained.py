@@ -48,7 +48,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, machine, prepare_caches, read_jobs, train_and_test, write_section  # noqa: E402
+from benchmarks._common import (REPO, check_verdict_seeds, machine, prepare_caches, read_jobs,  # noqa: E402
+                                train_and_test, write_section)
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
@@ -233,8 +234,7 @@ def main() -> None:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
         parser.error("--tag and --train-space are required (unless --run-jobs)")
-    if args.seeds < 2:
-        parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {args.seeds}")
+    check_verdict_seeds(parser, args.seeds)
     if args.refit is not None:
         if not 0 < args.refit < 0.15:
             parser.error("--refit: expected a share of the rows in (0, 0.15)")
