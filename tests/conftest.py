@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import io
+import logging
+import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -47,12 +51,51 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
                           cwd=cwd or REPO, timeout=timeout)
 
 
+def unirank_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The same `unirank` command run in this process (its exit code, stdout and stderr as
+    ``run_cli`` returns them), its searches on one local Ray runtime the whole test session shares
+    — started here on first use with the arguments the search itself would use, so a search finds
+    it running and leaves it so (``unirank.search.runner``). For the tests of what a command does;
+    what a process shows when it starts, fails or dies, and whatever its Ray workers must read from
+    the environment, stays with ``run_cli``."""
+    import ray
+
+    from unirank.cli import main
+
+    if args[0] == "search" and "--address" not in args and not ray.is_initialized():
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                 num_cpus=os.cpu_count())
+    stdout, stderr, here = io.StringIO(), io.StringIO(), Path.cwd()
+    os.chdir(cwd or REPO)
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            code = main(list(args))
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["unirank", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+def forget_ray() -> None:
+    """Stop the shared runtime (before a test runs `ray stop`, which ends every Ray process of the
+    user and, with its raylet, a driver still attached); the next ``unirank_here`` search starts one again."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_ray_stops_at_the_end():
+    yield
+    forget_ray()
+
+
 def search_fresh(root: Path, study_text: str, *args: str) -> tuple[Path, Path, subprocess.CompletedProcess]:
     """Write ``study_text`` (with ``{out}`` for the output folder) under ``root`` and run
-    `unirank search` on it; returns (config, out, result) after asserting it succeeded."""
+    `unirank search` on it (``unirank_here``); returns (config, out, result) after asserting it succeeded."""
     out = root / "out"
     config = root / "study.yaml"
     config.write_text(study_text.format(out=out))
-    result = run_cli("search", str(config), "--quiet", *args)
+    result = unirank_here("search", str(config), "--quiet", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return config, out, result

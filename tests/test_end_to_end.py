@@ -6,7 +6,7 @@ import optuna
 import pytest
 import torch
 
-from tests.conftest import run_cli, search_fresh
+from tests.conftest import run_cli, search_fresh, unirank_here
 from unirank.data.dataset import build_dataset
 from unirank.export.bundle import load_bundle
 from unirank.train import evaluate
@@ -64,7 +64,7 @@ def test_search_runs_trials_through_ray_into_optuna_storage(finished_study):
 def test_rerun_resumes_the_same_study(finished_study):
     config, out, _ = finished_study
     before = {t.number: t.values for t in _trials(out) if t.state.name == "COMPLETE"}
-    again = run_cli("search", str(config), "--quiet", "--set", "budget.trials=2")
+    again = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=2")
     assert again.returncode == 0, again.stderr[-3000:]
     after = {t.number: t for t in _trials(out) if t.state.name == "COMPLETE"}
     trained = [t for n, t in after.items() if n not in before and "same_as_trial" not in t.user_attrs]
@@ -74,7 +74,7 @@ def test_rerun_resumes_the_same_study(finished_study):
 
 def test_report_is_self_contained_with_front_and_history(finished_study):
     _, out, _ = finished_study
-    result = run_cli("report", str(out))
+    result = unirank_here("report", str(out))
     assert result.returncode == 0, result.stderr
     html = (out / "report.html").read_text()
     assert "<script src=\"http" not in html  # plotly.js is inlined: works offline
@@ -84,7 +84,7 @@ def test_report_is_self_contained_with_front_and_history(finished_study):
 
 def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study):
     _, out, _ = finished_study
-    result = run_cli("export", str(out))
+    result = unirank_here("export", str(out))
     assert result.returncode == 0, result.stderr
     bundle_dir = out / "export" / re.search(r"trial-(\d+)", result.stdout).group(0)
     bundle = load_bundle(bundle_dir)
@@ -114,7 +114,7 @@ def test_a_diverging_trial_is_recorded_failed_and_the_study_continues(tmp_path):
     out = tmp_path / "out"
     config = tmp_path / "nan.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: nan"))
-    result = run_cli("search", str(config), "--quiet", "--set", "train.lr=1e6", "--set", "train.max_epochs=1",
+    result = unirank_here("search", str(config), "--quiet", "--set", "train.lr=1e6", "--set", "train.max_epochs=1",
                      "--set", "search.presets=[]", "--set", "budget.trials=2")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="nan", storage=f"sqlite:///{out}/study.db").get_trials()

@@ -5,7 +5,7 @@ import re
 import optuna
 import torch
 
-from tests.conftest import run_cli, search_fresh
+from tests.conftest import search_fresh, unirank_here
 from unirank.data.dataset import build_dataset
 from unirank.export.bundle import load_bundle
 
@@ -53,7 +53,7 @@ def test_a_sequence_study_searches_encoders_and_exports_a_program_taking_the_his
     assert all(t.values[0] > 0 and t.values[1] > 0 for t in complete)  # trained, cost measured
     assert min(t.values[0] for t in complete) < 1.0
 
-    result = run_cli("export", str(out))
+    result = unirank_here("export", str(out))
     assert result.returncode == 0, result.stderr
     bundle = load_bundle(out / "export" / re.search(r"trial-(\d+)", result.stdout).group(0))
     assert bundle.arch.sequence is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 
 from unirank.dashboard.png import find_browser
-from tests.conftest import run_cli
+from tests.conftest import unirank_here
 
 
 def plotly_figures(page: str) -> dict[str, list[dict]]:
@@ -19,7 +19,7 @@ def plotly_figures(page: str) -> dict[str, list[dict]]:
 
 
 def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30):
-    result = run_cli("report", str(finished_30))
+    result = unirank_here("report", str(finished_30))
     assert result.returncode == 0, result.stderr
     page = (finished_30 / "report.html").read_text()
     assert not re.search(r'<script[^>]+src=', page), "the report must not load scripts from anywhere"
@@ -57,7 +57,7 @@ def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):
     study, _ = open_study_from_dir(moved, read_only=True)
     assert study.user_attrs.get("only_in_the_copy") is True
     assert "only_in_the_copy" not in open_study_from_dir(finished_30)[0].user_attrs
-    result = run_cli("report", str(moved), "--no-png")
+    result = unirank_here("report", str(moved), "--no-png")
     assert result.returncode == 0, result.stderr
     assert (moved / "report.html").is_file()
     with sqlite3.connect(moved / "study.db") as db:  # as if written where the folder used to be
@@ -68,6 +68,6 @@ def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):
             gone = tmp_path / "gone" / "trials" / old.parent.name / old.name
             db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_user_attribute_id = ?",
                        (json.dumps(str(gone)), row_id))
-    result = run_cli("export", str(moved))
+    result = unirank_here("export", str(moved))
     assert result.returncode == 0, result.stderr
     assert list((moved / "export").glob("trial-*/model.safetensors"))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, unirank_here
 
 TINY = """
 name: tiny
@@ -21,7 +21,7 @@ def _bundle(root, id_dropout: float):
     root.mkdir(parents=True, exist_ok=True)
     config = root / "tiny.yaml"
     config.write_text(TINY.format(epochs=4, id_dropout=id_dropout))
-    result = run_cli("export", "--arch", "shared_bottom_mlp", "--config", str(config), "--dest", str(root / "b"))
+    result = unirank_here("export", "--arch", "shared_bottom_mlp", "--config", str(config), "--dest", str(root / "b"))
     assert result.returncode == 0, result.stderr
     return root / "b"
 

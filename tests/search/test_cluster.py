@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, forget_ray
 from tests.test_end_to_end import STUDY
 
 RAY = Path(sys.executable).with_name("ray")
@@ -21,6 +21,7 @@ def two_node_cluster(tmp_path):
     if not RAY.is_file():
         pytest.skip(f"no ray command next to {sys.executable}")
     port = "6391"
+    forget_ray()  # the session's own runtime (tests.conftest.unirank_here): `ray stop` below would end it under us
     head = subprocess.run([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1",
                            "--include-dashboard=false", "--disable-usage-stats"],
                           capture_output=True, text=True, timeout=120, env=ENV)

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import unirank_here
 from tests.test_end_to_end import STUDY
 from unirank.search.study import trial_records
 
@@ -31,7 +31,7 @@ def _trained(trials):
 
 def test_over_budget_candidates_are_never_trained_and_reported_infeasible(tmp_path):
     config, out = _study(tmp_path, "budget")
-    result = run_cli("search", str(config), "--quiet", "--set", "budget.max_mflops=0.012",
+    result = unirank_here("search", str(config), "--quiet", "--set", "budget.max_mflops=0.012",
                      "--set", "search.sampler=random", "--set", "budget.trials=3", "--set", "search.presets=[]")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = _trials(out, "budget")
@@ -44,14 +44,14 @@ def test_over_budget_candidates_are_never_trained_and_reported_infeasible(tmp_pa
         assert f"{t.number:05d}" not in trained_dirs  # no training ever started for it
     for t in _trained(trials):
         assert t.user_attrs["cost"]["mflops"] <= 0.012
-    assert run_cli("report", str(out)).returncode == 0
+    assert unirank_here("report", str(out)).returncode == 0
     html = (out / "report.html").read_text()
     assert "INFEASIBLE" in html and "infeasible (not trained)" in html
 
 
 def test_asha_prunes_only_before_the_last_epoch_and_survivors_and_presets_complete(tmp_path):
     config, out = _study(tmp_path, "asha")
-    result = run_cli("search", str(config), "--quiet", "--set", "search.scheduler=asha",
+    result = unirank_here("search", str(config), "--quiet", "--set", "search.scheduler=asha",
                      "--set", "search.asha_reduction_factor=2", "--set", "train.max_epochs=4",
                      "--set", "train.patience=10", "--set", "budget.trials=6",
                      "--set", "search.presets=[shared_bottom_mlp, mmoe]", "--set", "search.sampler=random")
@@ -77,7 +77,7 @@ def test_asha_prunes_only_before_the_last_epoch_and_survivors_and_presets_comple
 
 def test_scalarized_without_a_target_takes_the_best_presets_mflops_and_says_so(tmp_path):
     config, out = _study(tmp_path, "scalar")
-    result = run_cli("search", str(config), "--quiet", "--set", "search.objective=scalarized",
+    result = unirank_here("search", str(config), "--quiet", "--set", "search.objective=scalarized",
                      "--set", "search.penalty_lambda=0.5", "--set", "budget.trials=3",
                      "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -98,7 +98,7 @@ def test_scalarized_without_a_target_takes_the_best_presets_mflops_and_says_so(t
 
 def test_scalarized_without_a_target_or_presets_is_one_line_error(tmp_path):
     config, out = _study(tmp_path, "scalar2")
-    result = run_cli("search", str(config), "--set", "search.objective=scalarized", "--set", "search.presets=[]")
+    result = unirank_here("search", str(config), "--set", "search.objective=scalarized", "--set", "search.presets=[]")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "target_mflops" in result.stderr, result.stderr
 
@@ -112,7 +112,7 @@ def test_repeated_proposals_do_not_consume_the_budget(tmp_path):
              "num_layers={low: 1, high: 1}", "parallel={low: 1, high: 1}", "modules=[mlp, cross]",
              "skip=[none]", "mlp_width=[16]", "cross_rank=[null]", "sharing=[shared_bottom]",
              "towers=[portfolio]", "tower_width=[8, 16]", "wide=[none]", "dropout=[0.0]"]
-    result = run_cli("search", str(config), "--quiet", "--set", "budget.trials=4", "--set", "search.presets=[]",
+    result = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=4", "--set", "search.presets=[]",
                      "--set", "train.max_epochs=1", *(x for f in fixed for x in ("--set", f"space.{f}")))
     assert result.returncode == 0, result.stderr[-3000:]
     trials = _trials(out, "repeat")
@@ -125,7 +125,7 @@ def test_repeated_proposals_do_not_consume_the_budget(tmp_path):
 
 def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     config, out = _study(tmp_path, "hp")
-    result = run_cli("search", str(config), "--quiet", "--set", "budget.trials=3",
+    result = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=3",
                      "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
                      # wide enough for shared_bottom_mlp (dim 16, mlp 256 → 128, tower 32), not for dcnv2 (4 layers)
                      "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
@@ -145,7 +145,7 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     for t in searched:
         assert t.user_attrs["train"] == {"lr": t.params["train_lr"], "batch_size": t.params["train_batch_size"]}
     chosen = searched[-1]
-    exported = run_cli("export", str(out), "--trial", str(chosen.number), "--dest", str(tmp_path / "bundle"))
+    exported = unirank_here("export", str(out), "--trial", str(chosen.number), "--dest", str(tmp_path / "bundle"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     train = json.loads((tmp_path / "bundle" / "train.json").read_text())
     assert train["lr"] == chosen.params["train_lr"] and train["batch_size"] == chosen.params["train_batch_size"]
@@ -168,20 +168,20 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     winner = min(means, key=means.get)
     assert f"confirmed winner: {records[winner].label}" in result.stdout
     # a rerun has nothing left to confirm; export and report name the confirmed winner
-    again = run_cli("search", str(config), "--quiet", "--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 1}",
+    again = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 1}",
                     "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
                     "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
                     "--set", "space.tower_width=[8, 32]", "--set", "search.presets=[shared_bottom_mlp, dcnv2]",
                     "--set", "search.sampler=random", "--set", "train.max_epochs=1")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "confirmation:" not in again.stdout and f"confirmed winner: {records[winner].label}" in again.stdout
-    exported = run_cli("export", str(out), "--dest", str(tmp_path / "winner"))
+    exported = unirank_here("export", str(out), "--dest", str(tmp_path / "winner"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     metrics = json.loads((tmp_path / "winner" / "metrics.json").read_text())
     assert metrics["provenance"]["trial"] == winner
     assert metrics["confirmation"]["mean_ne"] == pytest.approx(means[winner])
     assert "Confirmed over training seeds" in (tmp_path / "winner" / "MODEL_CARD.md").read_text()
-    report = run_cli("report", str(out), "--no-png")
+    report = unirank_here("report", str(out), "--no-png")
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Confirmed winner" in (out / "report.html").read_text()
     from unirank.dashboard.app import trial_panel

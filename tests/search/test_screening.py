@@ -2,7 +2,7 @@
 candidate's proxy score is in the study, and a resumed search does not screen again."""
 import optuna
 
-from tests.conftest import TINY_DATA, TINY_TRAIN, run_cli
+from tests.conftest import TINY_DATA, TINY_TRAIN, unirank_here
 from tests.dashboard.test_report import plotly_figures
 from tests.search.test_engine import _study
 from unirank.config import StudyConfig
@@ -15,7 +15,7 @@ def test_screened_search_trains_the_best_scored_candidates_first_then_gates_the_
     args = ["search", str(config), "--quiet", "--set", "search.presets=[]", "--set", "budget.trials=4",
             "--set", "search.screen.pool=24", "--set", "search.screen.keep=0.125",
             "--set", "search.screen.warmup_fraction=0.3", "--set", "search.screen.gate=0.5"]
-    first = run_cli(*args)
+    first = unirank_here(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "screening: scored 24 candidates" in first.stdout
     study = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db")
@@ -40,7 +40,7 @@ def test_screened_search_trains_the_best_scored_candidates_first_then_gates_the_
     assert all(t.state.name == "PRUNED" and t.user_attrs["proxy_score"] > threshold for t in gated)
     assert study.user_attrs["screening"]["pool"] == 24 and study.user_attrs["screening"]["kept"] == 3
 
-    again = run_cli(*args)
+    again = unirank_here(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "screening:" not in again.stdout
     trials = optuna.load_study(study_name="screen", storage=f"sqlite:///{out}/study.db").get_trials()
@@ -49,7 +49,7 @@ def test_screened_search_trains_the_best_scored_candidates_first_then_gates_the_
     assert len([t for t in trials if "search.screen.gate" in t.user_attrs.get("fail_reason", "")]) == len(gated)
     assert len([t for t in trials if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]) == 8
 
-    assert run_cli("report", str(out), "--no-png").returncode == 0
+    assert unirank_here("report", str(out), "--no-png").returncode == 0
     page = (out / "report.html").read_text()
     proxy = plotly_figures(page)["proxy"][0]
     assert len(proxy["x"]) >= 3  # proxy score vs final NE of every trained candidate

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import TINY_DATA, run_cli, search_fresh
+from tests.conftest import TINY_DATA, run_cli, search_fresh, unirank_here
 from unirank.config import TrainConfig
 from unirank.errors import UnirankError
 from unirank.models.ranker import build_model
@@ -75,7 +75,7 @@ def test_train_and_search_distil_from_a_teacher_bundle(tmp_path):
     (tmp_path / "b.yaml").write_text(TINY.format(seed=2))
     for name, arch, config in (("teacher", "dcnv2", "a"), ("student", "shared_bottom_mlp", "a"),
                                ("elsewhere", "dcnv2", "b")):
-        done = run_cli("export", "--arch", arch, "--config", str(tmp_path / f"{config}.yaml"), "--dest",
+        done = unirank_here("export", "--arch", arch, "--config", str(tmp_path / f"{config}.yaml"), "--dest",
                        str(tmp_path / name))
         assert done.returncode == 0, done.stderr
     done = run_cli("train", str(tmp_path / "student"), "--teacher", str(tmp_path / "teacher"),

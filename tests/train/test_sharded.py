@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, TINY_SEQUENCE_DATA, TINY_TRAIN, run_cli
+from tests.conftest import REPO, TINY_SEQUENCE_DATA, TINY_TRAIN, unirank_here
 
 torchrec = pytest.importorskip("torchrec", reason="torchrec is not installed (see the README's install notes)")
 
@@ -68,7 +68,7 @@ train: {{batch_size: 64, lr: 0.003, max_epochs: {epochs}, patience: 10, sharding
 def _bundle(root, preset: str, epochs: int, mb: float):
     config = root / f"{preset}.yaml"
     config.write_text(TINY.format(epochs=epochs, mb=mb))
-    result = run_cli("export", "--arch", preset, "--config", str(config), "--dest", str(root / preset))
+    result = unirank_here("export", "--arch", preset, "--config", str(config), "--dest", str(root / preset))
     assert result.returncode == 0, result.stderr
     return root / preset
 

@@ -1,7 +1,7 @@
 """AdamW's decoupled weight decay below float32's resolution does nothing; unirank says so."""
 import torch
 
-from tests.conftest import TINY_TRAIN, run_cli
+from tests.conftest import TINY_TRAIN, unirank_here
 from unirank.models import build_model
 from unirank.space import PRESETS
 from unirank.train import fit, seed_everything
@@ -40,7 +40,7 @@ def test_inert_weight_decays_name_the_field_and_the_learning_rates():
 
 
 def test_unirank_space_warns_of_a_weight_decay_that_does_nothing():
-    result = run_cli("space", "studies/quickstart.yaml", "--samples", "1",
+    result = unirank_here("space", "studies/quickstart.yaml", "--samples", "1",
                      "--set", "space.train.lr=[0.001]", "--set", "space.train.weight_decay=[0.0,0.00001]")
     assert result.returncode == 0, result.stderr
     assert "warning: space.train.weight_decay 1e-05 at lr 0.001 trains as weight_decay 0" in result.stdout
