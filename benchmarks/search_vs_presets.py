@@ -385,8 +385,9 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: b
     if missing:
         raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
                          f"seed(s) {', '.join(map(str, missing))}")
-    saved = {s: json.loads((source / f"search-{s}" / "study.json").read_text()) for s in range(seeds)}
-    untuned = [s for s in range(seeds) if drop_tuning and not saved[s]["config"]["search"].get("tune")]
+    saved = ({s: json.loads((source / f"search-{s}" / "study.json").read_text()) for s in range(seeds)}
+             if drop_tuning else {})  # the study each copy is cut back to
+    untuned = [s for s in saved if not saved[s]["config"]["search"].get("tune")]
     if untuned:  # checked before anything is copied
         raise SystemExit(f"search_vs_presets: --drop-tuning: {source}'s search of seed(s) "
                          f"{', '.join(map(str, untuned))} tuned no finalists (no search.tune in its study.json)")
