@@ -44,6 +44,12 @@ def _sections() -> list[tuple[str, str]]:
     return SECTION.findall(BENCHMARKS_MD.read_text())
 
 
+def _train_space(body: str) -> str:
+    """The ``--train-space`` a section's command names (``basic``, the default, where it names none)."""
+    named = re.search(r"--train-space (\w+)", body)
+    return named[1] if named else "basic"
+
+
 def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3) -> list[tuple[bool, bool]] | None:
     """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC), read from the
     table ``winners_retrained`` wrote to BENCHMARKS.md (the last such section naming ``data``, run
@@ -55,7 +61,7 @@ def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3)
     for name, body in _sections():
         if not (name.startswith(base) and suffix.fullmatch(name[len(base):])):
             continue
-        if (re.search(r"--train-space (\w+)", body) or [None, "basic"])[1] != space:
+        if _train_space(body) != space:
             continue  # another training protocol
         part = re.search(rf"^### {re.escape(data)}\n(.*?)(?=^### |\Z)", body, re.S | re.M)
         rows = {int(m[1]): (m[2] == "yes", m[3] == "yes") for m in ROW.finditer(part[1])} if part else {}
