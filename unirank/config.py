@@ -42,10 +42,10 @@ class SplitConfig(_Section):
     ``test_fraction`` test; or, with ``cuts: [val_from, test_from]`` (dates, or fractions of the
     rows in time order), train before ``val_from``, validate until ``test_from``, test from it; no
     future row leaks into training. With ``gap_fraction`` (time splits) that share of all rows, the
-    latest before validation, neither trains nor validates: validation then starts a period after
-    training as the test does (``gap_fraction: <val_fraction>``: the test starts that share of the
-    rows after validation), so it rewards what holds a period later, as the test does, rather than
-    what holds right after training. ``column``: the users' own split column (``column``), whose
+    latest before validation, neither trains nor validates: with ``gap_fraction`` = ``val_fraction``
+    validation starts as long after training as the test starts after validation does, so it
+    rewards what holds a period after training, as the test does, not only what holds right after
+    it. ``column``: the users' own split column (``column``), whose
     ``values`` name the train/val/test rows (any other value is an error naming its row).
     Separate ``train``/``val``/``test`` paths of a csv/parquet source split by file instead."""
 
