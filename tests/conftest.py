@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -54,17 +53,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
 def unirank_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The same `unirank` command run in this process (its exit code, stdout and stderr as
     ``run_cli`` returns them), its searches on one local Ray runtime the whole test session shares
-    — started here on first use with the arguments the search itself would use, so a search finds
-    it running and leaves it so (``unirank.search.runner``). For the tests of what a command does;
+    — started here on first use as a search starts it (``unirank.search.runner.start_ray``), so a
+    search finds it running and leaves it so. For the tests of what a command does;
     what a process shows when it starts, fails or dies, and whatever its Ray workers must read from
     the environment, stays with ``run_cli``."""
     import ray
 
     from unirank.cli import main
+    from unirank.search.runner import start_ray
 
     if args[0] == "search" and "--address" not in args and not ray.is_initialized():
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                 num_cpus=os.cpu_count())
+        start_ray(None)
     stdout, stderr, here = io.StringIO(), io.StringIO(), Path.cwd()
     os.chdir(cwd or REPO)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import unirank_here
+from tests.conftest import run_cli, unirank_here
 from tests.test_end_to_end import STUDY
 from unirank.search.study import trial_records
 
@@ -98,7 +98,7 @@ def test_scalarized_without_a_target_takes_the_best_presets_mflops_and_says_so(t
 
 def test_scalarized_without_a_target_or_presets_is_one_line_error(tmp_path):
     config, out = _study(tmp_path, "scalar2")
-    result = unirank_here("search", str(config), "--set", "search.objective=scalarized", "--set", "search.presets=[]")
+    result = run_cli("search", str(config), "--set", "search.objective=scalarized", "--set", "search.presets=[]")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "target_mflops" in result.stderr, result.stderr
 

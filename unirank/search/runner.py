@@ -41,6 +41,16 @@ class SearchSummary:
     seconds: float
 
 
+def start_ray(address: str | None) -> None:
+    """Connect to the Ray cluster at ``address``; without one, start a local runtime of its own on
+    every CPU of the machine, even where `ray start` left a cluster running. A search that finds Ray
+    already running (started by this, or by its caller) uses it and leaves it running."""
+    import ray
+
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING, num_cpus=None if address else os.cpu_count())
+
+
 def _teacher_label(teacher, features) -> str:
     """What every student records as its teacher (with the representation's width when it reads it)."""
     if teacher is None:
@@ -94,10 +104,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
         logging.getLogger(name).setLevel(logging.WARNING)
     started_ray = not ray.is_initialized()
     if started_ray:
-        # without search.address a local runtime of its own, even where `ray start` left a cluster running
-        ray.init(address=cfg.search.address or "local", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING,
-                 num_cpus=None if cfg.search.address else os.cpu_count())
+        start_ray(cfg.search.address)
     cpus, gpus = ray.cluster_resources().get("CPU", 1), ray.cluster_resources().get("GPU", 0)
     if cfg.search.gpus_per_trial and gpus < cfg.search.gpus_per_trial:
         raise UnirankError(f"search.gpus_per_trial: {cfg.search.gpus_per_trial} GPU per trial, but the Ray "
