@@ -97,11 +97,14 @@ TRAIN_SPACES = {
 TRAIN_SPACES["regularised_evals4"] = TRAIN_SPACES["regularised"]
 TRAIN_SPACES["calibrated"] = TRAIN_SPACES["regularised"]
 TRAIN_SPACES["calibrated_evals1"] = TRAIN_SPACES["regularised"]
+TRAIN_SPACES["calibrated_ema"] = TRAIN_SPACES["regularised"]
 PROTOCOLS = {"regularised_evals4": {"evals_per_epoch": 4},
              # Platt scaling per portfolio on validation (train.calibrate), measured 4 times an epoch
              "calibrated": {"calibrate": True, "evals_per_epoch": 4},
              # the same scaling measured once an epoch, as every run before s25
-             "calibrated_evals1": {"calibrate": True}}
+             "calibrated_evals1": {"calibrate": True},
+             # calibrated, measuring and keeping the weights' moving average (benchmarks/weight_average.py)
+             "calibrated_ema": {"calibrate": True, "evals_per_epoch": 4, "ema_decay": 0.99}}
 MAX_CANDIDATES = 48
 
 

@@ -235,6 +235,7 @@ class TrainSpaceConfig(_Section):
     weight_decay: tuple[float, ...] | None = None
     embedding_l2: tuple[float, ...] | None = None
     id_dropout: tuple[float, ...] | None = None
+    ema_decay: tuple[float, ...] | None = None
     batch_size: tuple[int, ...] | None = None
     max_epochs: tuple[int, ...] | None = None
     distill_alpha: tuple[float, ...] | None = None   # with search.distill: the teacher loss's weight
@@ -242,20 +243,21 @@ class TrainSpaceConfig(_Section):
 
     @model_validator(mode="after")
     def _valid(self) -> "TrainSpaceConfig":
-        for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "id_dropout", "batch_size", "max_epochs",
-                     "distill_alpha"):
+        for name in ("lr", "embedding_lr", "weight_decay", "embedding_l2", "id_dropout", "ema_decay", "batch_size",
+                     "max_epochs", "distill_alpha"):
             values = getattr(self, name)
             if values is None:
                 continue
             if not values:
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
-            low = (0 if name in ("weight_decay", "embedding_l2", "id_dropout", "distill_alpha")
+            low = (0 if name in ("weight_decay", "embedding_l2", "id_dropout", "ema_decay", "distill_alpha")
                    else 1 if name in ("batch_size", "max_epochs") else None)
             for v in values:
                 if v is not None and ((low is None and v <= 0) or (low is not None and v < low)
-                                      or (name == "id_dropout" and v >= 1)):
+                                      or (name in ("id_dropout", "ema_decay") and v >= 1)):
                     raise ValueError(f"{name}: {v} is not a valid choice" + (" (expected 0 ≤ p < 1)"
-                                                                             if name == "id_dropout" else ""))
+                                                                             if name in ("id_dropout", "ema_decay")
+                                                                             else ""))
         return self
 
     def searched(self) -> dict[str, tuple]:
@@ -420,6 +422,12 @@ class TrainConfig(_Section):
     # (a user or item first seen after training); evaluation and serving read the ids unchanged
     id_dropout: float = Field(0.0, ge=0, lt=1)
     id_dropout_features: tuple[str, ...] = ()
+    # weights averaged over training (Polyak; unirank.train.averaging): after each step an
+    # exponential moving average with this decay per step (0 = off) is updated, and it is what
+    # validation measures, early stopping judges and the trained model keeps; it averages about
+    # the last 1/(1 − decay) steps (0.99: 100 batches). Plain path only: not with the CUDA fast
+    # path's fused tables (ema turns it off) nor --sharded
+    ema_decay: float = Field(0.0, ge=0, lt=1)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     # CUDA, one process: row-wise Adagrad fused into the lookup's backward (Triton kernels,

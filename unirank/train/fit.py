@@ -3,7 +3,8 @@
 Dense parameters: AdamW (fused on CUDA). Embedding tables: see ``unirank.train.optim`` (sparse
 row-wise updates for large vocabularies). Loss: masked binary cross-entropy over objectives
 (+ ``embedding_l2``'s penalty on the tables); ``id_dropout`` replaces training ids by the OOV id
-(``unirank.train.id_dropout``).
+(``unirank.train.id_dropout``); ``ema_decay`` measures and keeps the weights' moving average
+(``unirank.train.averaging``).
 On CUDA: the whole training split lives on the device, bf16 autocast (``precision: auto``), and
 optionally ``torch.compile`` of the dense part (stack + sharing; embedding lookups stay eager so
 their gradients can be sparse, matmuls padded to tensor-core multiples). The fast path
@@ -36,6 +37,7 @@ from unirank.data.dataset import Dataset
 from unirank.data.features import FeatureSpec
 from unirank.models import calibration
 from unirank.train.metrics import EvalResult, portfolio_metrics, with_losses
+from unirank.train.averaging import weight_average_for
 from unirank.train.distill import AuxHead, distill_loss
 from unirank.train.distributed import World
 from unirank.train.fused_adagrad import uninstall as uninstall_fused
@@ -159,7 +161,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     model.to(device)
     if cfg.calibrate:  # trained on its raw logits; each measurement fits the table again
         model.calibration.copy_(calibration.identity(*model.calibration.shape[:2]))
-    fast = cfg.fast_path and device.type == "cuda" and world is None
+    # the moving average copies the model: the fast path's fused tables stay out of it
+    fast = cfg.fast_path and device.type == "cuda" and world is None and not cfg.ema_decay
     dropout = id_dropout_for(cfg.id_dropout, dataset.features, cfg.id_dropout_features,
                              cfg.seed + 7919 * (1 + (world.rank if world else 0)), device)
     graphs = fast and cfg.compile and distill is None and dropout is None
@@ -168,6 +171,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                                  capturable=graphs)
     compute_loss = training_loss(model, cfg.compile, distill)
     penalty = table_l2(model, cfg.embedding_l2)
+    average = weight_average_for(model, cfg.ema_decay)  # measured and kept instead of the model
+    measured = average.module if average is not None else model
 
     def train_step(batch) -> torch.Tensor:
         """Loss (+ the tables' L2), backward, gradient exchange (torchrun), every optimizer's
@@ -207,6 +212,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         generator.set_state(epoch_order)
         if dropout is not None and "id_dropout" in saved:
             dropout.generator.set_state(saved["id_dropout"].cpu())
+        if average is not None and "ema" in saved:
+            average.load_state_dict(saved["ema"])
 
     def checkpoint(epoch: int, step: int) -> None:
         if checkpointing and (world is None or world.is_main):
@@ -216,20 +223,21 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
                 "best": best.to_dict() if best else None, "best_state": best_state,
                 "best_epoch": _epoch_of(best_at), "best_at": best_at, "history": history,
                 "seconds": seconds, "examples": examples,
-                **({"id_dropout": dropout.generator.get_state()} if dropout is not None else {})})
+                **({"id_dropout": dropout.generator.get_state()} if dropout is not None else {}),
+                **({"ema": average.state_dict()} if average is not None else {})})
 
     def measure(at: float) -> tuple[EvalResult, bool]:
-        """Validation ``at`` epochs into training (calibrated first with ``calibrate``), the best
-        weights kept → (it, whether to stop)."""
+        """Validation ``at`` epochs into training (calibrated first with ``calibrate``; the moving
+        average's weights with ``ema_decay``), the best weights kept → (it, whether to stop)."""
         nonlocal best, best_state, best_at
         table = None
         if cfg.calibrate:
-            val, table = _calibrated(model, dataset.val, dataset.features, cfg.precision)
+            val, table = _calibrated(measured, dataset.val, dataset.features, cfg.precision)
         else:
-            val = evaluate(model, dataset.val, dataset.features, cfg.precision)
+            val = evaluate(measured, dataset.val, dataset.features, cfg.precision)
         if best is None or val.mean_ne < best.mean_ne:
             best, best_at = val, at
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(measured.state_dict())
             if table is not None:
                 best_state["calibration"] = table.to(best_state["calibration"].device)
             return val, False
@@ -250,6 +258,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         for step, index in enumerate(indices, start=skip + 1):
             seen += len(index)
             loss = graphed(index) if graphed is not None else train_step(train.take(index))
+            if average is not None:
+                average.update()
             finite &= torch.isfinite(loss)
             if (step % _CHECK_EVERY == 0 or step in marks) and not finite:  # never measure a diverged model
                 raise TrainingDiverged(f"non-finite loss in epoch {epoch} (by step {step})")

@@ -162,6 +162,9 @@ def train_sharded(bundle, dataset, cfg: TrainConfig, output: Path, from_weights:
                            "row by row); set it to 0")
     if cfg.id_dropout:
         raise UnirankError("train.id_dropout: not supported with --sharded yet; set it to 0")
+    if cfg.ema_decay:
+        raise UnirankError("train.ema_decay: not supported with --sharded (the tables update inside backward); "
+                           "set it to 0")
     if cfg.calibrate or cfg.evals_per_epoch != 1:
         raise UnirankError(f"train.{'calibrate' if cfg.calibrate else 'evals_per_epoch'}: not supported with --sharded "
                            "yet (validation is measured once an epoch, uncalibrated); leave it out")
