@@ -4,8 +4,9 @@
         [--lr 0.001 0.003 0.01] [--seeds 3] [--workers 2]
 
 Per dataset of ``search_vs_presets`` (its study, split and the ``calibrated`` protocol every run
-from s26 on trains with) the preset that was the best tuned one there most often (``PRESET``:
-DCNv2 on Census-Income, DeepFM on MovieLens, DLRM on the synthetic data) is trained at each
+from s26 on trains with) the best tuned preset of the runs without averaging (``PRESET``: DCNv2
+on Census-Income as in s19, DeepFM on MovieLens as in 4 of s38's 5 seeds, DLRM on the synthetic
+data as in all of s38's) is trained at each
 learning rate of ``--lr`` (the values the searches and the presets' tunings draw from, but 0.0003;
 the study's other training values) from ``--seeds`` seeds (0…n−1), without and with
 ``train.ema_decay`` = ``--decay``: every measurement of validation, the early stop and the weights
