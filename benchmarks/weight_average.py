@@ -57,7 +57,7 @@ def _paired(results: list[dict], lr: float, decay: float, key: str) -> str:
     base = {r["seed"]: r[key] for r in results if r["lr"] == lr and r["decay"] == 0}
     diffs = [r[key] - base[r["seed"]] for r in results if r["lr"] == lr and r["decay"] == decay]
     return (f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs):.4f} ({sum(d < 0 for d in diffs)} of "
-            f"{len(diffs)} better)" if len(diffs) > 1 else f"{diffs[0]:+.4f}")
+            f"{len(diffs)} better)")  # --seeds ≥ 2
 
 
 def report(data: str, preset: str, results: list[dict], lrs: list[float], decay: float, seeds: int) -> str:
@@ -86,8 +86,10 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.decay < 1:
         parser.error(f"--decay: expected 0 < decay < 1, got {args.decay}")
-    if args.seeds < 2 or any(lr <= 0 for lr in args.lr):
-        parser.error("--seeds: expected at least 2 (a std over seeds); --lr: expected positive rates")
+    if args.seeds < 2:
+        parser.error(f"--seeds: expected at least 2 (a std over seeds), got {args.seeds}")
+    if any(lr <= 0 for lr in args.lr):
+        parser.error(f"--lr: expected positive rates, got {args.lr}")
     jobs = {d: [{"data": d, "preset": PRESET[d], "lr": lr, "decay": decay, "seed": s,
                  "dest": str(ROOT / d / f"{PRESET[d]}-lr{lr:g}-ema{decay:g}-{s}.json")}
                 for lr in args.lr for decay in (0.0, args.decay) for s in range(args.seeds)] for d in args.data}

@@ -4,7 +4,7 @@ trained model keeps.
 
 Small ranking data overfits within an epoch or two (MovieLens stops at its second), and the
 weights at any one step carry that step's noise: one training's test NE moves with its seed by
-0.002–0.007 (``benchmarks/winners_retrained.py``). The average over the last ~1/(1 − decay) steps
+0.001–0.007 (``benchmarks/winners_retrained.py``). The average over the last ~1/(1 − decay) steps
 (Polyak averaging; PyTorch's ``AveragedModel`` with ``get_ema_multi_avg_fn``) is a smoother point
 of the same trajectory. The copy doubles the model's memory, tables included. Parameters are
 averaged; buffers are the model's own, copied at each update (the models' integer index buffers
