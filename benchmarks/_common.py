@@ -91,6 +91,12 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def paired_change(diffs: list[float]) -> str:
+    """Paired differences (one per seed, below 0: better) → "mean ± std (k of n better)"."""
+    return (f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs):.4f} "
+            f"({sum(d < 0 for d in diffs)} of {len(diffs)} better)")
+
+
 def write_section(name: str, body: str) -> str:
     """Replace (or append) the section between ``<!-- begin:name -->`` and ``<!-- end:name -->``;
     returns the block written."""

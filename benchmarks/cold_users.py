@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, machine, mean_std, test_scores, write_section  # noqa: E402
+from benchmarks._common import REPO, machine, mean_std, paired_change, test_scores, write_section  # noqa: E402
 from benchmarks.search_vs_presets import STUDIES, _config  # noqa: E402
 
 ROOT = REPO / "runs" / "benchmarks" / "cold_users"
@@ -100,8 +99,7 @@ def report(data: str, preset: str, forms: list[str], results: list[dict], seeds:
         cells = [mean_std([r[f"{s}_{k}"] for r in runs]) if runs[0][f"{s}_{k}"] is not None else "no rows"
                  for s in ("val", "test") for k in ("all", "warm", "cold")]
         diff = [r["test_all"] - base[r["seed"]] for r in runs]
-        paired = "–" if form == "as is" else (f"{statistics.mean(diff):+.4f} ± {statistics.stdev(diff):.4f} "
-                                              f"({sum(d < 0 for d in diff)} of {seeds} better)")
+        paired = "–" if form == "as is" else paired_change(diff)
         rows.append(f"| {preset} {form} | " + " | ".join(cells)
                     + f" | {mean_std([r['test_auc'] for r in runs])} | {paired} |")
     return (f"### {data}: {preset}, the study's training values, {seeds} seeds\n\n"

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, machine, mean_std, prepare_caches, train_and_test, write_section  # noqa: E402
+from benchmarks._common import (REPO, machine, mean_std, paired_change, prepare_caches,  # noqa: E402
+                               train_and_test, write_section)
 from benchmarks.search_vs_presets import PROTOCOLS, STUDIES, _config  # noqa: E402
 
 ROOT = REPO / "runs" / "benchmarks" / "weight_average"
@@ -55,9 +56,7 @@ def _train(job: dict) -> dict:
 
 def _paired(results: list[dict], lr: float, decay: float, key: str) -> str:
     base = {r["seed"]: r[key] for r in results if r["lr"] == lr and r["decay"] == 0}
-    diffs = [r[key] - base[r["seed"]] for r in results if r["lr"] == lr and r["decay"] == decay]
-    return (f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs):.4f} ({sum(d < 0 for d in diffs)} of "
-            f"{len(diffs)} better)")  # --seeds ≥ 2
+    return paired_change([r[key] - base[r["seed"]] for r in results if r["lr"] == lr and r["decay"] == decay])
 
 
 def report(data: str, preset: str, results: list[dict], lrs: list[float], decay: float, seeds: int) -> str:

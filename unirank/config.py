@@ -252,12 +252,12 @@ class TrainSpaceConfig(_Section):
                 raise ValueError(f"{name}: expected at least one choice (or leave it out)")
             low = (0 if name in ("weight_decay", "embedding_l2", "id_dropout", "ema_decay", "distill_alpha")
                    else 1 if name in ("batch_size", "max_epochs") else None)
+            below_one = name in ("id_dropout", "ema_decay")  # a probability, a decay: 0 ≤ p < 1
             for v in values:
                 if v is not None and ((low is None and v <= 0) or (low is not None and v < low)
-                                      or (name in ("id_dropout", "ema_decay") and v >= 1)):
-                    raise ValueError(f"{name}: {v} is not a valid choice" + (" (expected 0 ≤ p < 1)"
-                                                                             if name in ("id_dropout", "ema_decay")
-                                                                             else ""))
+                                      or (below_one and v >= 1)):
+                    raise ValueError(f"{name}: {v} is not a valid choice"
+                                     + (" (expected 0 ≤ p < 1)" if below_one else ""))
         return self
 
     def searched(self) -> dict[str, tuple]:

@@ -7,8 +7,8 @@ weights at any one step carry that step's noise: one training's test NE moves wi
 0.001–0.007 (``benchmarks/winners_retrained.py``). The average over the last ~1/(1 − decay) steps
 (Polyak averaging; PyTorch's ``AveragedModel`` with ``get_ema_multi_avg_fn``) is a smoother point
 of the same trajectory. The copy doubles the model's memory, tables included. Parameters are
-averaged; buffers are the model's own, copied at each update (the models' integer index buffers
-must not be averaged, and running statistics are the current ones).
+averaged at each step; buffers are the model's own, copied when the average is read (the models'
+integer index buffers must not be averaged, and running statistics are the current ones).
 """
 from __future__ import annotations
 
@@ -18,20 +18,20 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 class WeightAverage:
     """The moving average of ``model``'s weights: ``update()`` after each optimizer step;
-    ``module`` is the averaged copy (same class and state-dict keys as ``model``)."""
+    ``current()`` the averaged copy (same class and state-dict keys as ``model``)."""
 
     def __init__(self, model: nn.Module, decay: float):
         self.model = model
         self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
 
-    @property
-    def module(self) -> nn.Module:
-        return self.averaged.module
-
     def update(self) -> None:
         self.averaged.update_parameters(self.model)
-        for mine, theirs in zip(self.module.buffers(), self.model.buffers()):
+
+    def current(self) -> nn.Module:
+        """The averaged copy, its buffers the model's as they are now."""
+        for mine, theirs in zip(self.averaged.module.buffers(), self.model.buffers()):
             mine.copy_(theirs)
+        return self.averaged.module
 
     def state_dict(self) -> dict:
         return self.averaged.state_dict()

@@ -172,7 +172,6 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
     compute_loss = training_loss(model, cfg.compile, distill)
     penalty = table_l2(model, cfg.embedding_l2)
     average = weight_average_for(model, cfg.ema_decay)  # measured and kept instead of the model
-    measured = average.module if average is not None else model
 
     def train_step(batch) -> torch.Tensor:
         """Loss (+ the tables' L2), backward, gradient exchange (torchrun), every optimizer's
@@ -230,7 +229,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig,
         """Validation ``at`` epochs into training (calibrated first with ``calibrate``; the moving
         average's weights with ``ema_decay``), the best weights kept → (it, whether to stop)."""
         nonlocal best, best_state, best_at
-        table = None
+        table, measured = None, average.current() if average is not None else model
         if cfg.calibrate:
             val, table = _calibrated(measured, dataset.val, dataset.features, cfg.precision)
         else:
