@@ -16,7 +16,8 @@ from pathlib import Path
 
 from unirank.config import StudyConfig
 from unirank.data.column_files import column_files
-from unirank.data.dataset import prepare_dataset
+from unirank.data.coverage import cold_validation_lines, unseen_shares
+from unirank.data.dataset import load_prepared, prepare_dataset
 from unirank.data.preprocess import PreprocessState
 from unirank.errors import UnirankError
 from unirank.search.progress import SearchProgress
@@ -76,6 +77,8 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     cache_dir = prepare_dataset(cfg.data, out / "cache")
     features = PreprocessState.model_validate_json((cache_dir / "preprocess.json").read_text()).feature_spec()
     check_features(cfg.train.id_dropout_features, features)  # before any trial, not in each
+    for line in cold_validation_lines(unseen_shares(load_prepared(cache_dir))):
+        print(line, flush=True)
     study = open_study_for_search(cfg)
     interrupted = recover_interrupted_trials(study)
     teacher, teacher_file = None, ""
@@ -89,7 +92,6 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
               flush=True)
     screened = None
     if cfg.search.screen is not None:
-        from unirank.data.dataset import load_prepared
         from unirank.search.screening import screen_candidates
 
         screened = screen_candidates(study, cfg, SearchSpace(cfg.space, features), load_prepared(cache_dir),
