@@ -26,12 +26,13 @@ DEFAULT_DATA = ["movielens", "movielens_random"]
 def cold_shares(cfg, features: list[str]) -> dict[str, tuple[float, float]]:
     """{feature: (share of validation rows OOV, share of test rows OOV)} for the features the
     data of study ``cfg`` has."""
+    from unirank.data.coverage import oov_shares
     from unirank.data.dataset import load_prepared, prepare_dataset
 
     dataset = load_prepared(prepare_dataset(cfg.data, CACHE))
     names = [f.name for f in dataset.features.sparse]
-    return {f: tuple(float((dataset.splits[s].sparse[:, names.index(f)] == 0).float().mean()) for s in ("val", "test"))
-            for f in features if f in names}
+    val, test = (oov_shares(dataset.splits[s]) for s in ("val", "test"))
+    return {f: (float(val[names.index(f)]), float(test[names.index(f)])) for f in features if f in names}
 
 
 def main() -> None:

@@ -13,25 +13,26 @@ from __future__ import annotations
 
 import torch
 
+from unirank.data.batches import TensorSplit
 from unirank.data.dataset import Dataset
 
 COLD_SHARE = 0.25  # a feature is named when this much more of validation than of training is OOV
 _MAX_ROWS = 200_000  # rows read per split, evenly spaced: a share to ±0.2%, not a count
 
 
+def oov_shares(split: TensorSplit) -> torch.Tensor:
+    """``split.sparse`` [N, S] int64 (0 = OOV) → [S]: the share of its rows whose id is OOV, per
+    sparse feature, from at most ``_MAX_ROWS`` evenly spaced rows."""
+    ids = split.sparse
+    if ids.shape[0] == 0:
+        return torch.zeros(ids.shape[1])
+    rows = torch.linspace(0, ids.shape[0] - 1, min(ids.shape[0], _MAX_ROWS)).long()
+    return (ids[rows] == 0).float().mean(dim=0)
+
+
 def unseen_shares(dataset: Dataset) -> dict[str, tuple[float, float]]:
-    """{sparse feature: (share of training rows whose id is OOV, share of validation rows)}.
-
-    ``dataset.splits[s].sparse`` [N, S] int64 (0 = OOV); at most ``_MAX_ROWS`` evenly spaced rows of
-    each split are read."""
-    def share(split: str) -> torch.Tensor:
-        ids = dataset.splits[split].sparse
-        if ids.shape[0] == 0:
-            return torch.zeros(ids.shape[1])
-        rows = torch.linspace(0, ids.shape[0] - 1, min(ids.shape[0], _MAX_ROWS)).long()
-        return (ids[rows] == 0).float().mean(dim=0)
-
-    train, val = share("train"), share("val")
+    """{sparse feature: (share of training rows whose id is OOV, share of validation rows)}."""
+    train, val = oov_shares(dataset.splits["train"]), oov_shares(dataset.splits["val"])
     return {f.name: (float(train[i]), float(val[i])) for i, f in enumerate(dataset.features.sparse)}
 
 
