@@ -21,7 +21,11 @@ seed s:
    each tuned over the same training values with ``--tune`` trainings (seed s): the study's own
    values, then combinations drawn at random, distinct as they train (a weight decay too small to
    act is none, ``effective_train``; runs up to s20 told them apart as values); a preset's result
-   is its best-validation training. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the
+   is its best-validation training. With ``--tune-presets-in-search`` the presets are tuned inside
+   each search instead (``search.tune_presets``: its ``--top-presets`` best presets, ``--tune``
+   trainings each with the same draws, before the sampler's first proposal), so the search learns
+   from the tuned presets and caps its candidates at the best one's MFLOPs, the one it is judged
+   against. With ``--tune-finalists TOP TRIALS`` (``search.tune``) the
    search's last TRIALS candidates tune its TOP best architectures the same way
    (``--tune-finalists 2 6``: like the presets, four trainings per finalist;
    ``--searched-finalists``: no preset's architecture is a
@@ -254,15 +258,12 @@ def _tune(job: tuple) -> dict:
     train_space = TRAIN_SPACES[space]
     if Path(dest).is_file():
         return json.loads(Path(dest).read_text())
-    import itertools
-    import random
-
     import torch
 
     from unirank.data.dataset import load_prepared, prepare_dataset
     from unirank.models import build_model
     from unirank.proxies.cost import measure_cost
-    from unirank.search.evolution import point_key
+    from unirank.search.finalists import tuning_draws
     from unirank.space import PRESETS as ARCHS
     from unirank.train import fit, seed_everything
 
@@ -270,16 +271,9 @@ def _tune(job: tuple) -> dict:
     cfg = _config(data, space)
     dataset = load_prepared(prepare_dataset(cfg.data, Path(dest).parent.parent / "cache"))
     own = {k: cfg.train.model_dump()[k] for k in train_space}
-    arch = ARCHS[name].to_dict()
-    seen, combos = {point_key(arch, own)}, []
-    for combo in itertools.product(*train_space.values()):
-        values = dict(zip(train_space, combo))
-        key = point_key(arch, values)  # as the search tells trainings apart: an inert weight decay is none
-        if key not in seen:
-            seen.add(key)
-            combos.append(values)
     started, runs = time.perf_counter(), []
-    for values in [own, *random.Random(f"{name}-{seed}").sample(combos, n - 1)]:
+    # the draws search.tune_presets makes for the same preset and seed (--tune-presets-in-search)
+    for values in tuning_draws(ARCHS[name].to_dict(), own, train_space, n, f"{name}-{seed}"):
         seed_everything(seed)
         model = build_model(ARCHS[name], dataset.features)
         result = fit(model, dataset, cfg.train.model_copy(update={**values, "seed": seed}))
@@ -291,6 +285,31 @@ def _tune(job: tuple) -> dict:
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     Path(dest).write_text(json.dumps(out))
     return out
+
+
+# how presets are tuned with --tune-presets-in-search: inside each search, before its first proposal
+TUNER_IN_SEARCH = ("search.tune_presets: in each search before its first proposal, the study's values, then "
+                   "random draws distinct as they train (those of the tuner before it)")
+
+
+def _tuned_in_search(out: Path, seed: int, dest: Path) -> list[dict]:
+    """The presets ``search.tune_presets`` tuned in search unit ``out``, as ``_tune`` writes them
+    (``dest/<preset>-<seed>.json``; the best training's test metrics from its stored weights)."""
+    records = [r for r in _records(out) if r.preset]
+    results = []
+    for name in sorted({r.preset for r in records if r.preset_tuning}):
+        path = dest / f"{name}-{seed}.json"
+        if not path.is_file():
+            runs = sorted((r for r in records if r.preset == name), key=lambda r: r.preset_tuning or 0)
+            best = min(runs, key=lambda r: r.mean_ne)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({
+                "train": best.train, "ne": best.mean_ne, **_test_metrics(out, best.number), "preset": name,
+                "seed": seed, "mflops": best.mflops, "tried": len(runs), "tuner": TUNER_IN_SEARCH, "trial": best.number,
+                "runs": [{"train": r.train, "ne": r.mean_ne, "trial": r.number} for r in runs],
+                "machine": json.loads((out / "done.json").read_text())["machine"]}))
+        results.append(json.loads(path.read_text()))
+    return results
 
 
 def _top_presets(data: str, args, root: Path) -> list[str]:
@@ -460,6 +479,8 @@ def run(data: str, args, root: Path) -> str:
     if args.tune_finalists:  # the searched side only: random search has no finalists to tune
         extra += (f"search.tune={{top: {args.tune_finalists[0]}, trials: {args.tune_finalists[1]}"
                   f"{', presets: false' if args.searched_finalists else ''}}}",)
+    if args.tune_presets_in_search:  # the searched side's presets tuned first: the baseline, and its observations
+        extra += (f"search.tune_presets={{top: {args.top_presets}, trainings: {args.tune}}}",)
     extra += both
 
     if args.resume_from:
@@ -487,7 +508,10 @@ def run(data: str, args, root: Path) -> str:
     with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
         list(threads.map(one_seed, range(args.seeds)))
     top = _top_presets(data, args, root)
-    if args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
+    if args.tune_presets_in_search:
+        tuned = [t for s in range(args.seeds) for t in _tuned_in_search(root / data / f"search-{s}", s, root / data / "tuned")]
+        top = sorted({t["preset"] for t in tuned})
+    elif args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
         tuned_from = RUNS / args.tuned_from / data / "tuned"
         (root / data / "tuned").mkdir(parents=True, exist_ok=True)
         top = sorted({p.name.rsplit("-", 1)[0] for p in tuned_from.glob("*.json")})
@@ -500,10 +524,11 @@ def run(data: str, args, root: Path) -> str:
                 raise SystemExit(f"search_vs_presets: {p} was tuned otherwise (TPE, which repeats points) "
                                  f"than this version ({TUNER})")
             shutil.copyfile(p, root / data / "tuned" / p.name)
-    jobs = _tune_jobs(data, top, args, root)
-    print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
-    with ProcessPoolExecutor(args.workers) as pool:
-        tuned = list(pool.map(_tune, jobs))
+    if not args.tune_presets_in_search:
+        jobs = _tune_jobs(data, top, args, root)
+        print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
+        with ProcessPoolExecutor(args.workers) as pool:
+            tuned = list(pool.map(_tune, jobs))
     rows, wins_ne, wins_auc, wins_hv, wins_own = [], 0, 0, 0, 0
     best = {s: min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"]) for s in range(args.seeds)}
     winners = {}
@@ -561,8 +586,12 @@ def run(data: str, args, root: Path) -> str:
                + (f"- the {args.sampler or 'default'} sampler's front hypervolume (everything it trained, presets included) beats random "
                   f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
                   f"in {wins_own} of {args.seeds}\n" if hv else "- random search not run (`--no-random`)\n")
-               + f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
-               f"with the study's training values, seed 0), {args.tune} trainings each per seed"
+               + (f"- presets tuned: {', '.join(top)} (in each search, `search.tune_presets`: its best "
+                  f"{args.top_presets} by validation NE with the study's training values), {args.tune} trainings "
+                  "each per seed, before the sampler's first proposal; the capped target is the best of them"
+                  if args.tune_presets_in_search else
+                  f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
+                  f"with the study's training values, seed 0), {args.tune} trainings each per seed")
                + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
                + _default_tune_note(root / data / "search-0", args)
                + "\n- presets tuned on: " + "; ".join(sorted({t.get("machine", "not recorded (before this field)")
@@ -603,6 +632,9 @@ def main() -> None:
                         help="search.tune: the last TRIALS of --trials tune the TOP best architectures' training values")
     parser.add_argument("--searched-finalists", action="store_true",
                         help="with --tune-finalists: search.tune.presets false (no preset's architecture is a finalist)")
+    parser.add_argument("--tune-presets-in-search", action="store_true",
+                        help="search.tune_presets: each search tunes its --top-presets best presets (--tune trainings) "
+                             "before its first proposal, and those tunings are the presets it is judged against")
     parser.add_argument("--resume-from", metavar="TAG",
                         help="resume this earlier run's finished searches (copied) up to --trials candidates")
     parser.add_argument("--drop-tuning", action="store_true",
@@ -619,6 +651,8 @@ def main() -> None:
         parser.error("--searched-finalists: needs --tune-finalists")
     if args.drop_tuning and not args.resume_from:
         parser.error("--drop-tuning: needs --resume-from")
+    if args.tune_presets_in_search and (args.tuned_from or args.tune_jobs):
+        parser.error("--tune-presets-in-search: the presets are tuned in the searches (no --tuned-from, --tune-jobs)")
     check_verdict_seeds(parser, args.seeds)
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
@@ -629,6 +663,7 @@ def main() -> None:
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
     variant += f"_tune{args.tune_finalists[0]}x{args.tune_finalists[1]}" if args.tune_finalists else ""
     variant += "_searched" if args.searched_finalists else ""
+    variant += "_presetsfirst" if args.tune_presets_in_search else ""
     if variant and set(args.data) != set(DATA):  # a run on some datasets does not replace another's section
         variant += "".join(f"_{d}" for d in args.data)
     if variant and named:  # nor a run of another space or protocol (its own tag)
@@ -646,6 +681,8 @@ def main() -> None:
                 + ("searched architectures (`search.tune.presets: false`: no preset's architecture)"
                    if args.searched_finalists else "architectures")
                 + " so far with other training values)" if args.tune_finalists else "")
+             + (", the presets tuned inside each search before its first proposal (`search.tune_presets`)"
+                if args.tune_presets_in_search else "")
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "

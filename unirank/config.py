@@ -521,6 +521,18 @@ class TuneConfig(_Section):
     presets: bool = True
 
 
+class TunePresetsConfig(_Section):
+    """Before the sampler proposes, the ``top`` presets with the best validation NE are trained
+    ``trainings`` times in all: the study's training values (their preset training), then values of
+    ``space.train`` drawn at random (seeded by the preset's name and ``search.seed``), distinct as
+    they train — the tuning a hand-designed model gets when it is compared. Every such training is
+    a preset's observation (its parameters and those training values), and the scalarised target
+    is the MFLOPs of the best of them: the search looks around, and caps at, the presets as tuned."""
+
+    top: int = Field(2, ge=1, le=20)
+    trainings: int = Field(4, ge=2, le=50)
+
+
 def default_tune(train: TrainSpaceConfig, sampler: str, trials: int) -> TuneConfig | None:
     """``search.tune`` when a study leaves it out: the last third of a run of at least 9 candidates
     tunes the 2 best architectures' training values — when training values are searched and the
@@ -576,6 +588,8 @@ class SearchConfig(_Section):
     confirm: ConfirmConfig | None = None  # the best candidates retrained from more seeds; null = off
     # the last candidates tune the finalists' training values; null = off; left out: default_tune
     tune: TuneConfig | None = None
+    # the best presets' training values tuned before the first proposal; null = off
+    tune_presets: TunePresetsConfig | None = None
 
     @model_validator(mode="after")
     def _scalarized_needs_a_target(self) -> "SearchConfig":
@@ -585,6 +599,8 @@ class SearchConfig(_Section):
         if self.sampler == "tpe_hv" and self.objective != "pareto":
             raise ValueError("sampler: 'tpe_hv' needs objective: pareto (it learns from the trials holding the "
                              "front's hypervolume; with one objective use 'tpe')")
+        if self.tune_presets is not None and not self.presets:
+            raise ValueError("tune_presets: needs search.presets (the presets whose training values it tunes)")
         if self.over_target == "infeasible" and self.objective != "scalarized":
             raise ValueError("over_target: 'infeasible' needs objective: scalarized (the target it caps is "
                              "the scalarised objective's)")
@@ -643,6 +659,8 @@ class StudyConfig(_Section):
             object.__setattr__(self, "search", self.search.model_copy(update={"tune": tune}))  # frozen
         if self.search.tune is not None and not self.space.train.searched():
             raise ValueError("search.tune: needs training values to tune (space.train searches none)")
+        if self.search.tune_presets is not None and not self.space.train.searched():
+            raise ValueError("search.tune_presets: needs training values to tune (space.train searches none)")
         return self
 
     @property

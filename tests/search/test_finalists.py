@@ -6,6 +6,8 @@ import pytest
 
 from unirank.config import TuneConfig, config_from_dict
 from unirank.errors import UnirankError
+from unirank.proxies.cost import measure_cost
+from unirank.search.finalists import tuning_draws
 from unirank.search.searcher import OptunaArchSearcher
 from unirank.space import PRESETS
 from unirank.space.search_space import SearchSpace
@@ -131,3 +133,71 @@ def test_a_weight_decay_that_does_nothing_is_the_same_training(tiny_dataset):
     tuned = searcher.running["t0"].trial
     assert _arch(tuned) == json.dumps(arch.to_dict(), sort_keys=True)
     assert tuned.user_attrs["train"] == {"lr": 0.001, "weight_decay": 1e-4}
+
+
+def _finish(searcher, trial_id: str, mean_ne: float) -> None:
+    """What Ray Tune hands the searcher when a training ends (made-up NE: which training comes next
+    is under test, not a training result)."""
+    searcher.on_trial_complete(trial_id, {"final": True, "mean_ne": mean_ne, "weights": "w",
+                                          "metrics": json.dumps({"mean_ne": mean_ne})})
+
+
+TUNED = ("dcnv2", "deepfm", "star")
+OWN = {"lr": 0.001, "batch_size": 512}  # the study's training values: what presets train with
+
+
+def _tuning_searcher(study, space, features, **search):
+    cfg = _config(tune=None, tune_presets={"top": 1, "trainings": 3}, **search)
+    return OptunaArchSearcher(study, space, features, cfg.budget.model_copy(update={"trials": 2}),
+                              {n: PRESETS[n] for n in TUNED}, cfg.search, train_defaults=OWN)
+
+
+def test_the_best_preset_is_tuned_before_the_first_proposal_and_its_best_training_is_the_target(tiny_dataset):
+    space = SearchSpace(_config().space, tiny_dataset.features)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    searcher = _tuning_searcher(study, space, tiny_dataset.features, objective="scalarized", over_target="infeasible")
+    presets = {f"p{i}": searcher.suggest(f"p{i}") for i in range(3)}
+    assert searcher.suggest("x") is None  # the sampler waits for the presets
+    for trial_id, config in presets.items():
+        _finish(searcher, trial_id, {"dcnv2": 0.50, "deepfm": 0.45, "star": 0.48}[config["preset"]])
+    tunings = [searcher.suggest(f"t{i}") for i in range(2)]
+    assert [c["preset"] for c in tunings] == ["deepfm", "deepfm"]  # the best one only (top 1)
+    draws = tuning_draws(PRESETS["deepfm"].to_dict(), OWN, space.config.train.searched(), 3, "deepfm-0")
+    assert [c["train"] for c in tunings] == draws[1:] and OWN not in draws[1:]
+    assert searcher.suggest("x") is None and "target_mflops" not in study.user_attrs  # waits for the tuning too
+    _finish(searcher, "t0", 0.46)
+    _finish(searcher, "t1", 0.44)
+    assert study.user_attrs["target_mflops"] == pytest.approx(measure_cost(PRESETS["deepfm"], tiny_dataset.features).mflops)
+    assert study.user_attrs["target_mflops_source"] == "preset deepfm (tuning 2) (best validation NE 0.4400)"
+    tuned = sorted((t for t in study.trials if t.user_attrs.get("preset_tuning")), key=lambda t: t.user_attrs["preset_tuning"])
+    assert [t.user_attrs["train"] for t in tuned] == draws[1:]
+    for t in tuned:  # observations the sampler learns from: the preset's point with the tuning's values
+        assert t.user_attrs["preset"] == "deepfm" and t.params["train_lr"] == t.user_attrs["train"]["lr"]
+        assert {k: v for k, v in t.params.items() if not k.startswith("train_")} == space.point(PRESETS["deepfm"])[0]
+    searched = searcher.suggest("s0")
+    assert "preset" not in searched and max(t.number for t in study.trials if "preset" in t.user_attrs) < \
+        searcher.running["s0"].trial.number
+
+
+def test_a_resumed_study_runs_only_the_tunings_it_lacks(tiny_dataset):
+    space = SearchSpace(_config().space, tiny_dataset.features)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=0))
+    first = _tuning_searcher(study, space, tiny_dataset.features, objective="pareto")
+    presets = {f"p{i}": first.suggest(f"p{i}") for i in range(3)}
+    for trial_id, config in presets.items():
+        _finish(first, trial_id, {"dcnv2": 0.40, "deepfm": 0.45, "star": 0.48}[config["preset"]])
+    tuning = first.suggest("t0")
+    assert tuning["preset"] == "dcnv2"
+    _finish(first, "t0", 0.41)  # then the process dies before the second tuning ends
+    again = _tuning_searcher(study, space, tiny_dataset.features, objective="pareto")
+    rest = again.suggest("r0")
+    assert rest["preset"] == "dcnv2" and rest["train"] != tuning["train"] and rest["key"] == "preset-dcnv2-tuning2"
+    _finish(again, "r0", 0.39)
+    assert "preset" not in again.suggest("s0")
+    assert sorted(t.user_attrs.get("preset_tuning", 0) for t in study.trials if "preset" in t.user_attrs) == [0, 0, 0, 1, 2]
+
+
+def test_tuning_presets_needs_training_values_to_tune():
+    with pytest.raises(UnirankError, match="search.tune_presets: needs training values"):
+        config_from_dict({"name": "t", "data": {"source": "synthetic"},
+                          "search": {"tune_presets": {"top": 2, "trainings": 4}}})

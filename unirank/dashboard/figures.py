@@ -104,7 +104,7 @@ def pareto_figure(records: list[TrialRecord], others: list[TrialRecord] | None =
     scatter("Pareto front", front, mode="lines+markers",
             line=dict(shape="hv" if x.minimize == y.minimize else "vh", color="crimson"),
             marker=dict(size=13, symbol="circle-open", color="crimson", line=dict(width=2)))
-    scatter("presets", presets, mode="markers+text", text=[r.preset for r in presets],
+    scatter("presets", presets, mode="markers+text", text=[r.label for r in presets],
             textposition="top center",
             marker=dict(size=14, symbol="diamond", color="darkorange", line=dict(width=1, color="black")))
     others = others or []
@@ -146,7 +146,7 @@ def history_figure(records: list[TrialRecord]) -> go.Figure:
     for r in records:
         if r.preset is not None:
             fig.add_hline(y=r.mean_ne, line_dash="dash", line_color="darkorange",
-                          annotation_text=r.preset, annotation_position="top left")
+                          annotation_text=r.label, annotation_position="top left")
     fig.update_layout(title="Optimisation history", xaxis_title="trial number",
                       yaxis_title="mean validation NE", template="plotly_white", height=420,
                       uirevision="history")

@@ -75,3 +75,18 @@ class FinalistTuner:
             if point_key(best.user_attrs.get("arch"), train) not in seen:
                 return {**best.params, **chosen}
         return None
+
+
+def tuning_draws(arch: dict, own: dict, choices: dict[str, tuple], trainings: int, seed_text: str) -> list[dict]:
+    """The training values a tuning of ``trainings`` trainings tries for one architecture: ``own``
+    first (the study's values), then combinations of ``choices`` drawn at random (seeded by
+    ``seed_text``), distinct as they train (``point_key``) — how ``search.tune_presets`` tunes the
+    best presets, and how ``benchmarks/search_vs_presets.py`` tuned them before it (same draws)."""
+    seen, combos = {point_key(arch, own)}, []
+    for combo in itertools.product(*choices.values()):
+        values = dict(zip(choices, combo))
+        key = point_key(arch, values)
+        if key not in seen:
+            seen.add(key)
+            combos.append(values)
+    return [own, *random.Random(seed_text).sample(combos, min(trainings - 1, len(combos)))]

@@ -13,7 +13,9 @@ Presets are trained first, with the same protocol, and added to the study as mar
 preset that is a point of the search space (``SearchSpace.point``) carries its parameters, so the
 sampler (TPE, GP, NSGA-II, the predictor, evolution, local search) learns from it like from any finished trial,
 and searched trials wait for the presets so that the first proposal already knows them; a preset
-outside the space is reported (log line, study attribute ``presets_outside_space``). Several
+outside the space is reported (log line, study attribute ``presets_outside_space``). With
+``search.tune_presets`` the best presets are then trained again with other training values
+(``tuning_draws``), each a preset observation (``preset_tuning``: k), before the first proposal. Several
 processes on one PostgreSQL study train each preset once (``unirank.search.claims``): a preset
 another process is training is waited for like an own one, and taken over if that process dies.
 With ``objective: scalarized`` and no ``search.target_mflops``, the target is the MFLOPs of the
@@ -42,7 +44,7 @@ from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describ
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
 from unirank.search.evolution import EvolutionProposer, point_key
-from unirank.search.finalists import FinalistTuner
+from unirank.search.finalists import FinalistTuner, tuning_draws
 from unirank.search.hypervolume_tpe import HypervolumeTPEProposer
 from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
@@ -66,6 +68,18 @@ class _Running:
     curve: list = field(default_factory=list)  # [epoch, validation NE] as reported
     twins: list = field(default_factory=list)  # later proposals of the same architecture, waiting
     train: dict = field(default_factory=dict)  # training overrides searched with it (space.train)
+    preset_key: str | None = None  # a preset training's name in the study: the preset's, or "<preset>-tuning<k>"
+    tuning: int | None = None  # search.tune_presets: the k-th training of a preset with other values
+
+
+def preset_key(attrs: dict) -> str:
+    """A preset training's name in the study (``_Running.preset_key``) from its user attributes."""
+    return attrs["preset"] + (f"-tuning{attrs['preset_tuning']}" if attrs.get("preset_tuning") else "")
+
+
+def _label(preset: str, tuning: int | None) -> str:
+    """How a preset training is named in logs: ``dcnv2``, or ``dcnv2 (tuning 2)``."""
+    return f"{preset} (tuning {tuning})" if tuning else preset
 
 
 def searched_candidate(trial: optuna.trial.FrozenTrial) -> bool:
@@ -102,11 +116,14 @@ class OptunaArchSearcher(Searcher):
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
-        done = {t.user_attrs.get("preset") for t in study.get_trials(states=(TrialState.COMPLETE,))}
-        self.pending_presets = [(n, a) for n, a in presets.items() if n not in done]
+        done = {preset_key(t.user_attrs) for t in study.get_trials(states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs}
+        # preset trainings to start: (key, preset, arch, training values, tuning k or None)
+        self.pending_presets = [(n, n, a, self.preset_train, None) for n, a in presets.items() if n not in done]
+        self.presets = presets
+        self._tunings_planned = search.tune_presets is None  # search.tune_presets: planned once the presets end
         # several processes on one PostgreSQL study: each preset trained by one of them
         self.claims = PresetClaims(storage or "", study.study_name)
-        self.presets_elsewhere: dict[str, ArchSpec] = {}  # held by another process right now
+        self.presets_elsewhere: dict[str, tuple] = {}  # key → pending entry, held by another process right now
         self.preset_points, outside = {}, {}
         for name, arch in presets.items():
             try:
@@ -153,40 +170,72 @@ class OptunaArchSearcher(Searcher):
         print(line, flush=True)
 
     def _resolve_target(self) -> None:
-        """Once every preset has ended: the best preset's MFLOPs become the scalarised target."""
-        if self.pending_presets or any(e.preset is not None for e in self.running.values()):
+        """Once every preset (and its tuning, ``search.tune_presets``) has ended: the best preset
+        training's MFLOPs become the scalarised target."""
+        if (self.pending_presets or not self._tunings_planned
+                or any(e.preset is not None for e in self.running.values())):
             return
-        done = [(float(r["mean_ne"]), e) for e, r in self._preset_results
+        done = [(float(r["mean_ne"]), e.cost.mflops, _label(e.preset, e.tuning)) for e, r in self._preset_results
                 if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
+        # a resumed study's presets that ended in an earlier run (their tuning ran in this one)
+        done += [(t.user_attrs["metrics"]["mean_ne"], t.user_attrs["cost"]["mflops"],
+                  _label(t.user_attrs["preset"], t.user_attrs.get("preset_tuning")))
+                 for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs]
         if done:
-            ne, best = min(done, key=lambda pair: pair[0])
-            source = f"preset {best.preset} (best validation NE {ne:.4f})"
-        else:
+            ne, mflops, label = min(done, key=lambda row: row[0])
+            self.target_mflops = mflops
+            self._record_target(f"preset {label} (best validation NE {ne:.4f})")
+        elif self._preset_results:
             best = min((e for e, _ in self._preset_results), key=lambda e: e.cost.mflops)
-            source = f"preset {best.preset} (no preset finished; the cheapest)"
-        self.target_mflops = best.cost.mflops
-        self._record_target(source)
+            self.target_mflops = best.cost.mflops
+            self._record_target(f"preset {best.preset} (no preset finished; the cheapest)")
+        else:
+            self._resolve_target_from_study()
         held, self._preset_results = self._preset_results, []
         for entry, result in held:
             self._finish(entry, result)
 
     # -- Ray Tune's side -------------------------------------------------------------------
-    def _next_preset(self) -> tuple[str, ArchSpec] | None:
-        """The next preset this process should train (claimed), or None."""
+    def _next_preset(self) -> tuple | None:
+        """The next preset training this process should run (claimed), as a pending entry, or None."""
         while self.pending_presets:
-            name, arch = self.pending_presets.pop(0)
-            if not self.claims.claim(name):
-                self.presets_elsewhere[name] = arch
-                self._log(f"preset {name}: another search process on this study is training it")
+            job = self.pending_presets.pop(0)
+            key = job[0]
+            if not self.claims.claim(key):
+                self.presets_elsewhere[key] = job
+                self._log(f"preset {_label(job[1], job[4])}: another search process on this study is training it")
                 continue
-            if name in self._finished_presets():  # finished elsewhere since this search started
-                self.claims.release(name)
+            if key in self._finished_presets():  # finished elsewhere since this search started
+                self.claims.release(key)
                 continue
-            return name, arch
+            return job
         return None
 
     def _finished_presets(self) -> set[str]:
-        return {t.user_attrs.get("preset") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+        return {preset_key(t.user_attrs) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if "preset" in t.user_attrs}
+
+    def _plan_tunings(self) -> None:
+        """``search.tune_presets``: once every preset has ended, the ``top`` best by validation NE
+        queue their trainings with other training values (``tuning_draws``, seeded by the preset's
+        name and the search seed), those not in the study yet."""
+        self._tunings_planned = True
+        results = {t.user_attrs["preset"]: t.user_attrs["metrics"]["mean_ne"]
+                   for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                   if "preset" in t.user_attrs and not t.user_attrs.get("preset_tuning")}
+        results.update({e.preset: float(r["mean_ne"]) for e, r in self._preset_results
+                        if e.tuning is None and not r.get("fail_reason") and math.isfinite(r["mean_ne"])})
+        tune = self.search.tune_presets
+        top = sorted((n for n in results if n in self.presets), key=results.get)[:tune.top]
+        done = self._finished_presets()
+        for name in top:
+            draws = tuning_draws(self.presets[name].to_dict(), self.preset_train, self.space.config.train.searched(),
+                                 tune.trainings, f"{name}-{self.search.seed}")
+            self.pending_presets += [(f"{name}-tuning{k}", name, self.presets[name], values, k)
+                                     for k, values in enumerate(draws[1:], start=1) if f"{name}-tuning{k}" not in done]
+        if top:
+            self._log(f"search.tune_presets: {', '.join(top)} (the best by validation NE) trained with "
+                      f"{tune.trainings - 1} other training values each before the sampler proposes")
 
     def _waiting_for_elsewhere(self) -> bool:
         """Whether presets other processes train are still running there (the sampler waits for
@@ -198,21 +247,30 @@ class OptunaArchSearcher(Searcher):
             if name in done:
                 del self.presets_elsewhere[name]
             elif self.claims.claim(name):
-                self.pending_presets.append((name, self.presets_elsewhere.pop(name)))
+                self.pending_presets.append(self.presets_elsewhere.pop(name))
         return bool(self.presets_elsewhere) or bool(self.pending_presets)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         nxt = self._next_preset()
         if nxt is not None:
-            name, arch = nxt
+            key, name, arch, train, tuning = nxt
             cost = measure_cost(arch, self.features)
-            self.running[trial_id] = _Running(arch, cost, preset=name, train=self.preset_train)
-            self._event(name, "running", f"preset {name} started", arch=arch, mflops=cost.mflops)
-            return {"arch": arch.to_dict(), "key": f"preset-{name}", "preset": name}
-        if self.preset_points and any(e.preset is not None for e in self.running.values()):
-            return None  # the sampler's first proposal waits for the presets it learns from
+            self.running[trial_id] = _Running(arch, cost, preset=name, train=train, preset_key=key, tuning=tuning)
+            label = _label(name, tuning)
+            self._event(label, "running", f"preset {label} started", arch=arch, mflops=cost.mflops)
+            return {"arch": arch.to_dict(), "key": f"preset-{key}", "preset": name,
+                    **({"train": train} if tuning else {})}
+        if ((self.preset_points or not self._tunings_planned)
+                and any(e.preset is not None for e in self.running.values())):
+            return None  # the sampler's first proposal (and the presets' tuning) waits for the presets
         if self._waiting_for_elsewhere():
             return self.suggest(trial_id) if self.pending_presets else None
+        if not self._tunings_planned:
+            self._plan_tunings()
+            if self.pending_presets:
+                return self.suggest(trial_id)
+            if self._awaiting_target and self._preset_results:
+                self._resolve_target()
         if self._awaiting_target:
             if not self.running:  # study resumed with its presets done but no target recorded
                 self._resolve_target_from_study()
@@ -373,13 +431,17 @@ class OptunaArchSearcher(Searcher):
         text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
             params, distributions = self.preset_points.get(entry.preset, (None, None))
+            if params is not None and entry.tuning:  # the preset's parameters with its tuning's values
+                train_params, train_distributions = self.space.train_point(entry.train)
+                params, distributions = {**params, **train_params}, {**distributions, **train_distributions}
             self.study.add_trial(optuna.trial.create_trial(
-                values=values, user_attrs={**attrs, "preset": entry.preset},
+                values=values, user_attrs={**attrs, "preset": entry.preset,
+                                           **({"preset_tuning": entry.tuning} if entry.tuning else {})},
                 params=params, distributions=distributions,
                 constraints=constraint_values(self.budget, entry.cost,
                                               target_cap(self.search, self.target_mflops)) or None))
-            self.claims.release(entry.preset)
-            label = entry.preset
+            self.claims.release(entry.preset_key)
+            label = _label(entry.preset, entry.tuning)
         else:
             for key, value in attrs.items():
                 entry.trial.set_user_attr(key, value)
@@ -450,8 +512,9 @@ class OptunaArchSearcher(Searcher):
     def _end(self, entry: _Running, state: TrialState, reason: str) -> None:
         name = "pruned" if state == TrialState.PRUNED else "failed"
         if entry.trial is None:
-            self.claims.release(entry.preset)
-            self._event(entry.preset, name, f"preset {entry.preset} did not finish: {reason}", entry.arch)
+            self.claims.release(entry.preset_key)
+            label = _label(entry.preset, entry.tuning)
+            self._event(label, name, f"preset {label} did not finish: {reason}", entry.arch)
             return
         entry.trial.set_user_attr("fail_reason", reason)
         entry.trial.set_user_attr("curve", entry.curve)
@@ -466,7 +529,8 @@ class OptunaArchSearcher(Searcher):
         if presets:
             best = min(presets, key=lambda t: t.user_attrs["metrics"]["mean_ne"])
             self.target_mflops = best.user_attrs["cost"]["mflops"]
-            source = f"preset {best.user_attrs['preset']} (best validation NE {best.user_attrs['metrics']['mean_ne']:.4f})"
+            source = (f"preset {_label(best.user_attrs['preset'], best.user_attrs.get('preset_tuning'))} "
+                      f"(best validation NE {best.user_attrs['metrics']['mean_ne']:.4f})")
         else:  # every preset failed in an earlier run
             name = min(self.preset_mflops, key=self.preset_mflops.get)
             self.target_mflops, source = self.preset_mflops[name], f"preset {name} (no preset finished; the cheapest)"

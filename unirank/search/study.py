@@ -196,6 +196,7 @@ class TrialRecord:
     train: dict = None  # training overrides searched with the architecture (space.train)
     teacher: str | None = None  # the teacher it was distilled from (search.distill)
     data_folder: str | None = None  # the prepared data it read when not the data's own (a teacher's features)
+    preset_tuning: int | None = None  # search.tune_presets: the preset's k-th training with other values
 
     def __post_init__(self) -> None:
         self.curve = self.curve or []
@@ -203,6 +204,8 @@ class TrialRecord:
 
     @property
     def label(self) -> str:
+        if self.preset and self.preset_tuning:
+            return f"{self.preset} (tuning {self.preset_tuning})"
         return self.preset or f"trial {self.number}"
 
 
@@ -232,5 +235,5 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         fail_reason=attrs.get("fail_reason") or attrs.get("infeasible"),
         curve=attrs.get("curve") or [], proxy_score=attrs.get("proxy_score"),
         same_as_trial=attrs.get("same_as_trial"), train=attrs.get("train") or {}, teacher=attrs.get("teacher"),
-        data_folder=attrs.get("data_folder"),
+        data_folder=attrs.get("data_folder"), preset_tuning=attrs.get("preset_tuning"),
     )
