@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        app(args=args, prog_name="unirank", standalone_mode=False)
+        code = app(args=args, prog_name="unirank", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into this exit code outside standalone mode
+            print("error: interrupted", file=sys.stderr)
+            return 130
     except typer.Exit as done:
         return done.exit_code
     except (typer.Abort, KeyboardInterrupt):

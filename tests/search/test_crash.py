@@ -117,3 +117,22 @@ def test_a_second_search_on_the_same_sqlite_study_fails_loudly(tmp_path):
     finally:
         first.wait(timeout=300)
     assert first.returncode == 0, first.stderr.read()[-2000:]
+
+
+def test_ctrl_c_ends_the_search_with_status_130_and_a_rerun_finishes_the_budget(tmp_path):
+    """Ray Tune stops quietly on SIGINT; the search must not then look finished (exit status 0)."""
+    config, out = _study(tmp_path, "ctrlc")
+    args = [sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--set", "budget.total_trials=4",
+            "--set", "budget.trials=100", "--set", "train.max_epochs=2", "--set", "search.presets=[]"]
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_a_running_trial(out, process, timeout=90)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    trials = _trials(out, "ctrlc")
+    assert not any(t.state.name == "RUNNING" for t in trials) and len(_trained(trials)) < 4
+    assert any(t.user_attrs.get("fail_reason") == "stopped before finishing (budget or interrupt)" for t in trials)
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(_trained(_trials(out, "ctrlc"))) == 4

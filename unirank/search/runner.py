@@ -66,6 +66,10 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
         return _run_study(cfg, show_progress)
 
 
+# seconds of budget.max_wall_minutes that may be left when Ray Tune's time budget ends a run
+_CLOCK_SLACK_S = 5.0
+
+
 def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
     started = time.perf_counter()
 
@@ -154,6 +158,11 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
             tuner.fit()
         finally:
             searcher.fail_unfinished("stopped before finishing (budget or interrupt)")
+        # Ray Tune ends fit() quietly on Ctrl-C (SIGINT) once it has saved its state: a run that ends
+        # before the searcher has said it is finished, and not by the wall-clock budget, was
+        # interrupted, and says so (exit status 130) instead of reporting a finished search
+        if not searcher.done and not (cfg.budget.max_wall_minutes and seconds_left() < _CLOCK_SLACK_S):
+            raise KeyboardInterrupt
     if cfg.search.confirm is not None:
         from unirank.search.confirm import run_confirmation
 

@@ -120,6 +120,7 @@ class OptunaArchSearcher(Searcher):
         # preset trainings to start: (key, preset, arch, training values, tuning k or None)
         self.pending_presets = [(n, n, a, self.preset_train, None) for n, a in presets.items() if n not in done]
         self.presets = presets
+        self.done = False  # set once suggest has answered FINISHED (budget spent, or screening out of time)
         self._tunings_planned = search.tune_presets is None  # search.tune_presets: planned once the presets end
         # several processes on one PostgreSQL study: each preset trained by one of them
         self.claims = PresetClaims(storage or "", study.study_name)
@@ -278,6 +279,7 @@ class OptunaArchSearcher(Searcher):
                 return None  # Ray asks again once the presets have ended
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
             if self.launched >= self.allowed or (self.gate is not None and self.gate.out_of_time()):
+                self.done = True
                 return Searcher.FINISHED
             params = None
             if self.tuner is not None and self.launched >= self.allowed - self.search.tune.trials:
@@ -343,6 +345,7 @@ class OptunaArchSearcher(Searcher):
             self._event(f"trial {trial.number}", "running", f"trial {trial.number} started", arch=arch,
                         mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"{trial.number:05d}", "train": train}
+        self.done = True
         return Searcher.FINISHED
 
     def _fitting_mflops(self, arch: ArchSpec) -> float | None:
