@@ -685,7 +685,9 @@ def main() -> None:
                 if args.tune_presets_in_search else "")
              + (f", run `{tag}`" if named else "") + "\n",
              f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
-             f"{args.trials} searched candidates + the {len(args.presets)} presets as observations; training values "
+             f"{args.trials} searched candidates + the {len(args.presets)} presets as observations"
+             + (f" + the {args.top_presets * (args.tune - 1)} trainings of their tuning" if args.tune_presets_in_search else "")
+             + "; training values "
              f"searched: {json.dumps(TRAIN_SPACES[args.train_space])}."
              + (f" Every training (searches, the presets' tunings) with the study's `train` changed by "
                 f"{json.dumps(PROTOCOLS[args.train_space])} (`--train-space {args.train_space}`)."
