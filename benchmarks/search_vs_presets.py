@@ -312,6 +312,24 @@ def _tuned_in_search(out: Path, seed: int, dest: Path) -> list[dict]:
     return results
 
 
+def _pool_line(folder: Path, best: dict, args) -> str:
+    """The summary line on where each search aimed and what it had to choose from: its own capped
+    target (the study's ``target_mflops_source``) and its trained searched candidates at no more
+    MFLOPs than the best tuned preset (the winner's pool); empty without a capped target."""
+    from unirank.search.study import open_study_from_dir
+
+    if args.over_target != "infeasible":
+        return ""
+    sources, pools = [], []
+    for s in range(args.seeds):
+        study, _ = open_study_from_dir(folder / f"search-{s}")
+        sources.append(study.user_attrs.get("target_mflops_source", "none recorded"))
+        pools.append(sum(r.preset is None and r.mflops <= best[s]["mflops"] for r in _records(folder / f"search-{s}")))
+    return (f"- the cap each search aimed at (its target): {'; '.join(sources)}; its trained searched candidates at "
+            f"no more MFLOPs than the best tuned preset (those the winner is chosen from), per seed: "
+            f"{', '.join(map(str, pools))}\n")
+
+
 def _top_presets(data: str, args, root: Path) -> list[str]:
     """The ``--top-presets`` presets by validation NE with the study's training values in search seed 0."""
     preset_ne = {r.preset: r.mean_ne for r in _records(root / data / "search-0") if r.preset}
@@ -576,6 +594,7 @@ def run(data: str, args, root: Path) -> str:
                + ("- features the winner dropped: "
                   + "; ".join(f"seed {s}: {', '.join(w['dropped']) or 'none'}" for s, w in winners.items() if w) + "\n"
                   if any(w and w["dropped"] for w in winners.values()) else "")
+               + _pool_line(root / data, best, args)
                + (f"- searched candidates that dropped the dense features, per seed: "
                   f"{', '.join(str(d) for d in dropped)} (of {args.trials})\n" if None not in dropped else "")
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
