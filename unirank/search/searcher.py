@@ -49,7 +49,7 @@ from unirank.search.hypervolume_tpe import HypervolumeTPEProposer
 from unirank.search.local import LocalSearchProposer
 from unirank.search.predictor import PredictorProposer
 from unirank.search.progress import TrialEvent
-from unirank.search.study import heartbeat_interval
+from unirank.search.study import heartbeat_interval, preset_label
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import OutsideSpace, SearchSpace
 
@@ -72,14 +72,14 @@ class _Running:
     tuning: int | None = None  # search.tune_presets: the k-th training of a preset with other values
 
 
-def preset_key(attrs: dict) -> str:
-    """A preset training's name in the study (``_Running.preset_key``) from its user attributes."""
-    return attrs["preset"] + (f"-tuning{attrs['preset_tuning']}" if attrs.get("preset_tuning") else "")
+def preset_key(preset: str, tuning: int | None = None) -> str:
+    """A preset training's name in the study (``_Running.preset_key``, claims): the preset's, or
+    ``<preset>-tuning<k>`` for its k-th tuning (``search.tune_presets``)."""
+    return f"{preset}-tuning{tuning}" if tuning else preset
 
 
-def _label(preset: str, tuning: int | None) -> str:
-    """How a preset training is named in logs: ``dcnv2``, or ``dcnv2 (tuning 2)``."""
-    return f"{preset} (tuning {tuning})" if tuning else preset
+def _trial_key(attrs: dict) -> str:
+    return preset_key(attrs["preset"], attrs.get("preset_tuning"))
 
 
 def searched_candidate(trial: optuna.trial.FrozenTrial) -> bool:
@@ -116,7 +116,7 @@ class OptunaArchSearcher(Searcher):
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
-        done = {preset_key(t.user_attrs) for t in study.get_trials(states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs}
+        done = {_trial_key(t.user_attrs) for t in study.get_trials(states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs}
         # preset trainings to start: (key, preset, arch, training values, tuning k or None)
         self.pending_presets = [(n, n, a, self.preset_train, None) for n, a in presets.items() if n not in done]
         self.presets = presets
@@ -176,25 +176,33 @@ class OptunaArchSearcher(Searcher):
         if (self.pending_presets or not self._tunings_planned
                 or any(e.preset is not None for e in self.running.values())):
             return
-        done = [(float(r["mean_ne"]), e.cost.mflops, _label(e.preset, e.tuning)) for e, r in self._preset_results
-                if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
-        # a resumed study's presets that ended in an earlier run (their tuning ran in this one)
-        done += [(t.user_attrs["metrics"]["mean_ne"], t.user_attrs["cost"]["mflops"],
-                  _label(t.user_attrs["preset"], t.user_attrs.get("preset_tuning")))
-                 for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs]
+        done = self._preset_outcomes()
         if done:
-            ne, mflops, label = min(done, key=lambda row: row[0])
+            ne, mflops, name, tuning = min(done, key=lambda row: row[0])
             self.target_mflops = mflops
-            self._record_target(f"preset {label} (best validation NE {ne:.4f})")
+            self._record_target(f"preset {preset_label(name, tuning)} (best validation NE {ne:.4f})")
         elif self._preset_results:
             best = min((e for e, _ in self._preset_results), key=lambda e: e.cost.mflops)
             self.target_mflops = best.cost.mflops
             self._record_target(f"preset {best.preset} (no preset finished; the cheapest)")
-        else:
-            self._resolve_target_from_study()
+        else:  # every preset failed in an earlier run
+            name = min(self.preset_mflops, key=self.preset_mflops.get)
+            self.target_mflops = self.preset_mflops[name]
+            self._record_target(f"preset {name} (no preset finished; the cheapest)")
         held, self._preset_results = self._preset_results, []
         for entry, result in held:
             self._finish(entry, result)
+
+    def _preset_outcomes(self) -> list[tuple[float, float, str, int | None]]:
+        """(validation NE, MFLOPs, preset, tuning k or None) of every preset training that ended
+        with a finite NE: those held until the target is known, and those in the study (a resumed
+        study's, or with a known target every one)."""
+        held = [(float(r["mean_ne"]), e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
+                if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
+        return held + [(t.user_attrs["metrics"]["mean_ne"], t.user_attrs["cost"]["mflops"], t.user_attrs["preset"],
+                        t.user_attrs.get("preset_tuning"))
+                       for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                       if "preset" in t.user_attrs]
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def _next_preset(self) -> tuple | None:
@@ -204,7 +212,7 @@ class OptunaArchSearcher(Searcher):
             key = job[0]
             if not self.claims.claim(key):
                 self.presets_elsewhere[key] = job
-                self._log(f"preset {_label(job[1], job[4])}: another search process on this study is training it")
+                self._log(f"preset {preset_label(job[1], job[4])}: another search process on this study is training it")
                 continue
             if key in self._finished_presets():  # finished elsewhere since this search started
                 self.claims.release(key)
@@ -213,7 +221,7 @@ class OptunaArchSearcher(Searcher):
         return None
 
     def _finished_presets(self) -> set[str]:
-        return {preset_key(t.user_attrs) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return {_trial_key(t.user_attrs) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if "preset" in t.user_attrs}
 
     def _plan_tunings(self) -> None:
@@ -221,19 +229,15 @@ class OptunaArchSearcher(Searcher):
         queue their trainings with other training values (``tuning_draws``, seeded by the preset's
         name and the search seed), those not in the study yet."""
         self._tunings_planned = True
-        results = {t.user_attrs["preset"]: t.user_attrs["metrics"]["mean_ne"]
-                   for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                   if "preset" in t.user_attrs and not t.user_attrs.get("preset_tuning")}
-        results.update({e.preset: float(r["mean_ne"]) for e, r in self._preset_results
-                        if e.tuning is None and not r.get("fail_reason") and math.isfinite(r["mean_ne"])})
+        results = {name: ne for ne, _, name, tuning in self._preset_outcomes() if not tuning}
         tune = self.search.tune_presets
         top = sorted((n for n in results if n in self.presets), key=results.get)[:tune.top]
         done = self._finished_presets()
         for name in top:
             draws = tuning_draws(self.presets[name].to_dict(), self.preset_train, self.space.config.train.searched(),
                                  tune.trainings, f"{name}-{self.search.seed}")
-            self.pending_presets += [(f"{name}-tuning{k}", name, self.presets[name], values, k)
-                                     for k, values in enumerate(draws[1:], start=1) if f"{name}-tuning{k}" not in done]
+            self.pending_presets += [(preset_key(name, k), name, self.presets[name], values, k)
+                                     for k, values in enumerate(draws[1:], start=1) if preset_key(name, k) not in done]
         if top:
             self._log(f"search.tune_presets: {', '.join(top)} (the best by validation NE) trained with "
                       f"{tune.trainings - 1} other training values each before the sampler proposes")
@@ -257,7 +261,7 @@ class OptunaArchSearcher(Searcher):
             key, name, arch, train, tuning = nxt
             cost = measure_cost(arch, self.features)
             self.running[trial_id] = _Running(arch, cost, preset=name, train=train, preset_key=key, tuning=tuning)
-            label = _label(name, tuning)
+            label = preset_label(name, tuning)
             self._event(label, "running", f"preset {label} started", arch=arch, mflops=cost.mflops)
             return {"arch": arch.to_dict(), "key": f"preset-{key}", "preset": name,
                     **({"train": train} if tuning else {})}
@@ -274,7 +278,7 @@ class OptunaArchSearcher(Searcher):
                 self._resolve_target()
         if self._awaiting_target:
             if not self.running:  # study resumed with its presets done but no target recorded
-                self._resolve_target_from_study()
+                self._resolve_target()
             if self._awaiting_target:
                 return None  # Ray asks again once the presets have ended
         for _ in range(_MAX_REJECTED_IN_A_ROW):  # rejected or answered from a twin, in a row
@@ -444,7 +448,7 @@ class OptunaArchSearcher(Searcher):
                 constraints=constraint_values(self.budget, entry.cost,
                                               target_cap(self.search, self.target_mflops)) or None))
             self.claims.release(entry.preset_key)
-            label = _label(entry.preset, entry.tuning)
+            label = preset_label(entry.preset, entry.tuning)
         else:
             for key, value in attrs.items():
                 entry.trial.set_user_attr(key, value)
@@ -516,7 +520,7 @@ class OptunaArchSearcher(Searcher):
         name = "pruned" if state == TrialState.PRUNED else "failed"
         if entry.trial is None:
             self.claims.release(entry.preset_key)
-            label = _label(entry.preset, entry.tuning)
+            label = preset_label(entry.preset, entry.tuning)
             self._event(label, name, f"preset {label} did not finish: {reason}", entry.arch)
             return
         entry.trial.set_user_attr("fail_reason", reason)
@@ -525,19 +529,6 @@ class OptunaArchSearcher(Searcher):
         self._settle_twins(entry)
         label = f"trial {entry.trial.number}"
         self._event(label, name, f"{label} {name}: {reason}", entry.arch, mflops=entry.cost.mflops)
-
-    def _resolve_target_from_study(self) -> None:
-        presets = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                   if "preset" in t.user_attrs]
-        if presets:
-            best = min(presets, key=lambda t: t.user_attrs["metrics"]["mean_ne"])
-            self.target_mflops = best.user_attrs["cost"]["mflops"]
-            source = (f"preset {_label(best.user_attrs['preset'], best.user_attrs.get('preset_tuning'))} "
-                      f"(best validation NE {best.user_attrs['metrics']['mean_ne']:.4f})")
-        else:  # every preset failed in an earlier run
-            name = min(self.preset_mflops, key=self.preset_mflops.get)
-            self.target_mflops, source = self.preset_mflops[name], f"preset {name} (no preset finished; the cheapest)"
-        self._record_target(source)
 
     def _record_target(self, source: str) -> None:
         self.study.set_user_attr("target_mflops", self.target_mflops)

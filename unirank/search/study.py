@@ -204,9 +204,13 @@ class TrialRecord:
 
     @property
     def label(self) -> str:
-        if self.preset and self.preset_tuning:
-            return f"{self.preset} (tuning {self.preset_tuning})"
-        return self.preset or f"trial {self.number}"
+        return preset_label(self.preset, self.preset_tuning) if self.preset else f"trial {self.number}"
+
+
+def preset_label(preset: str, tuning: int | None = None) -> str:
+    """How a preset training is named (logs, report, dashboard): ``dcnv2``, or ``dcnv2 (tuning 2)``
+    for its k-th training with other values (``search.tune_presets``)."""
+    return f"{preset} (tuning {tuning})" if tuning else preset
 
 
 def trial_records(study: optuna.Study, include_failed: bool = False) -> list[TrialRecord]:
