@@ -521,10 +521,22 @@ def run(data: str, args, root: Path) -> str:
         else:
             randoms[s] = []
 
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    stop = threading.Event()  # set by a failed or interrupted seed: the queued seeds do not start
+
+    def unit(s: int) -> None:
+        if stop.is_set():
+            return
+        try:
+            one_seed(s)
+        except BaseException:
+            stop.set()
+            raise
+
     with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
-        list(threads.map(one_seed, range(args.seeds)))
+        list(threads.map(unit, range(args.seeds)))
     top = _top_presets(data, args, root)
     if args.tune_presets_in_search:
         tuned = [t for s in range(args.seeds) for t in _tuned_in_search(root / data / f"search-{s}", s, root / data / "tuned")]
