@@ -56,8 +56,9 @@ def postgres_url(tmp_path):
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _two_searches(postgres_url: str, tmp_path: Path, study: str, *sets: str) -> list:
-    """Two `unirank search` processes (seeds differ) on one PostgreSQL study at once → its trials."""
+def _two_searches(postgres_url: str, tmp_path: Path, study: str, *sets: str, logs: list | None = None) -> list:
+    """Two `unirank search` processes (seeds differ) on one PostgreSQL study at once → its trials
+    (and each process's output appended to ``logs``)."""
     processes = []
     for worker in ("a", "b"):
         out = tmp_path / worker
@@ -68,8 +69,10 @@ def _two_searches(postgres_url: str, tmp_path: Path, study: str, *sets: str) -> 
              *[x for v in sets for x in ("--set", v)], "--set", f"search.seed={ord(worker)}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for process in processes:
-        _, err = process.communicate(timeout=600)
+        out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err[-3000:]
+        if logs is not None:
+            logs.append(out)
     return optuna.load_study(study_name=study, storage=postgres_url).get_trials()
 
 
@@ -91,3 +94,21 @@ def test_concurrent_searches_train_each_preset_once(postgres_url, tmp_path):
     searched = [t for t in trials if "preset" not in t.user_attrs and "same_as_trial" not in t.user_attrs
                 and not t.user_attrs.get("infeasible")]
     assert len(searched) == 2 and all(t.state.name == "COMPLETE" for t in searched)
+
+
+def test_concurrent_searches_take_one_scalarised_target_from_every_preset(postgres_url, tmp_path):
+    """With a scalarised objective and no target set, each process holds its presets' results until
+    the target is known; it must wait for the presets the other trains and take the best of all —
+    not the best of its own (the process that trains the cheaper preset would end first)."""
+    logs: list[str] = []
+    trials = _two_searches(postgres_url, tmp_path, "target", "budget.trials=1", "search.max_concurrent=1",
+                           "search.presets=[shared_bottom_mlp,dcnv2]", "search.objective=scalarized",
+                           "train.max_epochs=2", logs=logs)
+    presets = [t for t in trials if "preset" in t.user_attrs]
+    assert sorted(t.user_attrs["preset"] for t in presets) == ["dcnv2", "shared_bottom_mlp"]
+    best = min(presets, key=lambda t: t.user_attrs["metrics"]["mean_ne"])
+    study = optuna.load_study(study_name="target", storage=postgres_url)
+    assert study.user_attrs["target_mflops"] == pytest.approx(best.user_attrs["cost"]["mflops"])
+    for out in logs:  # each process resolved the same target, naming the best preset
+        line = next(x for x in out.splitlines() if x.startswith("scalarised objective: target"))
+        assert f"preset {best.user_attrs['preset']} " in line, (line, best.user_attrs["preset"])

@@ -24,6 +24,11 @@ class PresetClaims:
             self._engine = sqlalchemy.create_engine(storage_url, poolclass=NullPool)
             self._connection = self._engine.connect()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may be searching the study (a server storage)."""
+        return self._connection is not None
+
     def _key(self, preset: str) -> int:
         """A signed 64-bit lock id for (study, preset)."""
         digest = hashlib.sha256(f"unirank:{self.study_name}:{preset}".encode()).digest()

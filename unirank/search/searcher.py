@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from unirank.search.screening import ProxyGate
 
 _MAX_REJECTED_IN_A_ROW = 200
+_HELD = "preset_held:"  # study attribute prefix: a preset result another process holds (`_hold`)
 
 
 @dataclass
@@ -174,7 +175,7 @@ class OptunaArchSearcher(Searcher):
         """Once every preset (and its tuning, ``search.tune_presets``) has ended: the best preset
         training's MFLOPs become the scalarised target."""
         if (self.pending_presets or not self._tunings_planned
-                or any(e.preset is not None for e in self.running.values())):
+                or any(e.preset is not None for e in self.running.values()) or self._waiting_for_elsewhere()):
             return
         done = self._preset_outcomes()
         if done:
@@ -195,14 +196,24 @@ class OptunaArchSearcher(Searcher):
 
     def _preset_outcomes(self) -> list[tuple[float, float, str, int | None]]:
         """(validation NE, MFLOPs, preset, tuning k or None) of every preset training that ended
-        with a finite NE: those held until the target is known, and those in the study (a resumed
-        study's, or with a known target every one)."""
+        with a finite NE: those held until the target is known (here, or published by another
+        process on the study) and those in the study (a resumed study's, or with a known target
+        every one)."""
         held = [(float(r["mean_ne"]), e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
                 if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
-        return held + [(t.user_attrs["metrics"]["mean_ne"], t.user_attrs["cost"]["mflops"], t.user_attrs["preset"],
-                        t.user_attrs.get("preset_tuning"))
-                       for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                       if "preset" in t.user_attrs]
+        stored = [t.user_attrs for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if "preset" in t.user_attrs]
+        seen = {e.preset_key for e, _ in self._preset_results} | {_trial_key(a) for a in stored}
+        return held + [(a["metrics"]["mean_ne"], a["cost"]["mflops"], a["preset"], a.get("preset_tuning"))
+                       for a in stored] + [
+            (r["mean_ne"], r["mflops"], r["preset"], r["tuning"]) for key, r in self._published().items()
+            if key not in seen and r["mean_ne"] is not None]
+
+    def _published(self) -> dict[str, dict]:
+        """Preset results other processes hold until their target is known (``_hold``), by key."""
+        if not self.claims.shared:
+            return {}
+        return {k[len(_HELD):]: v for k, v in self.study.user_attrs.items() if k.startswith(_HELD)}
 
     # -- Ray Tune's side -------------------------------------------------------------------
     def _next_preset(self) -> tuple | None:
@@ -224,6 +235,10 @@ class OptunaArchSearcher(Searcher):
         return {_trial_key(t.user_attrs) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if "preset" in t.user_attrs}
 
+    def _ended_presets(self) -> set[str]:
+        """Keys of the preset trainings that have ended: in the study, or held by another process."""
+        return self._finished_presets() | set(self._published())
+
     def _plan_tunings(self) -> None:
         """``search.tune_presets``: once every preset has ended, the ``top`` best by validation NE
         queue their trainings with other training values (``tuning_draws``, seeded by the preset's
@@ -232,7 +247,7 @@ class OptunaArchSearcher(Searcher):
         results = {name: ne for ne, _, name, tuning in self._preset_outcomes() if not tuning}
         tune = self.search.tune_presets
         top = sorted((n for n in results if n in self.presets), key=results.get)[:tune.top]
-        done = self._finished_presets()
+        done = self._ended_presets()
         for name in top:
             draws = tuning_draws(self.presets[name].to_dict(), self.preset_train, self.space.config.train.searched(),
                                  tune.trainings, f"{name}-{self.search.seed}")
@@ -247,7 +262,7 @@ class OptunaArchSearcher(Searcher):
         them as for its own); one whose holder ended without a result comes back to this process."""
         if not self.presets_elsewhere:
             return False
-        done = self._finished_presets()
+        done = self._ended_presets()
         for name in list(self.presets_elsewhere):
             if name in done:
                 del self.presets_elsewhere[name]
@@ -396,8 +411,7 @@ class OptunaArchSearcher(Searcher):
         if error or result is None:
             reason = "trial raised an error (see the Ray trial log)" if error else "no result"
             if entry.preset is not None and self._awaiting_target:
-                self._preset_results.append((entry, {"mean_ne": float("nan"), "final": True, "fail_reason": reason}))
-                self._resolve_target()
+                self._hold(entry, {"mean_ne": float("nan"), "final": True, "fail_reason": reason})
                 return
             self._end(entry, TrialState.FAIL, reason)
             return
@@ -408,10 +422,22 @@ class OptunaArchSearcher(Searcher):
             self._end(entry, TrialState.PRUNED, f"stopped early by the scheduler after epoch {result.get('epoch')}")
             return
         if entry.preset is not None and self._awaiting_target:
-            self._preset_results.append((entry, result))
-            self._resolve_target()
+            self._hold(entry, result)
             return
         self._finish(entry, result)
+
+    def _hold(self, entry: _Running, result: dict) -> None:
+        """A preset training's result, kept until the scalarised target is known. With several
+        processes on the study it is also published (a study attribute), so that each of them
+        resolves the target — and plans ``search.tune_presets`` — from every preset's result, not
+        from those it trained itself."""
+        self._preset_results.append((entry, result))
+        if self.claims.shared:
+            ne = float(result["mean_ne"])
+            self.study.set_user_attr(_HELD + entry.preset_key, {
+                "mean_ne": ne if not result.get("fail_reason") and math.isfinite(ne) else None,
+                "mflops": entry.cost.mflops, "preset": entry.preset, "tuning": entry.tuning})
+        self._resolve_target()
 
     def _finish(self, entry: _Running, result: dict) -> None:
         """Record a trial that reported its final result (failed inside, or trained)."""
