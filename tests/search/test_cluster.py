@@ -104,10 +104,14 @@ def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cl
     out = tmp_path / "out"
     config = tmp_path / "cluster.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: dying"))
+    # Ray Tune writes result.json on the driver's staging folder and copies it to ray_results every
+    # 10 s or more: a view that old can show a trial training that has ended, so the kill finds the
+    # worker node idle. Copied every second instead, the view lags the trials by about an epoch.
     search = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
                                two_node_cluster, "--set", "budget.trials=3", "--set", "search.presets=[]",
                                "--set", "train.max_epochs=6", "--set", "train.patience=6", "--set", "data.num_rows=120000"],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**ENV, "TUNE_GLOBAL_CHECKPOINT_S": "1"})
     deadline, training = time.time() + 300, 0
     while time.time() < deadline and search.poll() is None and training < 2:
         time.sleep(0.1)
