@@ -83,6 +83,18 @@ def _trial_key(attrs: dict) -> str:
     return preset_key(attrs["preset"], attrs.get("preset_tuning"))
 
 
+def _stored_presets(study: optuna.Study) -> list[dict]:
+    """The user attributes of the study's finished preset trainings."""
+    return [t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "preset" in t.user_attrs]
+
+
+def _final_ne(result: dict) -> float | None:
+    """A final result's validation NE, or None where the training failed or its NE is not finite."""
+    ne = float(result["mean_ne"])
+    return ne if not result.get("fail_reason") and math.isfinite(ne) else None
+
+
 def searched_candidate(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` is a searched candidate handed to training: not a preset, not a twin of
     another trial, not refused before training (over a budget, screened out by the proxy gate)."""
@@ -117,7 +129,7 @@ class OptunaArchSearcher(Searcher):
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
-        done = {_trial_key(t.user_attrs) for t in study.get_trials(states=(TrialState.COMPLETE,)) if "preset" in t.user_attrs}
+        done = {_trial_key(attrs) for attrs in _stored_presets(study)}
         # preset trainings to start: (key, preset, arch, training values, tuning k or None)
         self.pending_presets = [(n, n, a, self.preset_train, None) for n, a in presets.items() if n not in done]
         self.presets = presets
@@ -199,10 +211,9 @@ class OptunaArchSearcher(Searcher):
         with a finite NE: those held until the target is known (here, or published by another
         process on the study) and those in the study (a resumed study's, or with a known target
         every one)."""
-        held = [(float(r["mean_ne"]), e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
-                if not r.get("fail_reason") and math.isfinite(r["mean_ne"])]
-        stored = [t.user_attrs for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if "preset" in t.user_attrs]
+        held = [(_final_ne(r), e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
+                if _final_ne(r) is not None]
+        stored = _stored_presets(self.study)
         seen = {e.preset_key for e, _ in self._preset_results} | {_trial_key(a) for a in stored}
         return held + [(a["metrics"]["mean_ne"], a["cost"]["mflops"], a["preset"], a.get("preset_tuning"))
                        for a in stored] + [
@@ -232,8 +243,7 @@ class OptunaArchSearcher(Searcher):
         return None
 
     def _finished_presets(self) -> set[str]:
-        return {_trial_key(t.user_attrs) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if "preset" in t.user_attrs}
+        return {_trial_key(attrs) for attrs in _stored_presets(self.study)}
 
     def _ended_presets(self) -> set[str]:
         """Keys of the preset trainings that have ended: in the study, or held by another process."""
@@ -433,15 +443,14 @@ class OptunaArchSearcher(Searcher):
         from those it trained itself."""
         self._preset_results.append((entry, result))
         if self.claims.shared:
-            ne = float(result["mean_ne"])
             self.study.set_user_attr(_HELD + entry.preset_key, {
-                "mean_ne": ne if not result.get("fail_reason") and math.isfinite(ne) else None,
+                "mean_ne": _final_ne(result),
                 "mflops": entry.cost.mflops, "preset": entry.preset, "tuning": entry.tuning})
         self._resolve_target()
 
     def _finish(self, entry: _Running, result: dict) -> None:
         """Record a trial that reported its final result (failed inside, or trained)."""
-        if result.get("fail_reason") or not math.isfinite(result["mean_ne"]):
+        if _final_ne(result) is None:
             self._end(entry, TrialState.FAIL, result.get("fail_reason") or "validation NE is not finite")
             return
         if result.get("weights_ref") is not None:  # trained on a node without the driver's disk
