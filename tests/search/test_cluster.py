@@ -94,6 +94,11 @@ def _training(result: Path) -> bool:
     return bool(lines) and '"final": true' not in lines[-1]
 
 
+def _reports(out: Path) -> list[int]:
+    """How many results each trial has reported, as ray_results shows it (to explain a failure)."""
+    return sorted(len(f.read_text().strip().splitlines()) for f in (out / "ray_results").rglob("result.json"))
+
+
 def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cluster, tmp_path):
     """Two trials train (one per node, each has reported an epoch); the worker node's raylet is
     killed; its trial is restarted on the surviving node (search.trial_retries) and the study ends
@@ -104,7 +109,7 @@ def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cl
     out = tmp_path / "out"
     config = tmp_path / "cluster.yaml"
     config.write_text(STUDY.format(out=out).replace("name: e2e", "name: dying"))
-    # Ray Tune writes result.json on the driver's staging folder and copies it to ray_results every
+    # Ray Tune writes result.json in the driver's staging folder and copies it to ray_results every
     # 10 s or more: a view that old can show a trial training that has ended, so the kill finds the
     # worker node idle. Copied every second instead, the view lags the trials by about an epoch.
     search = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", "--address",
@@ -118,11 +123,16 @@ def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cl
         training = sum(_training(f) for f in (out / "ray_results").rglob("result.json")) \
             if (out / "ray_results").is_dir() else 0
     assert training == 2, "never saw two trials training at once (one per node: a CPU each)"
-    os.kill(_worker_raylet(), signal.SIGKILL)
+    raylet = _worker_raylet()
+    assert raylet is not None, "no raylet of a worker node among the processes"
+    at_kill = _reports(out)
+    os.kill(raylet, signal.SIGKILL)
     _, err = search.communicate(timeout=600)
     assert search.returncode == 0, err[-3000:]
     trials = optuna.load_study(study_name="dying", storage=f"sqlite:///{out}/study.db").get_trials()
-    assert list((out / "ray_results").rglob("error.txt")), "no trial died with the node"  # Ray's record of it
+    assert list((out / "ray_results").rglob("error.txt")), (  # Ray's record of it
+        f"no trial died with the node (results per trial when it was killed: {at_kill}, at the end: "
+        f"{_reports(out)}; trials' nodes: {[str(t.user_attrs.get('node'))[:8] for t in trials]})")
     assert [t.state.name for t in trials].count("COMPLETE") == 3  # the full budget (with retries 0: a FAIL)
     assert not [t for t in trials if t.state.name == "FAIL"]
     assert len({t.user_attrs["node"] for t in trials}) == 1  # all finished on the surviving node
