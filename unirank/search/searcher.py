@@ -211,8 +211,8 @@ class OptunaArchSearcher(Searcher):
         with a finite NE: those held until the target is known (here, or published by another
         process on the study) and those in the study (a resumed study's, or with a known target
         every one)."""
-        held = [(_final_ne(r), e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
-                if _final_ne(r) is not None]
+        held = [(ne, e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
+                if (ne := _final_ne(r)) is not None]
         stored = _stored_presets(self.study)
         seen = {e.preset_key for e, _ in self._preset_results} | {_trial_key(a) for a in stored}
         return held + [(a["metrics"]["mean_ne"], a["cost"]["mflops"], a["preset"], a.get("preset_tuning"))
@@ -450,7 +450,8 @@ class OptunaArchSearcher(Searcher):
 
     def _finish(self, entry: _Running, result: dict) -> None:
         """Record a trial that reported its final result (failed inside, or trained)."""
-        if _final_ne(result) is None:
+        ne = _final_ne(result)
+        if ne is None:
             self._end(entry, TrialState.FAIL, result.get("fail_reason") or "validation NE is not finite")
             return
         if result.get("weights_ref") is not None:  # trained on a node without the driver's disk
@@ -460,7 +461,7 @@ class OptunaArchSearcher(Searcher):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.with_suffix(".tmp").write_bytes(ray.get(result["weights_ref"]))
             path.with_suffix(".tmp").replace(path)
-        values = objective_values(self.search, float(result["mean_ne"]), entry.cost, self.target_mflops)
+        values = objective_values(self.search, ne, entry.cost, self.target_mflops)
         cost = entry.cost.to_dict()
         if result.get("latency_ms") is not None:  # measured again where the trial ran (a GPU's own latency)
             cost.update(latency_ms=result["latency_ms"], latency_device=result.get("device"))
@@ -470,7 +471,7 @@ class OptunaArchSearcher(Searcher):
                  "device": result.get("device"), **({"teacher": result["teacher"]} if result.get("teacher") else {}),
                  **({"data_folder": result["data_folder"]} if result.get("data_folder") else {}),
                  "train_seconds": result.get("train_seconds"), **({"train": entry.train} if entry.train else {})}
-        text = f"NE {result['mean_ne']:.4f}, {entry.cost.mflops:.3f} MFLOPs"
+        text = f"NE {ne:.4f}, {entry.cost.mflops:.3f} MFLOPs"
         if entry.preset is not None:
             params, distributions = self.preset_points.get(entry.preset, (None, None))
             if params is not None and entry.tuning:  # the preset's parameters with its tuning's values
@@ -490,7 +491,7 @@ class OptunaArchSearcher(Searcher):
             self.study.tell(entry.trial, values)
             self._settle_twins(entry)
             label = f"trial {entry.trial.number}"
-        self._event(label, "complete", f"{label}: {text}", entry.arch, float(result["mean_ne"]), entry.cost.mflops)
+        self._event(label, "complete", f"{label}: {text}", entry.arch, ne, entry.cost.mflops)
 
     # Ray Tune pickles its configuration (for its own experiment restore). The study holds a
     # storage connection, so pickle where it lives instead and reopen it on unpickling.
