@@ -206,20 +206,18 @@ class OptunaArchSearcher(Searcher):
         for entry, result in held:
             self._finish(entry, result)
 
-    def _preset_outcomes(self, stored: list[dict] | None = None,
-                         published: dict[str, dict] | None = None) -> list[tuple[float, float, str, int | None]]:
+    def _preset_outcomes(self) -> list[tuple[float, float, str, int | None]]:
         """(validation NE, MFLOPs, preset, tuning k or None) of every preset training that ended
-        with a finite NE: those held until the target is known (here, or ``published`` by another
-        process on the study) and those ``stored`` in the study (a resumed study's, or with a known
-        target every one); both read from the study where not given."""
+        with a finite NE: those held until the target is known (here, or published by another
+        process on the study) and those in the study (a resumed study's, or with a known target
+        every one)."""
         held = [(ne, e.cost.mflops, e.preset, e.tuning) for e, r in self._preset_results
                 if (ne := _final_ne(r)) is not None]
-        stored = _stored_presets(self.study) if stored is None else stored
-        published = self._published() if published is None else published
+        stored = _stored_presets(self.study)
         seen = {e.preset_key for e, _ in self._preset_results} | {_trial_key(a) for a in stored}
         return held + [(a["metrics"]["mean_ne"], a["cost"]["mflops"], a["preset"], a.get("preset_tuning"))
                        for a in stored] + [
-            (r["mean_ne"], r["mflops"], r["preset"], r["tuning"]) for key, r in published.items()
+            (r["mean_ne"], r["mflops"], r["preset"], r["tuning"]) for key, r in self._published().items()
             if key not in seen and r["mean_ne"] is not None]
 
     def _published(self) -> dict[str, dict]:
@@ -256,11 +254,10 @@ class OptunaArchSearcher(Searcher):
         queue their trainings with other training values (``tuning_draws``, seeded by the preset's
         name and the search seed), those not in the study yet."""
         self._tunings_planned = True
-        stored, published = _stored_presets(self.study), self._published()  # the study read once
-        results = {name: ne for ne, _, name, tuning in self._preset_outcomes(stored, published) if not tuning}
+        results = {name: ne for ne, _, name, tuning in self._preset_outcomes() if not tuning}
         tune = self.search.tune_presets
         top = sorted((n for n in results if n in self.presets), key=results.get)[:tune.top]
-        done = {_trial_key(attrs) for attrs in stored} | set(published)
+        done = self._ended_presets()
         for name in top:
             draws = tuning_draws(self.presets[name].to_dict(), self.preset_train, self.space.config.train.searched(),
                                  tune.trainings, f"{name}-{self.search.seed}")
