@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import run_cli, search_fresh, unirank_here
+from unirank.data.batches import TensorSplit
 from unirank.data.dataset import build_dataset
 from unirank.export.bundle import load_bundle
 from unirank.train import evaluate
@@ -101,6 +102,11 @@ def test_export_bundle_reproduces_validation_metrics_and_retrains(finished_study
         served = program(val.dense, val.sparse, val.domain)
         eager = torch.sigmoid(bundle.model()(val.dense, val.sparse, val.domain))
     assert torch.allclose(served, eager, atol=1e-6)
+    # the two halves of validation the search's agreement check reads, as the trial measured them
+    half = len(val) // 2
+    halves = [evaluate(bundle.model(), TensorSplit(**{k: v[rows] for k, v in val.tensors().items()}),
+                       dataset.features).mean_ne for rows in (slice(0, half), slice(half, None))]
+    assert exported["halves_ne"] == pytest.approx(halves, abs=1e-6)
     assert json.loads((bundle_dir / "arch.json").read_text())["schema_version"] == 2
 
     retrained = run_cli("train", str(bundle_dir), "--device", "cpu")

@@ -54,6 +54,8 @@ def search(
     _echo(f"study {summary.study_name}: {summary.completed_this_run} trials finished in this run (presets and "
           f"repeats of known architectures included), {summary.trials_in_study} trials in the study "
           f"({summary.storage}), {summary.seconds:.0f} s")
+    if summary.agreement is not None:
+        _echo(summary.agreement.line())
     if summary.interrupted_marked_failed:
         _echo(f"{summary.interrupted_marked_failed} trial(s) interrupted earlier were marked failed")
     _echo(f"next: unirank report {summary.output_dir}   |   unirank export {summary.output_dir}")

@@ -36,5 +36,11 @@ output:
 
 
 @pytest.fixture(scope="session")
-def finished_30(tmp_path_factory):
-    return search_fresh(tmp_path_factory.mktemp("dash"), STUDY)[1]
+def finished_30_search(tmp_path_factory):
+    """(config, output folder, the finished `unirank search` run) of the 30-trial study."""
+    return search_fresh(tmp_path_factory.mktemp("dash"), STUDY)
+
+
+@pytest.fixture(scope="session")
+def finished_30(finished_30_search):
+    return finished_30_search[1]

@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import optuna
+from scipy.stats import spearmanr
 
 from unirank.dashboard.png import find_browser
 from tests.conftest import unirank_here
@@ -41,8 +42,20 @@ def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30
     importances = figures["importances"][0]
     assert importances["y"] and abs(sum(importances["x"]) - 1.0) < 1e-6  # Optuna normalises to 1
     assert set(importances["y"]) <= set().union(*(t.params for t in complete))
+    # the agreement check over the trained candidates, read from what each trial recorded
+    halves = [t.user_attrs["metrics"]["halves_ne"] for t in complete if "same_as_trial" not in t.user_attrs]
+    rho = spearmanr(*zip(*halves)).statistic
+    assert f"validation's two halves rank the {len(halves)} trained candidates with Spearman ρ {rho:.2f}" in page
     if find_browser():
         assert (finished_30 / "report-pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_search_prints_its_agreement_check(finished_30_search):
+    _, out, result = finished_30_search
+    line = re.search(r"validation's two halves rank the (\d+) trained candidates with Spearman ρ (-?[\d.]+)",
+                     result.stdout)
+    assert line and int(line[1]) >= 27, result.stdout[-2000:]
+    assert ("below 0.5" in result.stdout) == (float(line[2]) < 0.5)
 
 
 def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):

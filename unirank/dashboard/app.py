@@ -21,6 +21,7 @@ from unirank.dashboard.figures import (axis_options, history_figure, hypervolume
                                        importance_figure, pareto_figure, proxy_figure)
 from unirank.dashboard.importance import importances
 from unirank.dashboard.source import Snapshot, StudySource
+from unirank.search.agreement import validation_agreement
 from unirank.search.confirm import confirmed
 from unirank.search.study import TrialRecord
 
@@ -181,6 +182,9 @@ def build_app(source: StudySource, refresh_seconds: float = 5.0) -> Dash:
         summary = (f"{len(snap.records)} finished trials ({sum(r.preset is not None for r in snap.records)} presets)"
                    + "".join(f" · {n} {s.lower()}" for s, n in sorted(states.items()))
                    + f" · refreshed {time.strftime('%H:%M:%S')} (every {refresh_seconds:g} s)")
+        agreement = validation_agreement(snap.records)
+        if agreement is not None:
+            summary += f" · {agreement.line()}"
         trials = sorted(snap.records + snap.others, key=lambda r: r.number)
         options = [{"label": f"{r.label} (#{r.number}, {r.state.lower()})", "value": r.number} for r in trials]
         proxy = proxy_figure(snap.records)

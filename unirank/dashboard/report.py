@@ -20,12 +20,13 @@ from unirank.dashboard.importance import importances
 from unirank.dashboard.png import write_png
 from unirank.dashboard.source import open_source
 from unirank.errors import UnirankError
+from unirank.search.agreement import validation_agreement
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; width: 100%; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; }
-th { background: #f4f4f4; } tr.front td { font-weight: 600; } .muted { color: #777; }
+th { background: #f4f4f4; } tr.front td { font-weight: 600; } .muted { color: #777; } .warn { color: #a15c00; }
 """
 
 
@@ -79,6 +80,11 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool 
     screened_note = (f"<p class='muted'>{len(screened)} candidates were screened out by the warm-up proxy "
                      "(scored, never trained; listed in the study as PRUNED with their proxy score).</p>"
                      if screened else "")
+    agreement = validation_agreement(records)
+    agreement_note = ""
+    if agreement is not None:
+        line = html.escape(agreement.line(), quote=False)
+        agreement_note = f"<p class='{'warn' if agreement.low else 'muted'}'>{line}.</p>"
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>unirank report: {html.escape(source.label)}</title>
 <style>{_STYLE}</style></head><body>
@@ -86,6 +92,7 @@ def write_report(out_dir: str | Path, dest: str | Path | None = None, png: bool 
 <p class="muted">{len(records)} finished trials ({sum(r.preset is not None for r in records)} presets),
 {len(snap.others)} pruned, failed or rejected · data: {html.escape(cfg.data.source if cfg else "?")} ·
 objectives: mean validation NE, MFLOPs per example · generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>
+{agreement_note}
 {divs}
 {confirmation_table(source.study, cfg)}
 {distillation_table(records)}

@@ -20,6 +20,7 @@ from unirank.data.coverage import cold_validation_lines, unseen_shares
 from unirank.data.dataset import load_prepared, prepare_dataset
 from unirank.data.preprocess import PreprocessState
 from unirank.errors import UnirankError
+from unirank.search.agreement import Agreement, validation_agreement
 from unirank.search.progress import SearchProgress
 from unirank.search.searcher import OptunaArchSearcher, allowed_trials
 from unirank.search.lock import search_lock
@@ -40,6 +41,7 @@ class SearchSummary:
     completed_this_run: int
     interrupted_marked_failed: int
     seconds: float
+    agreement: Agreement | None = None  # validation's two halves over the study's trained candidates
 
 
 def start_ray(address: str | None) -> None:
@@ -171,6 +173,7 @@ def _run_study(cfg: StudyConfig, show_progress: bool) -> SearchSummary:
                          log=lambda line: print(line, flush=True))
     if started_ray:
         ray.shutdown()
-    after = len(trial_records(study))
+    records = trial_records(study)
     return SearchSummary(out, storage_url(cfg), cfg.study_name, len(study.get_trials(deepcopy=False)),
-                         after - before, interrupted, time.perf_counter() - started)
+                         len(records) - before, interrupted, time.perf_counter() - started,
+                         validation_agreement(records))

@@ -1,7 +1,8 @@
 """The function every Ray Tune trial runs: train one ArchSpec with the study's protocol.
 
 It reports validation NE after every epoch (what a Ray Tune scheduler such as ASHA acts on) and a
-final result with ``final=True``, the per-portfolio metrics and the path of the saved weights (on
+final result with ``final=True``, the per-portfolio metrics (with the NE of validation's two
+halves, ``unirank.search.agreement``) and the path of the saved weights (on
 another node than the driver's without a shared disk: the weights themselves, through Ray's
 object store, for the driver to write there; the prepared data likewise comes from the object
 store, see ``TrialSetup.local_data``).
@@ -27,6 +28,7 @@ from unirank.config import TrainConfig
 from unirank.data.dataset import Dataset, load_prepared
 from unirank.models.ranker import build_model
 from unirank.proxies.cost import LATENCY_BATCH, example_inputs, measure_latency
+from unirank.search.agreement import halves_ne
 from unirank.space.arch import ArchSpec
 from unirank.train.checkpoint import save_weights
 from unirank.train.distill import with_teacher
@@ -141,7 +143,10 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     tune.report({
         **sent,
         **last, "mean_ne": result.val.mean_ne, "mean_auc": result.val.mean_auc, "final": True,
-        "metrics": json.dumps(result.val.to_dict()), "weights": str(weights),
+        "metrics": json.dumps({**result.val.to_dict(),  # and validation's two halves (search.agreement)
+                               "halves_ne": halves_ne(model, dataset.splits["val"], dataset.features,
+                                                      train_cfg.precision)}),
+        "weights": str(weights),
         "best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
         "examples_per_second": result.examples_per_second,
         "node": ray.get_runtime_context().get_node_id(), "device": train_cfg.device, "latency_ms": latency_ms,
