@@ -7,8 +7,8 @@ A search now records each trained candidate's NE on the two halves of the valida
 the Spearman ρ between them over its candidates (``unirank.search.agreement``), reading no test row.
 This asks whether that number tells the splits apart where the search's choice does and does not
 carry to the test split. For each search seed of ``search_vs_presets`` run TAG (its folders under
-``runs/benchmarks/search_vs_presets/TAG/``; searches that ran before the halves were recorded are
-measured here from their saved weights, with the very function a trial calls), every trained
+``runs/benchmarks/search_vs_presets/TAG/``; the halves measured here from the saved weights, with
+the very function a trial calls, as searches before they were recorded lack them), every trained
 candidate (the presets and the searched, repeats left out) is evaluated on validation's two halves
 and, as an analysis only, on the test split once; reported per seed:
 - **halves ρ**: what the search prints (``validation_agreement``), below ``LOW_AGREEMENT`` flagged;
