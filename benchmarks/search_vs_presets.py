@@ -70,6 +70,8 @@ from benchmarks._common import (REPO, SHARED_DATA, check_verdict_seeds, machine,
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
+# the presets that read a behaviour history, for a study that has one (``--presets``)
+SEQUENCE_PRESETS = ["din", "bst", "interformer"]
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
         "synthetic": ("quickstart.yaml", [])}
@@ -82,7 +84,11 @@ DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 
 # with the gap validation too starts a period after training, so what a model learnt of a user is
 # validated, as it is tested, on that user's later ratings (``data.split.gap_fraction``)
 VARIANTS = {"movielens_random": ("movielens.yaml", [*DATA["movielens"][1], "data.split.by=random"]),
-            "movielens_gap": ("movielens.yaml", [*DATA["movielens"][1], "data.split.gap_fraction=0.15"])}
+            "movielens_gap": ("movielens.yaml", [*DATA["movielens"][1], "data.split.gap_fraction=0.15"]),
+            # the same ratings and time split with each user's last 50 ratings before this one (movie,
+            # genre, rating given) and the movie's genres: a cold user of the time split is cold to an
+            # id but not to its own history (run with ``--presets … din bst interformer``)
+            "movielens_history": ("movielens_history.yaml", DATA["movielens"][1])}
 STUDIES = {**DATA, **VARIANTS}
 # the training hyperparameters searched with the architecture (and tuned for the presets), ``--train-space``;
 # regularised adds FuxiCTR's embedding L2 (train.embedding_l2) and a higher learning rate
@@ -362,7 +368,7 @@ def run_tune_jobs(path: Path, workers: int) -> None:
     """The tunings of a ``--tune-jobs`` file, ``workers`` at a time, each written to its destination
     under this repository (which then travels back beside the run); data caches prepared first."""
     entries = read_jobs(path, "--run-tune-jobs", "--tune-jobs", {"data", "preset", "seed", "trainings", "space", "dest"},
-                        lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in PRESETS,
+                        lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in PRESETS + SEQUENCE_PRESETS,
                         "a known data, train space and preset")
     jobs = [(j["data"], j["preset"], j["seed"], j["trainings"], str(REPO / j["dest"]), j["space"]) for j in entries]
     prepare_caches((_config(j[0], j[5]).data, Path(j[4]).parent.parent / "cache") for j in jobs
@@ -639,7 +645,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=4, help="trainings per tuned preset per seed")
     parser.add_argument("--top-presets", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
+    parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS + SEQUENCE_PRESETS)
     parser.add_argument("--tag", help="the run's name (its folder and its own section); default: today's date")
     parser.add_argument("--sampler", choices=["tpe", "tpe_hv", "nsga2", "random", "gp", "predictor", "evolution", "local",
                                                   "tpe_local"],
