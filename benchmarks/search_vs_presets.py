@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -118,9 +119,16 @@ PROTOCOLS = {"regularised_evals4": {"evals_per_epoch": 4},
 MAX_CANDIDATES = 48
 
 
+# UNIRANK_TRAIN_DEVICE=cuda: every training of the run (searches, the presets' tunings,
+# winners_retrained) on the machine's GPU, a search training two at a time on it
+# (search.gpus_per_trial 0.5) as it does on two CPU cores; the protocol is otherwise the same
+TRAIN_DEVICE = os.environ.get("UNIRANK_TRAIN_DEVICE", "cpu")
+
+
 def _overrides(data: str, train_space: str = "basic") -> list[str]:
+    device = [] if TRAIN_DEVICE == "cpu" else [f"train.device={TRAIN_DEVICE}", "search.gpus_per_trial=0.5"]
     return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items()),
-            *(f"train.{k}={json.dumps(v)}" for k, v in PROTOCOLS.get(train_space, {}).items())]
+            *(f"train.{k}={json.dumps(v)}" for k, v in PROTOCOLS.get(train_space, {}).items()), *device]
 
 
 def _config(data: str, train_space: str = "basic", extra: tuple[str, ...] = ()):
