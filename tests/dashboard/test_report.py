@@ -58,6 +58,21 @@ def test_the_search_prints_its_agreement_check(finished_30_search):
     assert ("below 0.5" in result.stdout) == (float(line[2]) < 0.5)
 
 
+def test_the_exported_card_carries_the_agreement_check(finished_30, tmp_path):
+    result = unirank_here("export", str(finished_30), "--dest", str(tmp_path / "winner"))
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="dash", storage=f"sqlite:///{finished_30}/study.db")
+    halves = [t.user_attrs["metrics"]["halves_ne"] for t in study.trials
+              if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]
+    rho = spearmanr(*zip(*halves)).statistic
+    recorded = json.loads((tmp_path / "winner" / "metrics.json").read_text())["validation_agreement"]
+    assert recorded["candidates"] == len(halves) and abs(recorded["rho"] - rho) < 1e-9
+    assert recorded["low"] == (rho < 0.5)
+    card = (tmp_path / "winner" / "MODEL_CARD.md").read_text()
+    assert f"rank the {len(halves)} trained candidates with Spearman ρ {rho:.2f}" in card
+    assert card.count("**Warning:**") == (rho < 0.5)
+
+
 def test_a_moved_output_folder_opens_its_own_study(finished_30, tmp_path):
     import shutil
 

@@ -69,6 +69,7 @@ def weights_in(out_dir: Path, recorded: str | None) -> Path | None:
 def export_bundle(out_dir: str | Path, trial_number: int | None = None,
                   dest: str | Path | None = None) -> Path:
     from unirank.dashboard.figures import front_indices
+    from unirank.search.agreement import validation_agreement
     from unirank.search.confirm import winner
     from unirank.search.study import open_study_from_dir, trial_records
 
@@ -99,6 +100,10 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
                   for r in front if r.number != chosen.number]
     metrics = {"validation": chosen.metrics, "cost": chosen.cost, "provenance": provenance,
                "pareto_neighbours": neighbours}
+    agreement = validation_agreement(records)  # how far the study's choice on validation can be trusted
+    if agreement is not None:
+        metrics["validation_agreement"] = {"rho": agreement.rho, "candidates": agreement.candidates,
+                                           "low": agreement.low, "line": agreement.line()}
     if confirmed and confirmed.record.number == chosen.number:
         metrics["confirmation"] = {"validation_ne_by_seed": {str(k): v for k, v in confirmed.ne.items()},
                                    "mean_ne": confirmed.mean_ne, "std_ne": confirmed.std_ne}
