@@ -121,12 +121,14 @@ MAX_CANDIDATES = 48
 
 # UNIRANK_TRAIN_DEVICE=cuda: every training of the run (searches, the presets' tunings,
 # winners_retrained) on the machine's GPU, a search training two at a time on it
-# (search.gpus_per_trial 0.5) as it does on two CPU cores; the protocol is otherwise the same
+# (search.gpus_per_trial 0.5) as it does on two CPU cores, in float32 as on CPUs (not the bf16
+# autocast `train.precision: auto` gives on a GPU); the protocol is otherwise the same
 TRAIN_DEVICE = os.environ.get("UNIRANK_TRAIN_DEVICE", "cpu")
 
 
 def _overrides(data: str, train_space: str = "basic") -> list[str]:
-    device = [] if TRAIN_DEVICE == "cpu" else [f"train.device={TRAIN_DEVICE}", "search.gpus_per_trial=0.5"]
+    device = [] if TRAIN_DEVICE == "cpu" else [f"train.device={TRAIN_DEVICE}", "train.precision=fp32",
+                                               "search.gpus_per_trial=0.5"]
     return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items()),
             *(f"train.{k}={json.dumps(v)}" for k, v in PROTOCOLS.get(train_space, {}).items()), *device]
 
