@@ -19,6 +19,13 @@ def plotly_figures(page: str) -> dict[str, list[dict]]:
     return figures
 
 
+def recorded_halves(study) -> tuple[list, float]:
+    """The halves' NEs each trained trial recorded (repeats left out) and their Spearman ρ."""
+    halves = [t.user_attrs["metrics"]["halves_ne"] for t in study.trials
+              if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]
+    return halves, spearmanr(*zip(*halves)).statistic
+
+
 def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30):
     result = unirank_here("report", str(finished_30))
     assert result.returncode == 0, result.stderr
@@ -43,8 +50,7 @@ def test_report_of_a_30_trial_study_is_offline_and_holds_its_figures(finished_30
     assert importances["y"] and abs(sum(importances["x"]) - 1.0) < 1e-6  # Optuna normalises to 1
     assert set(importances["y"]) <= set().union(*(t.params for t in complete))
     # the agreement check over the trained candidates, read from what each trial recorded
-    halves = [t.user_attrs["metrics"]["halves_ne"] for t in complete if "same_as_trial" not in t.user_attrs]
-    rho = spearmanr(*zip(*halves)).statistic
+    halves, rho = recorded_halves(study)
     assert f"validation's two halves rank the {len(halves)} trained candidates with Spearman ρ {rho:.2f}" in page
     if find_browser():
         assert (finished_30 / "report-pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -61,10 +67,7 @@ def test_the_search_prints_its_agreement_check(finished_30_search):
 def test_the_exported_card_carries_the_agreement_check(finished_30, tmp_path):
     result = unirank_here("export", str(finished_30), "--dest", str(tmp_path / "winner"))
     assert result.returncode == 0, result.stderr
-    study = optuna.load_study(study_name="dash", storage=f"sqlite:///{finished_30}/study.db")
-    halves = [t.user_attrs["metrics"]["halves_ne"] for t in study.trials
-              if t.state.name == "COMPLETE" and "same_as_trial" not in t.user_attrs]
-    rho = spearmanr(*zip(*halves)).statistic
+    halves, rho = recorded_halves(optuna.load_study(study_name="dash", storage=f"sqlite:///{finished_30}/study.db"))
     recorded = json.loads((tmp_path / "winner" / "metrics.json").read_text())["validation_agreement"]
     assert recorded["candidates"] == len(halves) and abs(recorded["rho"] - rho) < 1e-9
     assert recorded["low"] == (rho < 0.5)

@@ -103,7 +103,7 @@ def export_bundle(out_dir: str | Path, trial_number: int | None = None,
     agreement = validation_agreement(records)  # how far the study's choice on validation can be trusted
     if agreement is not None:
         metrics["validation_agreement"] = {"rho": agreement.rho, "candidates": agreement.candidates,
-                                           "low": agreement.low, "line": agreement.line()}
+                                           "low": agreement.low}
     if confirmed and confirmed.record.number == chosen.number:
         metrics["confirmation"] = {"validation_ne_by_seed": {str(k): v for k, v in confirmed.ne.items()},
                                    "mean_ne": confirmed.mean_ne, "std_ne": confirmed.std_ne}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from unirank.search.agreement import Agreement
 from unirank.space.arch import ArchSpec
 
 
@@ -53,10 +54,11 @@ def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False, teacher=N
                   f"mean validation NE **{confirmation['mean_ne']:.4f} ± {confirmation['std_ne']:.4f}** over "
                   f"{len(confirmation['validation_ne_by_seed'])} trainings ({by_seed}); the weights here are the "
                   "search's own training"]
-    agreement = metrics.get("validation_agreement")
-    if agreement:
+    if metrics.get("validation_agreement"):
+        agreement = Agreement(rho=metrics["validation_agreement"]["rho"],
+                              candidates=metrics["validation_agreement"]["candidates"])
         lines += ["", "## How far the search's choice can be trusted",
-                  ("**Warning:** " if agreement["low"] else "") + agreement["line"] + " (each "
+                  ("**Warning:** " if agreement.low else "") + agreement.line() + " (each "
                   "candidate's NE on the first and on the second half of the validation rows, as the search "
                   "recorded them; no test row read)"]
     neighbours = metrics.get("pareto_neighbours") or []
