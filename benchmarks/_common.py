@@ -1,6 +1,7 @@
 """Shared helpers for benchmark scripts: machine description and BENCHMARKS.md sections."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import re
@@ -8,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -16,6 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 # the datasets' folder (../shared/data beside the checkout; UNIRANK_SHARED_DATA where it lies elsewhere)
 SHARED_DATA = Path(os.environ.get("UNIRANK_SHARED_DATA") or REPO / ".." / "shared" / "data").resolve()
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes started afresh (spawn, not fork): a parent that has touched CUDA cannot fork
+    workers that train on it (``UNIRANK_TRAIN_DEVICE=cuda``)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def check_verdict_seeds(parser, seeds: int) -> None:

@@ -26,12 +26,11 @@ import random
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, train_and_test, worker_pool, write_section  # noqa: E402
 from benchmarks.search_vs_presets import DATA, RUNS, _config  # noqa: E402
 
 ROOT = REPO / "runs" / "benchmarks" / "preset_neighbourhood"
@@ -104,9 +103,7 @@ def run(data: str, args, root: Path) -> str:
         jobs += [(data, a.to_dict(), t, s, args.device, str(folder / f"{i}.json")) for i, (a, t, _) in enumerate(near)]
     print(f"[{data}] {len(jobs)} trainings ({args.workers} at once) …", flush=True)
     started = time.perf_counter()
-    import multiprocessing
-
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:  # CUDA in workers
+    with worker_pool(args.workers) as pool:
         for done, _ in enumerate(pool.map(_train, jobs), 1):
             if done % 10 == 0 or done == len(jobs):
                 print(f"[{data}] {done}/{len(jobs)} trainings, {time.perf_counter() - started:.0f} s", flush=True)

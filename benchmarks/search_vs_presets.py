@@ -61,18 +61,18 @@ import shutil
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (REPO, SHARED_DATA, check_verdict_seeds, machine, prepare_caches,  # noqa: E402
-                                read_jobs, test_metrics, unirank_search, write_section)
+                                read_jobs, test_metrics, unirank_search, write_section, worker_pool)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 # the presets that read a behaviour history, for a study that has one (``--presets``)
 SEQUENCE_PRESETS = ["din", "bst", "interformer"]
+KNOWN_PRESETS = PRESETS + SEQUENCE_PRESETS
 DATA = {"census": ("census.yaml", [f"data.path={SHARED_DATA / 'census_income' / 'census-income.test.gz'}"]),
         "movielens": ("movielens.yaml", [f"data.path={SHARED_DATA / 'movielens_100k'}"]),
         "synthetic": ("quickstart.yaml", [])}
@@ -162,15 +162,23 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
     sets.extend(extra)
     started = time.perf_counter()
     unirank_search(f"studies/{STUDIES[data][0]}", sets, str(out))
-    result = {"seconds": time.perf_counter() - started, "machine": machine()}
+    result = {"seconds": time.perf_counter() - started, "machine": _training_machine()}
     done.write_text(json.dumps(result))
     return result
 
 
 def _machines(folder: Path) -> set[str]:
     """The machines the search units of a dataset ran on (from their done files)."""
-    return {json.loads(p.read_text()).get("machine", "not recorded (before this field)")
-            for p in folder.glob("*/done.json")} or {"not run"}
+    lines = {json.loads(p.read_text()).get("machine", "not recorded (before this field)")
+             for p in folder.glob("*/done.json")}
+    older = {True: " (trainings on the GPU or CPU: not recorded)", False: " (trainings on CPU, one thread each)"}
+    return {line if "trainings on" in line else line + older["GPU" in line] for line in lines} or {"not run"}
+
+
+def _training_machine() -> str:
+    """This machine and where its trainings run; a search moved between machines records the last."""
+    return machine() + (" (trainings on CPU, one thread each)" if TRAIN_DEVICE == "cpu"
+                        else f" (trainings on {TRAIN_DEVICE}, float32, two at a time)")
 
 
 def _confirmed_winner(out: Path, max_mflops: float):
@@ -378,12 +386,12 @@ def run_tune_jobs(path: Path, workers: int) -> None:
     """The tunings of a ``--tune-jobs`` file, ``workers`` at a time, each written to its destination
     under this repository (which then travels back beside the run); data caches prepared first."""
     entries = read_jobs(path, "--run-tune-jobs", "--tune-jobs", {"data", "preset", "seed", "trainings", "space", "dest"},
-                        lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in PRESETS + SEQUENCE_PRESETS,
+                        lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES and j["preset"] in KNOWN_PRESETS,
                         "a known data, train space and preset")
     jobs = [(j["data"], j["preset"], j["seed"], j["trainings"], str(REPO / j["dest"]), j["space"]) for j in entries]
     prepare_caches((_config(j[0], j[5]).data, Path(j[4]).parent.parent / "cache") for j in jobs
                    if not Path(j[4]).is_file())
-    with ProcessPoolExecutor(workers) as pool:
+    with worker_pool(workers) as pool:
         for done, out in enumerate(pool.map(_tune, jobs), 1):
             print(f"{done}/{len(jobs)} {out['preset']} seed {out['seed']}: val NE {out['ne']:.4f} "
                   f"({out['seconds']:.0f} s)", flush=True)
@@ -573,7 +581,7 @@ def run(data: str, args, root: Path) -> str:
     if not args.tune_presets_in_search:
         jobs = _tune_jobs(data, top, args, root)
         print(f"[{data}] tuning presets {', '.join(top)}: {len(jobs)} searches of {args.tune} trainings", flush=True)
-        with ProcessPoolExecutor(args.workers) as pool:
+        with worker_pool(args.workers) as pool:
             tuned = list(pool.map(_tune, jobs))
     rows, wins_ne, wins_auc, wins_hv, wins_own = [], 0, 0, 0, 0
     best = {s: min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"]) for s in range(args.seeds)}
@@ -643,7 +651,7 @@ def run(data: str, args, root: Path) -> str:
                + _default_tune_note(root / data / "search-0", args)
                + "\n- presets tuned on: " + "; ".join(sorted({t.get("machine", "not recorded (before this field)")
                                                               for t in tuned}))
-               + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))} (trainings on CPU, one thread each)")
+               + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))}")
     return f"### {data}\n\n{head}\n" + "\n".join(rows) + "\n\n" + summary
 
 
@@ -655,7 +663,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=4, help="trainings per tuned preset per seed")
     parser.add_argument("--top-presets", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS + SEQUENCE_PRESETS)
+    parser.add_argument("--presets", nargs="+", default=PRESETS, choices=KNOWN_PRESETS)
     parser.add_argument("--tag", help="the run's name (its folder and its own section); default: today's date")
     parser.add_argument("--sampler", choices=["tpe", "tpe_hv", "nsga2", "random", "gp", "predictor", "evolution", "local",
                                                   "tpe_local"],

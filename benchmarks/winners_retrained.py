@@ -43,13 +43,12 @@ import argparse
 import json
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (REPO, check_verdict_seeds, machine, prepare_caches, read_jobs,  # noqa: E402
-                                train_and_test, write_section)
+                                train_and_test, write_section, worker_pool)
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
@@ -155,7 +154,7 @@ def run_jobs(path: Path, workers: int) -> None:
                      {"data", "space", "side", "name", "search_seed", "seed", "arch", "train", "dest"},
                      lambda j: j["data"] in STUDIES and j["space"] in TRAIN_SPACES, "a known data and train space")
     prepare_caches(_caches(jobs))
-    with ProcessPoolExecutor(workers) as pool:
+    with worker_pool(workers) as pool:
         for done, result in enumerate(pool.map(train_job, jobs), 1):
             print(f"{done}/{len(jobs)} {result['side']} {result['name']} seed {result['seed']}: "
                   f"test NE {result['test_ne']:.4f}", flush=True)
@@ -267,7 +266,7 @@ def main() -> None:
              f"that run's rule."
              + (f" Every training with the study's `train` changed by {json.dumps(PROTOCOLS[args.train_space])} "
                 f"(`--train-space {args.train_space}`)." if args.train_space in PROTOCOLS else "") + "\n"]
-    with ProcessPoolExecutor(args.workers) as pool:
+    with worker_pool(args.workers) as pool:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
             prepare_caches(_caches(jobs[data]))
