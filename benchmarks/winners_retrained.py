@@ -97,7 +97,7 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
 
 
 def train_job(job: dict) -> dict:
-    """One retraining (one thread), its result written to ``job['dest']``; a finished one is read back."""
+    """One retraining (one thread on a CPU), its result written to ``job['dest']``; a finished one is read back."""
     dest = REPO / job["dest"]
     if dest.is_file():
         return json.loads(dest.read_text())
@@ -111,7 +111,7 @@ def train_job(job: dict) -> dict:
     cfg = _config(job["data"], job["space"])
     result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")}, "machine": machine(),
               **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                               **{**job["train"], "device": "cpu"})}  # on CPU, as the search trained
+                               **job["train"])}  # on the study's device: CPU, or UNIRANK_TRAIN_DEVICE's
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result))
     return result
@@ -141,7 +141,7 @@ def _refit_job(job: dict) -> dict:
     first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
     cfg = _refit_config(job["data"], job["space"], job["refit"])
     again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                           **{**job["train"], "device": "cpu"})
+                           **job["train"])
     result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],
               "refit_epoch": again["best_epoch"], "refit_seconds": again["seconds"], "first_test_ne": first["test_ne"]}
     dest.write_text(json.dumps(result))
