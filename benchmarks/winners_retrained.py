@@ -96,6 +96,16 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
     return jobs
 
 
+# where a training ran, not how: a retraining runs on the study's device (CPU, or UNIRANK_TRAIN_DEVICE's
+# GPU in float32), whatever machine the search's trial trained on
+PLACEMENT = ("device", "precision")
+
+
+def _values(job: dict) -> dict:
+    """The job's training values without its trial's placement."""
+    return {k: v for k, v in job["train"].items() if k not in PLACEMENT}
+
+
 def train_job(job: dict) -> dict:
     """One retraining (one thread on a CPU), its result written to ``job['dest']``; a finished one is read back."""
     dest = REPO / job["dest"]
@@ -111,7 +121,7 @@ def train_job(job: dict) -> dict:
     cfg = _config(job["data"], job["space"])
     result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")}, "machine": machine(),
               **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                               **job["train"])}  # on the study's device: CPU, or UNIRANK_TRAIN_DEVICE's
+                               **_values(job))}
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result))
     return result
@@ -141,7 +151,7 @@ def _refit_job(job: dict) -> dict:
     first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
     cfg = _refit_config(job["data"], job["space"], job["refit"])
     again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                           **job["train"])
+                           **_values(job))
     result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],
               "refit_epoch": again["best_epoch"], "refit_seconds": again["seconds"], "first_test_ne": first["test_ne"]}
     dest.write_text(json.dumps(result))
