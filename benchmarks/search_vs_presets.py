@@ -124,11 +124,13 @@ MAX_CANDIDATES = 48
 # (search.gpus_per_trial 0.5) as it does on two CPU cores, in float32 as on CPUs (not the bf16
 # autocast `train.precision: auto` gives on a GPU); the protocol is otherwise the same
 TRAIN_DEVICE = os.environ.get("UNIRANK_TRAIN_DEVICE", "cpu")
+GPU_SHARE = 0.5  # of the GPU, per search trial there
+ON_CPU = " (trainings on CPU, one thread each)"
 
 
 def _overrides(data: str, train_space: str = "basic") -> list[str]:
     device = [] if TRAIN_DEVICE == "cpu" else [f"train.device={TRAIN_DEVICE}", "train.precision=fp32",
-                                               "search.gpus_per_trial=0.5"]
+                                               f"search.gpus_per_trial={GPU_SHARE}"]
     return [*STUDIES[data][1], *(f"space.train.{k}={json.dumps(v)}" for k, v in TRAIN_SPACES[train_space].items()),
             *(f"train.{k}={json.dumps(v)}" for k, v in PROTOCOLS.get(train_space, {}).items()), *device]
 
@@ -171,14 +173,14 @@ def _machines(folder: Path) -> set[str]:
     """The machines the search units of a dataset ran on (from their done files)."""
     lines = {json.loads(p.read_text()).get("machine", "not recorded (before this field)")
              for p in folder.glob("*/done.json")}
-    older = {True: " (trainings on the GPU or CPU: not recorded)", False: " (trainings on CPU, one thread each)"}
+    older = {True: " (trainings on the GPU or CPU: not recorded)", False: ON_CPU}
     return {line if "trainings on" in line else line + older["GPU" in line] for line in lines} or {"not run"}
 
 
 def _training_machine() -> str:
     """This machine and where its trainings run; a search moved between machines records the last."""
-    return machine() + (" (trainings on CPU, one thread each)" if TRAIN_DEVICE == "cpu"
-                        else f" (trainings on {TRAIN_DEVICE}, float32, two at a time)")
+    return machine() + (ON_CPU if TRAIN_DEVICE == "cpu"
+                        else f" (trainings on {TRAIN_DEVICE}, float32, {round(1 / GPU_SHARE)} at a time)")
 
 
 def _confirmed_winner(out: Path, max_mflops: float):

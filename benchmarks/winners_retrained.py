@@ -69,6 +69,11 @@ def choices(tag: str, data: str, seeds: int, confirm: tuple[int, int] | None) ->
     return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in range(seeds)}
 
 
+# where and how a trial ran is not one of its searched values: a retraining runs on the study's device
+# (CPU, or UNIRANK_TRAIN_DEVICE's GPU in float32) from its own seed, whatever machine the search trained on
+PLACEMENT = {"seed", "device", "precision"}
+
+
 def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, dict],
              refit: float | None = None) -> list[dict]:
     """Every retraining of a dataset of run ``tag``: (winner, best tuned preset) × seeds × retrain."""
@@ -84,7 +89,7 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
             _test_metrics(root / f"search-{s}", won[0].number)  # exports the bundle when it is not there
             bundle = root / f"search-{s}" / "export" / f"trial-{won[0].number}"
             train = {k: v for k, v in json.loads((bundle / "train.json").read_text()).items()
-                     if k != "seed" and v != study_train.get(k)}  # its searched values
+                     if k not in PLACEMENT and v != study_train.get(k)}  # its searched values
             sides.append(("winner", f"trial {won[0].number}",
                           ArchSpec.load(bundle / "arch.json").to_dict(), train))
         jobs += [{"data": data, "space": space, "side": side, "name": name, "search_seed": s,
@@ -94,16 +99,6 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
                                                                       + ".json")).relative_to(REPO))}
                  for side, name, arch, train in sides for r in range(retrain)]
     return jobs
-
-
-# where a training ran, not how: a retraining runs on the study's device (CPU, or UNIRANK_TRAIN_DEVICE's
-# GPU in float32), whatever machine the search's trial trained on
-PLACEMENT = ("device", "precision")
-
-
-def _values(job: dict) -> dict:
-    """The job's training values without its trial's placement."""
-    return {k: v for k, v in job["train"].items() if k not in PLACEMENT}
 
 
 def train_job(job: dict) -> dict:
@@ -121,7 +116,7 @@ def train_job(job: dict) -> dict:
     cfg = _config(job["data"], job["space"])
     result = {**{k: job[k] for k in ("side", "name", "search_seed", "seed", "train")}, "machine": machine(),
               **train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                               **_values(job))}
+                               **job["train"])}
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result))
     return result
@@ -151,7 +146,7 @@ def _refit_job(job: dict) -> dict:
     first = train_job({**job, "refit": None, "dest": job["dest"].replace(f"-refit{job['refit']:g}", "")})
     cfg = _refit_config(job["data"], job["space"], job["refit"])
     again = train_and_test(cfg, ArchSpec.from_dict(job["arch"]), dest.parent.parent / "cache", job["seed"],
-                           **_values(job))
+                           **job["train"])
     result = {**first, **{k: again[k] for k in again if k.startswith("test_")}, "refit": job["refit"],
               "refit_epoch": again["best_epoch"], "refit_seconds": again["seconds"], "first_test_ne": first["test_ne"]}
     dest.write_text(json.dumps(result))

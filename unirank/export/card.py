@@ -54,9 +54,9 @@ def model_card(arch: ArchSpec, metrics: dict, has_lists: bool = False, teacher=N
                   f"mean validation NE **{confirmation['mean_ne']:.4f} ± {confirmation['std_ne']:.4f}** over "
                   f"{len(confirmation['validation_ne_by_seed'])} trainings ({by_seed}); the weights here are the "
                   "search's own training"]
-    if metrics.get("validation_agreement"):
-        agreement = Agreement(rho=metrics["validation_agreement"]["rho"],
-                              candidates=metrics["validation_agreement"]["candidates"])
+    recorded = metrics.get("validation_agreement")
+    if recorded:
+        agreement = Agreement(rho=recorded["rho"], candidates=recorded["candidates"])
         lines += ["", "## How far the search's choice can be trusted",
                   ("**Warning:** " if agreement.low else "") + agreement.line() + " (each "
                   "candidate's NE on the first and on the second half of the validation rows, as the search "
