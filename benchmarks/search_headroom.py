@@ -27,12 +27,11 @@ import collections
 import json
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, command, machine, mean_std, train_and_test, write_section  # noqa: E402
+from benchmarks._common import REPO, command, machine, mean_std, train_and_test, worker_pool, write_section  # noqa: E402
 from benchmarks.search_vs_presets import DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, VARIANTS, _config  # noqa: E402
 
 
@@ -187,7 +186,7 @@ def main() -> None:
                 for i, c in enumerate(json.loads((root / data / "candidates.json").read_text()))
                 for s in range(args.seeds)]
         jobs.sort(key=lambda j: j[0] != "census")  # the longest first
-        with ProcessPoolExecutor(args.workers) as pool:
+        with worker_pool(args.workers) as pool:
             for done, _ in enumerate(pool.map(_train, jobs), 1):
                 if done % 10 == 0:
                     print(f"{done}/{len(jobs)} trainings", flush=True)
