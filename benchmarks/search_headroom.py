@@ -50,7 +50,7 @@ def collect(data: str, source: Path, top: int) -> list[dict]:
 
     out = [{"name": f"{preset} (tuned)", "arch": PRESETS[preset].to_dict(), "train": json.loads(values),
             "mflops": runs[0]["mflops"], "val_ne": None, "preset": True}]
-    for s in seeds:
+    for s in (s for s in seeds if (source / data / f"search-{s}").is_dir()):  # a run may have searched fewer seeds
         study, _ = open_study_from_dir(source / data / f"search-{s}")
         eligible = [r for r in trial_records(study)
                     if r.preset is None and r.same_as_trial is None and r.mflops <= best[s]["mflops"]]
