@@ -102,7 +102,7 @@ def check_protocol(source: Path, data: str, train_space: str) -> None:
                          + ", ".join(f"{getattr(ours, k)!r}" for k in differ) + " (pass that run's --train-space)")
 
 
-def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -> str:
+def report(data: str, candidates: list[dict], results: list[dict], seeds: int, kind: str = "searched architectures") -> str:
     by = {(r["index"], r["seed"]): r for r in results}
     base = [by[0, s] for s in range(seeds)]
     lines = [f"### {data}", "", "| architecture | MFLOPs | training values | search val NE | test NE (mean ± std) | "
@@ -121,8 +121,8 @@ def report(data: str, candidates: list[dict], results: list[dict], seeds: int) -
                      f"{mean_std([r['test_ne'] for r in runs])} | {mean_std([r['test_auc'] for r in runs])} | "
                      f"{paired} | {better} |")
     single = statistics.stdev(b["test_ne"] for b in base)
-    lines += ["", f"- one training's test-NE std (the preset over {seeds} seeds): {single:.4f}; searched "
-              f"architectures whose mean paired gain exceeds its std: {beyond} of {len(candidates) - 1}"]
+    lines += ["", f"- one training's test-NE std (the preset over {seeds} seeds): {single:.4f}; {kind} "
+              f"whose mean paired gain exceeds its std: {beyond} of {len(candidates) - 1}"]
     lines += [line for line in [selection(candidates, by, seeds)] if line]
     if len(candidates) > 2:
         from scipy.stats import spearmanr

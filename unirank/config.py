@@ -277,7 +277,7 @@ class SequenceSpaceConfig(_Section):
     ffn: tuple[int, ...] = (32, 64)
     rope: tuple[bool, ...] = (False, True)
     qk_norm: tuple[bool, ...] = (False, True)
-    readout: tuple[Literal["tokens", "pooled"], ...] = ("tokens", "pooled")
+    readout: tuple[Literal["tokens", "pooled", "target"], ...] = ("tokens", "pooled", "target")
     attention_width: tuple[int, ...] = (36, 64)
     summary_tokens: tuple[int, ...] = (2, 4)
 

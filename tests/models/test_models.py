@@ -47,6 +47,8 @@ SEQUENCE = {
                                            "ffn": 8, "readout": "tokens", "rope": True, "qk_norm": True},
     "seq_transformer_pooled": {"encoder": "transformer", "max_len": 8, "layers": 1, "heads": 1, "ffn": 8,
                                "readout": "pooled"},
+    "seq_transformer_target": {"encoder": "transformer", "max_len": 8, "layers": 1, "heads": 2, "ffn": 8,
+                               "readout": "target", "attention_width": 6},
     "seq_interformer": {"encoder": "interformer", "max_len": 8, "layers": 2, "heads": 2, "ffn": 8,
                         "summary_tokens": 2, "rope": True},
 }

@@ -31,6 +31,26 @@ def test_point_inverts_suggest_on_sampled_architectures(tiny_dataset):
         study.tell(trial, 0.0)
 
 
+def test_point_inverts_suggest_on_sampled_sequence_architectures(tiny_sequence_dataset):
+    """Every encoder and readout, the target readout's attention width among them."""
+    config = SpaceConfig(sequence={"encoder": ["none", "mean", "target_attention", "transformer", "interformer"],
+                                   "max_len": [4, 8], "readout": ["tokens", "pooled", "target"]})
+    space = SearchSpace(config, tiny_sequence_dataset.features)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    readouts = set()
+    for _ in range(120):
+        trial = study.ask()
+        arch = space.suggest(trial)
+        q = arch.sequence
+        if q is not None and q.encoder == "transformer":
+            readouts.add(q.readout)
+            assert (q.attention_width is not None) == (q.readout == "target")
+        params, _ = space.point(arch)
+        assert space.suggest(optuna.trial.FixedTrial(params)) == arch
+        study.tell(trial, 0.0)
+    assert readouts == {"tokens", "pooled", "target"}
+
+
 def test_a_preset_outside_the_space_names_the_decision(tiny_dataset):
     space = SearchSpace(SpaceConfig(expert_width=(32, 64)), tiny_dataset.features)
     with pytest.raises(OutsideSpace, match="expert_width = 128"):

@@ -14,12 +14,15 @@ def describe_module(m: ModuleSpec) -> str:
     return block(m.kind).describe(m)
 
 
+READOUTS = {"tokens": "every token", "pooled": "candidate + mean", "target": "candidate + DIN attention (hidden {})"}
+
+
 def describe_sequence(q: SequenceSpec) -> str:
     """``DIN target attention (hidden 36) over the last 50 events``, ``transformer (BST) …``."""
     what = {"sum": "sum pooling", "mean": "mean pooling",
             "target_attention": f"DIN target attention (hidden {q.attention_width})",
             "transformer": f"transformer (BST): {q.layers} layer(s), {q.heads} heads, ffn {q.ffn}, "
-                           f"{'every token' if q.readout == 'tokens' else 'candidate + mean'} out",
+                           f"{READOUTS[q.readout].format(q.attention_width)} out",
             "interformer": f"InterFormer interleaving: {q.layers} layer(s), {q.heads} heads, ffn {q.ffn}, "
                            f"{q.summary_tokens} summary tokens"}[q.encoder]
     options = [o for o, on in (("RoPE", q.rope), ("QK-norm", q.qk_norm)) if on]

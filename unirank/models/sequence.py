@@ -150,7 +150,9 @@ class Transformer(nn.Module):
     """BST: the events and the candidate (appended as the last token when there is one) with
     learned position embeddings (position = distance from the candidate; or RoPE), ``layers``
     encoder layers. Readout ``tokens``: every output token, padding zeroed → k (+1) rows;
-    ``pooled``: the candidate's output (when there is one) and the real events' mean → 2 rows."""
+    ``pooled``: the candidate's output (when there is one) and the real events' mean → 2 rows;
+    ``target``: the candidate's output and DIN's weighted sum of the events' outputs against it
+    (``TargetAttention``) → 2 rows."""
 
     def __init__(self, spec: SequenceSpec, dim: int, length: int, has_query: bool):
         super().__init__()
@@ -161,6 +163,7 @@ class Transformer(nn.Module):
                                     for _ in range(spec.layers))
         tokens = length + has_query
         self.num_rows = tokens if spec.readout == "tokens" else 1 + has_query
+        self.target = TargetAttention(dim, spec.attention_width) if spec.readout == "target" else None
 
     def forward(self, tokens, mask, query, context):
         b, k, _ = tokens.shape
@@ -176,6 +179,8 @@ class Transformer(nn.Module):
         if self.readout == "tokens":
             return x, None
         events, real = x[:, :k], mask[:, :k].to(x.dtype).sum(dim=1, keepdim=True).clamp_min(1.0)
+        if self.target is not None:                                                        # [B, 2, d]
+            return torch.cat([x[:, k:], self.target(events, mask[:, :k], x[:, k], context)[0]], dim=1), None
         rows = [(events.sum(dim=1) / real).unsqueeze(1)]
         if self.has_query:
             rows.insert(0, x[:, k:])
@@ -234,5 +239,8 @@ def build_encoder(spec: SequenceSpec, dim: int, length: int, has_query: bool, fe
                                f"{feature!r} shares a table with a kept sparse feature")
         return TargetAttention(dim, spec.attention_width)
     if spec.encoder == "transformer":
+        if spec.readout == "target" and not has_query:
+            raise UnirankError(f"sequence.readout: target needs a candidate, but no field of sequence "
+                               f"{feature!r} shares a table with a kept sparse feature")
         return Transformer(spec, dim, length, has_query)
     return InterFormer(spec, dim, length, has_query)

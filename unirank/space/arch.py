@@ -138,7 +138,8 @@ class SequenceSpec(_Spec):
     - ``transformer`` (BST, Chen et al. 2019): ``layers`` post-norm encoder layers (``heads``,
       feed-forward ``ffn``) over the events and the candidate as the last token, learned positions
       (or ``rope``), optional ``qk_norm``; ``readout`` ``tokens`` = every output token (BST), ``pooled``
-      = the candidate's output and the events' mean → 2 rows;
+      = the candidate's output and the events' mean → 2 rows, ``target`` = the candidate's output and
+      the events' outputs weighted by DIN's unit (``attention_width``) against it → 2 rows;
     - ``interformer`` (InterFormer, Zeng et al. 2025): ``layers`` of bidirectional exchange between the
       sequence and the non-sequence rows (each side attends to the other, then a self-attention
       layer on the sequence), the sequence summarised by ``summary_tokens`` learned queries (pooling
@@ -155,7 +156,7 @@ class SequenceSpec(_Spec):
     ffn: int | None = Field(None, ge=1)
     rope: bool | None = None
     qk_norm: bool | None = None
-    readout: Literal["tokens", "pooled"] | None = None
+    readout: Literal["tokens", "pooled", "target"] | None = None
     attention_width: int | None = Field(None, ge=1)
     summary_tokens: int | None = Field(None, ge=1, le=16)
 
@@ -165,6 +166,8 @@ class SequenceSpec(_Spec):
                  "transformer": {"layers", "heads", "ffn", "readout"},
                  "interformer": {"layers", "heads", "ffn", "summary_tokens"}}[self.encoder]
         optional = {"transformer": {"rope", "qk_norm"}, "interformer": {"rope", "qk_norm"}}.get(self.encoder, set())
+        if self.encoder == "transformer" and self.readout == "target":
+            needs = needs | {"attention_width"}  # the readout's DIN unit
         for name in ("layers", "heads", "ffn", "rope", "qk_norm", "readout", "attention_width", "summary_tokens"):
             given = getattr(self, name) is not None
             if name in needs and not given:
@@ -325,6 +328,7 @@ def _sequence_summary(q: SequenceSpec) -> str:
             "transformer": f"tf{q.layers}L{q.heads}h×{q.ffn}", "interformer": f"ifm{q.layers}L{q.heads}h×{q.ffn}"}[q.encoder]
     text += (" rope" if q.rope else "") + (" qkn" if q.qk_norm else "")
     text += f" {q.readout}" if q.readout else ""
+    text += f"{q.attention_width}" if q.readout == "target" else ""
     text += f" cls{q.summary_tokens}" if q.summary_tokens else ""
     return f"seq{q.max_len} {text}"
 

@@ -13,7 +13,7 @@ Parameter names as they appear in the study (conditional ones only when their pa
     tower_width, wide, dropout;
     with a sequence feature in the data: seq_encoder and, by encoder, seq_max_len, seq_layers,
       seq_heads, seq_ffn, seq_rope, seq_qk_norm, seq_readout (transformer), seq_summary_tokens
-      (interformer), seq_attention_width (target_attention).
+      (interformer), seq_attention_width (target_attention, and the transformer's target readout).
 Width lists (dense_bottom, expert_hidden) are categorical strings: "none" or e.g. "64-32".
 
 ``SearchSpace.point(arch)`` is the inverse of ``suggest``: the parameters (and their Optuna
@@ -92,6 +92,8 @@ class SearchSpace:
             extra["qk_norm"] = trial.suggest_categorical("seq_qk_norm", list(c.qk_norm)) or None
         if encoder == "transformer":
             extra["readout"] = trial.suggest_categorical("seq_readout", list(c.readout))
+            if extra["readout"] == "target":  # the readout's DIN unit
+                extra["attention_width"] = trial.suggest_categorical("seq_attention_width", list(c.attention_width))
         if encoder == "interformer":
             extra["summary_tokens"] = trial.suggest_categorical("seq_summary_tokens", list(c.summary_tokens))
         return SequenceSpec(encoder=encoder, **extra)
@@ -276,7 +278,8 @@ class SearchSpace:
         attention = (q.layers.high - q.layers.low + 1) * len(q.heads) * len(q.ffn) * len(q.rope) * len(q.qk_norm)
         per = {"none": 1, "sum": len(q.max_len), "mean": len(q.max_len),
                "target_attention": len(q.max_len) * len(q.attention_width),
-               "transformer": len(q.max_len) * attention * len(q.readout),
+               "transformer": len(q.max_len) * attention * sum(len(q.attention_width) if r == "target" else 1
+                                                               for r in q.readout),
                "interformer": len(q.max_len) * attention * len(q.summary_tokens)}
         return sum(per[e] for e in q.encoder)
 

@@ -1,0 +1,94 @@
+"""Is there room above the tuned BST in how its transformer's output is read? Its readouts, paired.
+
+    python benchmarks/bst_readouts.py --tag s47 [--data movielens_history] [--seeds 5] [--workers 2]
+        [--train-space calibrated] [--phase train|report|all]
+
+The searches of ``search_vs_presets`` run ``--tag`` on MovieLens with its users' histories ended
+beside the tuned BST, not clearly above it (``search_headroom``): every candidate kept BST's
+encoder. Here BST itself (``PRESETS["bst"]``) with the training values its tuning in that run
+chose most often (``search_headroom.collect``) is trained from ``--seeds`` training seeds with
+each readout of its transformer — ``tokens`` (BST's own: every output token), ``pooled`` (the
+candidate's output and the events' mean) and ``target`` (the candidate's output and DIN's
+attention-weighted sum of the events' outputs, ``attention_width`` 36 and 64) — and everything
+else unchanged (so each differs from BST in one decision and costs what it costs; MFLOPs are
+reported). Each is judged on the test split by its paired test-NE difference to BST (same
+training seed), as ``search_headroom`` judges the searched candidates. Trainings are kept under
+runs/benchmarks/bst_readouts/<tag>/ and skipped when rerun (``--phase train`` on another machine,
+the folder carried back).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import REPO, command, machine, worker_pool, write_section  # noqa: E402
+from benchmarks.search_headroom import _train, collect, report  # noqa: E402
+from benchmarks.search_vs_presets import RUNS, TRAIN_SPACES, _config  # noqa: E402
+
+READOUTS = (("pooled", None), ("target", 36), ("target", 64))
+
+
+def candidates(data: str, source: Path, features) -> list[dict]:
+    """The tuned BST of run ``source`` (index 0, the baseline) and BST with each other readout."""
+    from unirank.proxies.cost import measure_cost
+    from unirank.space.arch import ArchSpec
+
+    base = collect(data, source, top=0)[0]
+    if not base["name"].startswith("bst"):
+        raise SystemExit(f"bst_readouts: the best tuned preset of {source / data} is {base['name']}, not bst")
+    out = [base]
+    for readout, width in READOUTS:
+        arch = json.loads(json.dumps(base["arch"]))
+        arch["sequence"].update(readout=readout, attention_width=width)
+        out.append({**base, "name": f"bst, {readout} readout" + (f" (attention width {width})" if width else ""),
+                    "arch": arch, "preset": False,
+                    "mflops": measure_cost(ArchSpec.from_dict(arch), features, latency_batch=0).mflops})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", required=True, help="the search_vs_presets run whose tuned BST is the baseline")
+    parser.add_argument("--data", default="movielens_history")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--phase", default="all", choices=["train", "report", "all"])
+    parser.add_argument("--train-space", choices=list(TRAIN_SPACES), default="calibrated")
+    args = parser.parse_args()
+    root = REPO / "runs" / "benchmarks" / "bst_readouts" / args.tag
+    folder = root / args.data
+    if args.phase in ("train", "all"):
+        from unirank.data.dataset import load_prepared, prepare_dataset
+
+        folder.mkdir(parents=True, exist_ok=True)
+        prepared = prepare_dataset(_config(args.data).data, root / "cache")  # once, before the workers read it
+        if not (folder / "candidates.json").is_file():  # the run's studies may not travel with the folder
+            features = load_prepared(prepared).features
+            (folder / "candidates.json").write_text(json.dumps(candidates(args.data, RUNS / args.tag, features), indent=1))
+        jobs = [(args.data, i, c, s, str(folder / f"{i}-{s}.json"), args.train_space)
+                for i, c in enumerate(json.loads((folder / "candidates.json").read_text())) for s in range(args.seeds)]
+        with worker_pool(args.workers) as pool:
+            for done, _ in enumerate(pool.map(_train, jobs), 1):
+                print(f"{done}/{len(jobs)} trainings", flush=True)
+        (root / "trained_on.json").write_text(json.dumps({"machine": machine(), "command": command()}))
+    if args.phase in ("report", "all"):
+        where = json.loads((root / "trained_on.json").read_text())
+        chosen = json.loads((folder / "candidates.json").read_text())
+        results = [json.loads(p.read_text()) for p in folder.glob("*-*.json")]
+        body = "\n\n".join([
+            "## BST's readouts against the tuned BST, training seeds paired",
+            f"`python benchmarks/bst_readouts.py --tag {args.tag}` (protocol in its docstring): the tuned BST of "
+            f"`search_vs_presets` run `{args.tag}` and BST with its transformer read out otherwise, each trained from "
+            f"{args.seeds} training seeds (`--train-space {args.train_space}`); test split read once per training. "
+            f"Trainings ran on {where['machine']} (`{where['command']}`, one thread each).",
+            report(args.data, chosen, results, args.seeds, kind="readouts")])
+        print(body)
+        write_section(f"bst_readouts_{args.tag}", body)
+
+
+if __name__ == "__main__":
+    main()
