@@ -122,9 +122,11 @@ MAX_CANDIDATES = 48
 # UNIRANK_TRAIN_DEVICE=cuda: every training of the run (searches, the presets' tunings,
 # winners_retrained) on the machine's GPU, a search training two at a time on it
 # (search.gpus_per_trial 0.5) as it does on two CPU cores, in float32 as on CPUs (not the bf16
-# autocast `train.precision: auto` gives on a GPU); the protocol is otherwise the same
+# autocast `train.precision: auto` gives on a GPU); the protocol is otherwise the same.
+# UNIRANK_GPU_SHARE: another share per trial, for several seeds' searches at once on one GPU
+# (with --max-concurrent 2 each still proposes as on two CPU cores)
 TRAIN_DEVICE = os.environ.get("UNIRANK_TRAIN_DEVICE", "cpu")
-GPU_SHARE = 0.5  # of the GPU, per search trial there
+GPU_SHARE = float(os.environ.get("UNIRANK_GPU_SHARE", "0.5"))  # of the GPU, per search trial there
 ON_CPU = " (trainings on CPU, one thread each)"
 
 
@@ -180,7 +182,7 @@ def _machines(folder: Path) -> set[str]:
 def _training_machine() -> str:
     """This machine and where its trainings run; a search moved between machines records the last."""
     return machine() + (ON_CPU if TRAIN_DEVICE == "cpu"
-                        else f" (trainings on {TRAIN_DEVICE}, float32, {round(1 / GPU_SHARE)} at a time)")
+                        else f" (trainings on {TRAIN_DEVICE}, float32, {GPU_SHARE:g} of it each)")
 
 
 def _confirmed_winner(out: Path, max_mflops: float):
