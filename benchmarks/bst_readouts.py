@@ -1,7 +1,7 @@
 """Is there room above the tuned BST in how its transformer's output is read? Its readouts, paired.
 
-    python benchmarks/bst_readouts.py --tag s47 [--data movielens_history] [--seeds 5] [--workers 2]
-        [--train-space calibrated] [--phase train|report|all]
+    python benchmarks/bst_readouts.py --tag s47 [--data movielens_history|synthetic_history] [--seeds 5]
+        [--workers 2] [--train-space calibrated] [--phase train|report|all]
 
 The searches of ``search_vs_presets`` run ``--tag`` on MovieLens with its users' histories ended
 beside the tuned BST, not clearly above it (``search_headroom``): every candidate kept BST's
@@ -11,7 +11,10 @@ each readout of its transformer — ``tokens`` (BST's own: every output token), 
 candidate's output and the events' mean) and ``target`` (the candidate's output and DIN's
 attention-weighted sum of the events' outputs, ``attention_width`` 36 and 64) — and everything
 else unchanged (so each differs from BST in one decision and costs what it costs; MFLOPs are
-reported). Each is judged on the test split by its paired test-NE difference to BST (same
+reported). ``--data synthetic_history``: the same on other data — ``benchmarks/sequences.py``'s
+synthetic data with a 20-event history (``studies/quickstart.yaml``, ``data.history_length=20``),
+where no run tuned BST: it trains with the study's training values on every side (the protocol of
+``--train-space`` applied as to the others). Each is judged on the test split by its paired test-NE difference to BST (same
 training seed), as ``search_headroom`` judges the searched candidates. Trainings are kept under
 runs/benchmarks/bst_readouts/<tag>/ and skipped when rerun (``--phase train`` on another machine,
 the folder carried back).
@@ -25,11 +28,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, command, machine, worker_pool, write_section  # noqa: E402
-from benchmarks.search_headroom import _train, collect, report  # noqa: E402
-from benchmarks.search_vs_presets import RUNS, TRAIN_SPACES, _config  # noqa: E402
+from benchmarks._common import REPO, command, machine, train_and_test, worker_pool, write_section  # noqa: E402
+from benchmarks.search_headroom import collect, report  # noqa: E402
+from benchmarks.search_vs_presets import PROTOCOLS, RUNS, TRAIN_SPACES, _config  # noqa: E402
 
 READOUTS = (("pooled", None), ("target", 36), ("target", 64))
+UNTUNED = "synthetic_history"  # sequences.py's synthetic data with a history: BST untuned on every side
+
+
+def config(data: str, train_space: str):
+    """The study of ``data`` with ``train_space``'s protocol."""
+    if data != UNTUNED:
+        return _config(data, train_space)
+    from benchmarks.sequences import _config as sequences_config
+
+    cfg = sequences_config("synthetic")
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update=PROTOCOLS.get(train_space, {}))})
+
+
+def _train(job: tuple) -> dict:
+    data, index, candidate, seed, dest, train_space = job
+    if Path(dest).is_file():
+        return json.loads(Path(dest).read_text())
+    import torch
+
+    from unirank.space.arch import ArchSpec
+
+    torch.set_num_threads(1)
+    run = train_and_test(config(data, train_space), ArchSpec.model_validate(candidate["arch"]),
+                         Path(dest).parent.parent / "cache", seed, **candidate["train"])
+    out = {"index": index, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc")}}
+    Path(dest).write_text(json.dumps(out))
+    return out
 
 
 def candidates(data: str, source: Path, features) -> list[dict]:
@@ -37,7 +67,11 @@ def candidates(data: str, source: Path, features) -> list[dict]:
     from unirank.proxies.cost import measure_cost
     from unirank.space.arch import ArchSpec
 
-    base = collect(data, source, top=0)[0]
+    from unirank.space import PRESETS
+
+    base = (collect(data, source, top=0)[0] if data != UNTUNED else
+            {"name": "bst (the study's training values)", "arch": PRESETS["bst"].to_dict(), "train": {},
+             "mflops": measure_cost(PRESETS["bst"], features, latency_batch=0).mflops, "val_ne": None, "preset": True})
     if not base["name"].startswith("bst"):
         raise SystemExit(f"bst_readouts: the best tuned preset of {source / data} is {base['name']}, not bst")
     out = [base]
@@ -53,7 +87,7 @@ def candidates(data: str, source: Path, features) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", required=True, help="the search_vs_presets run whose tuned BST is the baseline")
-    parser.add_argument("--data", default="movielens_history")
+    parser.add_argument("--data", default="movielens_history", choices=["movielens_history", UNTUNED])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phase", default="all", choices=["train", "report", "all"])
@@ -65,7 +99,7 @@ def main() -> None:
         from unirank.data.dataset import load_prepared, prepare_dataset
 
         folder.mkdir(parents=True, exist_ok=True)
-        prepared = prepare_dataset(_config(args.data).data, root / "cache")  # once, before the workers read it
+        prepared = prepare_dataset(config(args.data, args.train_space).data, root / "cache")  # once, before the workers read it
         if not (folder / "candidates.json").is_file():  # the run's studies may not travel with the folder
             features = load_prepared(prepared).features
             (folder / "candidates.json").write_text(json.dumps(candidates(args.data, RUNS / args.tag, features), indent=1))
@@ -81,13 +115,14 @@ def main() -> None:
         results = [json.loads(p.read_text()) for p in folder.glob("*-*.json")]
         body = "\n\n".join([
             "## BST's readouts against the tuned BST, training seeds paired",
-            f"`python benchmarks/bst_readouts.py --tag {args.tag}` (protocol in its docstring): the tuned BST of "
-            f"`search_vs_presets` run `{args.tag}` and BST with its transformer read out otherwise, each trained from "
+            f"`python benchmarks/bst_readouts.py --tag {args.tag}` (protocol in its docstring): "
+            + (f"the tuned BST of `search_vs_presets` run `{args.tag}`" if args.data != UNTUNED else
+               "BST with the study's training values") + " and BST with its transformer read out otherwise, each trained from "
             f"{args.seeds} training seeds (`--train-space {args.train_space}`); test split read once per training. "
             f"Trainings ran on {where['machine']} (`{where['command']}`, one thread each).",
             report(args.data, chosen, results, args.seeds, kind="readouts")])
         print(body)
-        write_section(f"bst_readouts_{args.tag}", body)
+        write_section(f"bst_readouts_{args.tag}" + (f"_{args.data}" if args.data != "movielens_history" else ""), body)
 
 
 if __name__ == "__main__":
