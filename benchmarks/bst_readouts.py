@@ -14,10 +14,10 @@ else unchanged (so each differs from BST in one decision and costs what it costs
 reported). ``--data synthetic_history``: the same on other data — ``benchmarks/sequences.py``'s
 synthetic data with a 20-event history (``studies/quickstart.yaml``, ``data.history_length=20``),
 where no run tuned BST: it trains with the study's training values on every side (the protocol of
-``--train-space`` applied as to the others). Each is judged on the test split by its paired test-NE difference to BST (same
-training seed), as ``search_headroom`` judges the searched candidates. Trainings are kept under
-runs/benchmarks/bst_readouts/<tag>/ and skipped when rerun (``--phase train`` on another machine,
-the folder carried back).
+``--train-space`` applied as to the others). Each is judged on the test split by its paired
+test-NE difference to BST (same training seed), as ``search_headroom`` judges the searched
+candidates. Trainings are kept under runs/benchmarks/bst_readouts/<tag>/<data>/ and skipped when
+rerun (``--phase train`` on another machine, the folder carried back).
 """
 from __future__ import annotations
 
@@ -65,9 +65,7 @@ def _train(job: tuple) -> dict:
 def candidates(data: str, source: Path, features) -> list[dict]:
     """The tuned BST of run ``source`` (index 0, the baseline) and BST with each other readout."""
     from unirank.proxies.cost import measure_cost
-    from unirank.space.arch import ArchSpec
-
-    from unirank.space import PRESETS
+    from unirank.space import PRESETS, ArchSpec
 
     base = (collect(data, source, top=0)[0] if data != UNTUNED else
             {"name": "bst (the study's training values)", "arch": PRESETS["bst"].to_dict(), "train": {},
@@ -108,13 +106,14 @@ def main() -> None:
         with worker_pool(args.workers) as pool:
             for done, _ in enumerate(pool.map(_train, jobs), 1):
                 print(f"{done}/{len(jobs)} trainings", flush=True)
-        (root / "trained_on.json").write_text(json.dumps({"machine": machine(), "command": command()}))
+        (folder / "trained_on.json").write_text(json.dumps({"machine": machine(), "command": command()}))
     if args.phase in ("report", "all"):
-        where = json.loads((root / "trained_on.json").read_text())
+        where = json.loads((folder / "trained_on.json").read_text())
         chosen = json.loads((folder / "candidates.json").read_text())
         results = [json.loads(p.read_text()) for p in folder.glob("*-*.json")]
         body = "\n\n".join([
-            "## BST's readouts against the tuned BST, training seeds paired",
+            f"## BST's readouts against {'the tuned BST' if args.data != UNTUNED else 'BST'}, training seeds paired"
+            + ("" if args.data == "movielens_history" else f" ({args.data})"),
             f"`python benchmarks/bst_readouts.py --tag {args.tag}` (protocol in its docstring): "
             + (f"the tuned BST of `search_vs_presets` run `{args.tag}`" if args.data != UNTUNED else
                "BST with the study's training values") + " and BST with its transformer read out otherwise, each trained from "
