@@ -22,14 +22,15 @@ rerun (``--phase train`` on another machine, the folder carried back).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, command, machine, train_and_test, worker_pool, write_section  # noqa: E402
-from benchmarks.search_headroom import collect, report  # noqa: E402
+from benchmarks._common import REPO, command, machine, worker_pool, write_section  # noqa: E402
+from benchmarks.search_headroom import _train, collect, report  # noqa: E402
 from benchmarks.search_vs_presets import PROTOCOLS, RUNS, TRAIN_SPACES, _config  # noqa: E402
 
 READOUTS = (("pooled", None), ("target", 36), ("target", 64))
@@ -44,22 +45,6 @@ def config(data: str, train_space: str):
 
     cfg = sequences_config("synthetic")
     return cfg.model_copy(update={"train": cfg.train.model_copy(update=PROTOCOLS.get(train_space, {}))})
-
-
-def _train(job: tuple) -> dict:
-    data, index, candidate, seed, dest, train_space = job
-    if Path(dest).is_file():
-        return json.loads(Path(dest).read_text())
-    import torch
-
-    from unirank.space.arch import ArchSpec
-
-    torch.set_num_threads(1)
-    run = train_and_test(config(data, train_space), ArchSpec.model_validate(candidate["arch"]),
-                         Path(dest).parent.parent / "cache", seed, **candidate["train"])
-    out = {"index": index, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc")}}
-    Path(dest).write_text(json.dumps(out))
-    return out
 
 
 def candidates(data: str, source: Path, features) -> list[dict]:
@@ -104,7 +89,7 @@ def main() -> None:
         jobs = [(args.data, i, c, s, str(folder / f"{i}-{s}.json"), args.train_space)
                 for i, c in enumerate(json.loads((folder / "candidates.json").read_text())) for s in range(args.seeds)]
         with worker_pool(args.workers) as pool:
-            for done, _ in enumerate(pool.map(_train, jobs), 1):
+            for done, _ in enumerate(pool.map(functools.partial(_train, config=config), jobs), 1):
                 print(f"{done}/{len(jobs)} trainings", flush=True)
         (folder / "trained_on.json").write_text(json.dumps({"machine": machine(), "command": command()}))
     if args.phase in ("report", "all"):

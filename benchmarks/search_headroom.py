@@ -60,7 +60,9 @@ def collect(data: str, source: Path, top: int) -> list[dict]:
     return out
 
 
-def _train(job: tuple) -> dict:
+def _train(job: tuple, config=_config) -> dict:
+    """One training of a candidate (one thread), written to its ``dest``; a finished one is read back.
+    ``config(data, train_space)``: the study it trains under."""
     data, index, candidate, seed, dest, train_space = job
     if Path(dest).is_file():
         return json.loads(Path(dest).read_text())
@@ -69,7 +71,7 @@ def _train(job: tuple) -> dict:
     from unirank.space.arch import ArchSpec
 
     torch.set_num_threads(1)
-    run = train_and_test(_config(data, train_space), ArchSpec.model_validate(candidate["arch"]),
+    run = train_and_test(config(data, train_space), ArchSpec.model_validate(candidate["arch"]),
                          Path(dest).parent.parent / "cache", seed, **candidate["train"])
     out = {"index": index, "seed": seed, **{k: run[k] for k in ("val_ne", "test_ne", "test_auc")}}
     Path(dest).write_text(json.dumps(out))

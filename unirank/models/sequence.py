@@ -178,9 +178,10 @@ class Transformer(nn.Module):
         x = x * mask.to(x.dtype).unsqueeze(-1)                                             # padding → 0
         if self.readout == "tokens":
             return x, None
-        events, real = x[:, :k], mask[:, :k].to(x.dtype).sum(dim=1, keepdim=True).clamp_min(1.0)
+        events = x[:, :k]
         if self.target is not None:                                                        # [B, 2, d]
             return torch.cat([x[:, k:], self.target(events, mask[:, :k], x[:, k], context)[0]], dim=1), None
+        real = mask[:, :k].to(x.dtype).sum(dim=1, keepdim=True).clamp_min(1.0)
         rows = [(events.sum(dim=1) / real).unsqueeze(1)]
         if self.has_query:
             rows.insert(0, x[:, k:])
@@ -231,16 +232,15 @@ class InterFormer(nn.Module):
 
 def build_encoder(spec: SequenceSpec, dim: int, length: int, has_query: bool, feature: str) -> nn.Module:
     """The encoder of ``spec`` for one sequence feature of ``length`` used events."""
+    against = ("encoder", spec.encoder) if spec.encoder == "target_attention" else \
+        ("readout", spec.readout) if spec.readout == "target" else None  # what attends from the candidate
+    if against and not has_query:
+        raise UnirankError(f"sequence.{against[0]}: {against[1]} needs a candidate, but no field of sequence "
+                           f"{feature!r} shares a table with a kept sparse feature")
     if spec.encoder in ("sum", "mean"):
         return Pooling(spec.encoder)
     if spec.encoder == "target_attention":
-        if not has_query:
-            raise UnirankError(f"sequence.encoder: target_attention needs a candidate, but no field of sequence "
-                               f"{feature!r} shares a table with a kept sparse feature")
         return TargetAttention(dim, spec.attention_width)
     if spec.encoder == "transformer":
-        if spec.readout == "target" and not has_query:
-            raise UnirankError(f"sequence.readout: target needs a candidate, but no field of sequence "
-                               f"{feature!r} shares a table with a kept sparse feature")
         return Transformer(spec, dim, length, has_query)
     return InterFormer(spec, dim, length, has_query)
