@@ -95,3 +95,26 @@ def test_over_target_infeasible_needs_the_scalarised_objective():
 
     with pytest.raises(UnirankError, match="search: .*over_target: 'infeasible' needs objective: scalarized"):
         _config("tpe", over_target="infeasible")
+
+
+def test_the_driver_times_a_proposal_only_when_a_latency_budget_needs_it(tiny_dataset):
+    """Latency is measured where a candidate trains; the driver times a proposal's inference itself
+    only to check ``budget.max_latency_ms`` before training (and then the budget acts on it)."""
+    import math
+
+    from unirank.search.searcher import OptunaArchSearcher
+
+    def costs(**budget):
+        cfg = _config("random")
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(cfg))
+        searcher = OptunaArchSearcher(study, SearchSpace(cfg.space, tiny_dataset.features), tiny_dataset.features,
+                                      cfg.budget.model_copy(update={"trials": 3, **budget}), {}, cfg.search)
+        for i in range(3):
+            searcher.suggest(f"t{i}")
+        return [e.cost for e in searcher.running.values()], study
+
+    untimed, _ = costs()
+    assert len(untimed) == 3 and all(math.isnan(c.latency_ms) and c.latency_batch == 0 for c in untimed)
+    timed, study = costs(max_latency_ms=1e6)
+    assert len(timed) == 3 and all(c.latency_ms > 0 and c.latency_batch == 256 for c in timed)
+    assert all(t.constraints["max_latency_ms"] < 0 for t in study.trials)  # within the budget, as measured
