@@ -250,3 +250,21 @@ def test_wukong_fm_block_is_e_et_y_then_mlp_beside_the_linear_compression(tiny_d
     expected = module.norm(E + torch.cat([rows, lcb], dim=1))
     out, new = module(None, E, None)
     assert torch.allclose(new, expected, atol=1e-6) and torch.equal(out, new.flatten(1))
+
+
+@pytest.mark.parametrize("spec", [
+    {"encoder": "target_attention", "max_len": 5, "attention_width": 8},
+    {"encoder": "transformer", "max_len": 5, "layers": 1, "heads": 1, "ffn": 8, "readout": "target",
+     "attention_width": 8}])
+def test_what_attends_from_the_candidate_needs_one_and_says_so(spec):
+    """A history none of whose fields shares a table with a kept sparse feature has no candidate:
+    DIN's unit (as encoder or as the transformer's readout) is refused in one line naming it."""
+    from unirank.errors import UnirankError
+    from unirank.models.sequence import build_encoder
+    from unirank.space.arch import SequenceSpec
+
+    spec = SequenceSpec.model_validate(spec)
+    assert build_encoder(spec, 8, 5, has_query=True, feature="history") is not None
+    what = "encoder: target_attention" if spec.encoder == "target_attention" else "readout: target"
+    with pytest.raises(UnirankError, match=f"sequence.{what} needs a candidate, .* sequence 'history' shares"):
+        build_encoder(spec, 8, 5, has_query=False, feature="history")

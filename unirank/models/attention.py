@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unirank.models.attend import attend
 from unirank.models.blocks import Block
 
 
@@ -35,8 +36,7 @@ class AttentionModule(nn.Module):
     def forward(self, h, E, x0):
         b, n, _ = E.shape
         q, k, v = self.qkv(E).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        scores = torch.matmul(q, k.transpose(-1, -2)) / self.head_dim ** 0.5  # [B, H, N, N]
-        mixed = torch.matmul(torch.softmax(scores, dim=-1), v)                  # [B, H, N, d_h]
+        mixed = attend(q, k, v)                                                 # [B, H, N, d_h]
         mixed = mixed.transpose(1, 2).reshape(b, n, self.heads * self.head_dim)
         new = torch.relu(self.out(mixed) + self.residual(E))
         return new.flatten(1), new

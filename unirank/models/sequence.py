@@ -10,17 +10,16 @@ Every encoder has one call signature (``SequenceSpec.encoder`` picks the class):
     → (rows [B, R, d], context' [B, N, d] | None)
 
 Padding never reaches a result: padded keys are masked out of every attention, padded outputs are
-zeroed before any pooling or readout. Attention is written as explicit matmuls so that the cost
-counter sees its FLOPs (the fused CPU SDPA kernel is invisible to it) and they scale with k.
+zeroed before any pooling or readout. Attention runs PyTorch's fused kernel, and explicit matmuls
+when the cost counter measures it (``unirank.models.attend``), so its FLOPs are seen and scale with k.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from unirank.errors import UnirankError
+from unirank.models.attend import attend
 from unirank.space.arch import SequenceSpec
 
 
@@ -28,13 +27,6 @@ def event_mask(lengths: torch.Tensor, k: int) -> torch.Tensor:
     """Lengths [B] → [B, k] bool, True for the real events of a right-aligned list cut to its k
     most recent slots (the layout of ``unirank.data.features``)."""
     return torch.arange(k, device=lengths.device) >= (k - lengths.clamp(max=k)).unsqueeze(1)
-
-
-def _masked_fill_keys(scores: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
-    """``scores`` [B, H, Q, K]; ``key_mask`` [B, K] bool (True = real key)."""
-    if key_mask is None:
-        return scores
-    return scores.masked_fill(~key_mask[:, None, None, :], torch.finfo(scores.dtype).min)
 
 
 def rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -79,8 +71,7 @@ class MultiHeadAttention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         if self.rope:
             q, k = rotate(q, q_pos), rotate(k, k_pos)
-        scores = _masked_fill_keys(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim), key_mask)
-        mixed = torch.matmul(torch.softmax(scores, dim=-1), v)                           # [B, H, Q, d_h]
+        mixed = attend(q, k, v, key_mask)                                                  # [B, H, Q, d_h]
         return self.out(mixed.transpose(1, 2).reshape(b, nq, self.heads * self.head_dim))
 
 

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 aten = torch.ops.aten
 
 from unirank.data.features import FeatureSpec
+from unirank.models.attend import explicit_attention
 from unirank.models.embedding import InputLayer
 from unirank.models.ranker import build_model
 from unirank.models.sequence import event_mask
@@ -148,7 +149,7 @@ def example_inputs(features: FeatureSpec, batch_size: int, seed: int = 0, full: 
 def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], matmul_only: bool = False) -> int:
     """Total FLOPs of one forward pass on ``inputs`` (no gradients); see the module doc."""
     mapping = None if matmul_only else ARITHMETIC_FLOPS
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+    with torch.no_grad(), explicit_attention(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         model(*inputs)
     return int(counter.get_total_flops())
 
