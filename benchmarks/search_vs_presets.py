@@ -288,11 +288,12 @@ def _test_ahead(out: Path, records: list, top: int) -> None:
 def portable_state(root: Path, into: Path) -> None:
     """``--portable-state FILE``: the run's folder as a .tar.gz without what neither its report nor
     a resumed search reads: data caches and Ray's logs everywhere; in a search unit that has ended
-    (run with ``--test-ahead``) its weights and exported bundles too, test_metrics.json kept. An
-    unfinished search keeps its weights (its winner is not known yet)."""
+    and was tested ahead (``--test-ahead``) its weights and exported bundles too, test_metrics.json
+    kept. Any other unit keeps its weights (an unfinished search's winner is not known yet)."""
     import tarfile
 
-    ended = {p.parent.relative_to(REPO) for p in root.rglob("done.json")}
+    ended = {p.parent.relative_to(REPO) for p in root.rglob("done.json")
+             if any(p.parent.glob("export/*/test_metrics.json"))}
 
     def keep(info: tarfile.TarInfo):
         name = Path(info.name)
