@@ -41,9 +41,16 @@ def test_a_fully_masked_query_averages_its_values_and_masked_keys_get_no_weight(
     torch.testing.assert_close(attend(q, k, moved, mask)[2].detach(), out[2])
 
 
-def test_explicit_attention_is_only_for_its_block():
-    q, k, v, mask = _inputs()
-    with explicit_attention():
-        pass
-    from unirank.models.attend import _EXPLICIT
-    assert _EXPLICIT.get() is False
+def test_the_cost_counter_counts_the_explicit_form_only_inside_its_block():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    q, k, v, mask = _inputs()   # B 3, H 2, Q = K = 5, d_h 4
+    with torch.no_grad():
+        with explicit_attention(), FlopCounterMode(display=False) as explicit:
+            attend(q, k, v, mask)
+        with FlopCounterMode(display=False) as after:
+            attend(q, k, v, mask)
+    assert explicit.get_total_flops() == 2 * (2 * 3 * 2 * 5 * 5 * 4)   # q kᵀ and the mix
+    with torch.no_grad(), FlopCounterMode(display=False) as fused:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert after.get_total_flops() == fused.get_total_flops()   # the block has ended: fused again
