@@ -75,7 +75,8 @@ def main() -> None:
                     f"**{med[False]['eps'] / med[True]['eps']:.2f}×** | {med[True]['wall']:.1f} | "
                     f"{med[False]['wall']:.1f} | **{med[True]['wall'] / med[False]['wall']:.2f}×** | "
                     f"{med[True]['ne']:.5f} / {med[False]['ne']:.5f} |")
-    where = f"{args.threads} threads" if args.device == "cpu" else f"{args.device}, float32"
+    where = (f"{args.threads} thread{'s' * (args.threads > 1)}" if args.device == "cpu"
+             else f"{args.device}, float32")
     body = (f"## The fused attention kernel against explicit matmuls ({args.device})\n\n"
             "`python benchmarks/attention_kernel.py` (protocol in its docstring): one `fit` epoch on "
             f"movielens_history (70,000 training rows, 50 events), batch {cfg.train.batch_size}, {where}, "

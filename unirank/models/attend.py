@@ -5,8 +5,9 @@
 
 Training and serving run PyTorch's fused kernel (``scaled_dot_product_attention``): on CPU it is
 about twice as fast forward and backward as the same arithmetic written as matmuls at BST's shape
-(B 512 × 8 heads × 51 × 51, one thread; a whole training epoch 1.72×, InterFormer's 0.81×:
-``benchmarks/attention_kernel.py``); on a GPU it picks a flash / memory-efficient kernel.
+(B 512 × 8 heads × 51 × 51, one thread; a whole training epoch 2.12× on one thread, InterFormer's
+1.10×, and on two threads 1.72× and 0.81×: ``benchmarks/attention_kernel.py``); on a GPU it picks
+a flash / memory-efficient kernel.
 ``torch.utils.flop_counter`` does not see the CPU kernel, so the cost counter
 (``unirank.proxies.cost.count_flops``) runs the explicit matmuls inside ``explicit_attention()``:
 the same FLOPs as always, whichever kernel trains.
