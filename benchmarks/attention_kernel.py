@@ -27,7 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import REPO, SHARED_DATA, write_section  # noqa: E402
+from benchmarks._common import REPO, write_section  # noqa: E402
+from benchmarks.search_vs_presets import _config  # noqa: E402
 
 
 def _epoch(dataset, cfg, preset: str, explicit: bool, device: str) -> dict:
@@ -41,8 +42,7 @@ def _epoch(dataset, cfg, preset: str, explicit: bool, device: str) -> dict:
     began = time.perf_counter()
     with explicit_attention() if explicit else nullcontext():
         result = fit(model, dataset, cfg.train.model_copy(update={
-            "max_epochs": 1, "seed": 0, "calibrate": True, "evals_per_epoch": 4, "device": device,
-            **({"precision": "fp32"} if device != "cpu" else {})}))
+            "max_epochs": 1, "seed": 0, "device": device, **({"precision": "fp32"} if device != "cpu" else {})}))
     return {"wall": time.perf_counter() - began, "eps": result.examples_per_second, "ne": result.val.mean_ne}
 
 
@@ -55,11 +55,9 @@ def main() -> None:
     parser.add_argument("--tag", help="a section of its own (e.g. per machine); default: attention_kernel_<device>")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from unirank.config import load_config
     from unirank.data.dataset import load_prepared, prepare_dataset
 
-    cfg = load_config(REPO / "studies" / "movielens_history.yaml",
-                      [f"data.path={SHARED_DATA / 'movielens_100k'}"])
+    cfg = _config("movielens_history", "calibrated")  # the search protocol: 4 calibrated validations an epoch
     dataset = load_prepared(prepare_dataset(cfg.data, REPO / "runs" / "benchmarks" / "attention_kernel" / "cache"))
     rows = []
     for preset in args.presets:
