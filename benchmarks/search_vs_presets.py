@@ -47,9 +47,10 @@ units are kept under runs/benchmarks/search_vs_presets/<tag>/ and skipped when r
 short resumes its study (the random side, given a wall-clock, starts over). A run that moves
 between machines (a lent GPU and back): ``--test-ahead K`` tests each search's K best candidates by
 validation NE and its preset trials as soon as it ends, and ``--portable-state FILE`` (the run's
-own arguments) packs the folder without the weights those searches no longer need (run s49 on
-movielens_history, ~30 trainings a seed: 117 MB compressed with them and Ray's logs, 1.7 MB for
-three seeds without).
+own arguments, ``--test-ahead`` included) tests every search the same way, ended or cut short, and
+packs the folder without weights (run s49 on movielens_history, ~30 trainings a seed: 117 MB
+compressed with them and Ray's logs, 1.7 MB for three seeds without); a search cut short resumes
+from it, and its candidates trained later are tested when it ends.
 
 The presets' tunings (step 3) need no study: once each dataset's search seed 0 has finished,
 ``--tune-jobs FILE`` (with the run's own arguments) writes the tunings still to do as JSON and
@@ -60,6 +61,7 @@ back beside the run; the run finds them there and tunes only what is missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -254,52 +256,68 @@ def _dropped_dense(out: Path) -> int | None:
 
 
 def _test_metrics(out: Path, trial: int) -> dict:
-    """Export the trial and evaluate its weights on the test split (kept beside the bundle, so a
-    rerun elsewhere — without the weights — reports the same figures)."""
-    from unirank.data.dataset import build_dataset
-    from unirank.export.bundle import export_bundle, load_bundle
+    """The trial's stored weights evaluated on the test split, kept in ``export/trial-N/test_metrics.json``
+    so that a rerun elsewhere — without the weights — reports the same figures."""
+    dest = out / "export" / f"trial-{trial}" / "test_metrics.json"
+    if dest.is_file():
+        return json.loads(dest.read_text())
+    from unirank.export.bundle import weights_in
+    from unirank.models import build_model
+    from unirank.train.checkpoint import load_weights
 
-    dest = out / "export" / f"trial-{trial}"
-    if (dest / "test_metrics.json").is_file():
-        return json.loads((dest / "test_metrics.json").read_text())
-    if not (dest / "model.safetensors").is_file():
-        from unirank.data.dataset import prepare_dataset
-        from unirank.search.study import open_study_from_dir
-
-        # the study's cache under this version's key (same file, same config: the same state)
-        prepare_dataset(open_study_from_dir(out)[1].data, out / "cache")
-        export_bundle(out, trial, dest)
-    bundle = load_bundle(dest)
-    metrics = test_metrics(bundle.model(), build_dataset(bundle.data, state=bundle.state))
-    (dest / "test_metrics.json").write_text(json.dumps(metrics))
+    record = next(r for r in _records(out) if r.number == trial)
+    weights = weights_in(out, record.weights)
+    if not weights or not weights.is_file():
+        raise SystemExit(f"search_vs_presets: {out} trial {trial}: weights missing ({record.weights}) and no "
+                         "test_metrics.json beside them (a folder packed by --portable-state before it was tested)")
+    dataset = _unit_data(out)
+    metrics = test_metrics(load_weights(build_model(record.arch, dataset.features), weights).eval(), dataset)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(metrics))
     return metrics
+
+
+@functools.lru_cache(maxsize=2)
+def _unit_data(out: Path):
+    """A search unit's prepared data (its own cache under this version's key: same file, same config,
+    the same preprocessing state as its trials)."""
+    from unirank.data.dataset import load_prepared, prepare_dataset
+    from unirank.search.study import open_study_from_dir
+
+    return load_prepared(prepare_dataset(open_study_from_dir(out)[1].data, out / "cache"))
 
 
 def _test_ahead(out: Path, records: list, top: int) -> None:
     """``--test-ahead``: the test metrics of the ``top`` searched candidates with the best validation
-    NE and of every preset trial, kept beside their bundles as soon as the search ends (the winner
-    is still chosen on validation alone, later); the run's folder then reports without the weights
-    (``--portable-state``)."""
+    NE and of every preset trial, kept beside where their bundles go as soon as the search ends (the
+    winner is still chosen on validation alone, later); the run's folder then reports without the
+    weights (``--portable-state``). A candidate outside the ``top`` never enters it later (its value
+    is final), so testing a search cut short now and its later candidates when it ends covers it."""
     ranked = sorted((r for r in records if r.preset is None), key=lambda r: r.mean_ne)[:top]
     for record in [*ranked, *(r for r in records if r.preset is not None)]:
         _test_metrics(out, record.number)
 
 
-def portable_state(root: Path, into: Path) -> None:
+def portable_state(root: Path, into: Path, test_ahead: int = 0) -> None:
     """``--portable-state FILE``: the run's folder as a .tar.gz without what neither its report nor
-    a resumed search reads: data caches and Ray's logs everywhere; in a search unit that has ended
-    and was tested ahead (``--test-ahead``) its weights and exported bundles too, test_metrics.json
-    kept. Any other unit keeps its weights (an unfinished search's winner is not known yet)."""
+    a resumed search reads: data caches and Ray's logs everywhere; in a search unit that was tested
+    ahead its weights and exported bundles too, test_metrics.json kept. With ``--test-ahead K`` every
+    unit, ended or cut short, is tested ahead first (its K best so far and its presets), so none keeps
+    weights; without it only units that ended and were tested do."""
     import tarfile
 
-    ended = {p.parent.relative_to(REPO) for p in root.rglob("done.json")
-             if any(p.parent.glob("export/*/test_metrics.json"))}
+    if test_ahead:
+        for db in sorted(root.rglob("study.db")):
+            _test_ahead(db.parent, _records(db.parent), test_ahead)
+    tested = {p.parent.relative_to(REPO) for p in root.rglob("study.db")
+              if any(p.parent.glob("export/*/test_metrics.json"))
+              and (test_ahead or (p.parent / "done.json").is_file())}
 
     def keep(info: tarfile.TarInfo):
         name = Path(info.name)
         if {"cache", "ray_results"} & set(name.parts):
             return None
-        if info.isfile() and any(unit in name.parents for unit in ended) and (
+        if info.isfile() and any(unit in name.parents for unit in tested) and (
                 name.suffix in (".safetensors", ".pt2") or "export" in name.parts and name.name != "test_metrics.json"):
             return None
         return info
@@ -762,7 +780,7 @@ def main() -> None:
     if args.tune_jobs:
         return write_tune_jobs(args.tune_jobs, args, root)
     if args.portable_state:
-        return portable_state(root, args.portable_state)
+        return portable_state(root, args.portable_state, args.test_ahead)
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += "_capped" if args.over_target == "infeasible" else ""
     variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""

@@ -9,7 +9,7 @@ A ``search_vs_presets`` run judges one training of each side: the winner's own w
 tuned preset's best-validation training. One training's test NE carries the noise of its seed
 (initial weights, batch order); that noise is in every paired difference and in the seeds' std the
 verdict takes as its margin. Here, per dataset and search seed of run TAG, the same two models —
-the winner (its ArchSpec and training values, as exported from the study) and the best tuned
+the winner (its ArchSpec and the training values searched with it, from the study) and the best tuned
 preset (its ArchSpec and its best training values) — are each trained again from ``--retrain``
 fresh seeds (seeds neither the search nor the tuning used; the same seeds for both sides) and
 judged by their mean test NE and mean pooled test AUC with the run's rule (``_verdicts``: better by
@@ -78,20 +78,15 @@ def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, 
              refit: float | None = None) -> list[dict]:
     """Every retraining of a dataset of run ``tag``: (winner, best tuned preset) × seeds × retrain."""
     from unirank.space import PRESETS as ARCHS
-    from unirank.space.arch import ArchSpec
 
     root = RUNS / tag / data
     study_train = _config(data, space).train.model_dump()
     (best, won_by_seed), jobs = chosen, []
     for s, won in won_by_seed.items():
         sides = [("preset", best[s]["preset"], ARCHS[best[s]["preset"]].to_dict(), best[s]["train"])]
-        if won:
-            _test_metrics(root / f"search-{s}", won[0].number)  # exports the bundle when it is not there
-            bundle = root / f"search-{s}" / "export" / f"trial-{won[0].number}"
-            train = {k: v for k, v in json.loads((bundle / "train.json").read_text()).items()
-                     if k not in PLACEMENT and v != study_train.get(k)}  # its searched values
-            sides.append(("winner", f"trial {won[0].number}",
-                          ArchSpec.load(bundle / "arch.json").to_dict(), train))
+        if won:  # its ArchSpec and the training values searched with it, from the study
+            train = {k: v for k, v in won[0].train.items() if k not in PLACEMENT and v != study_train.get(k)}
+            sides.append(("winner", f"trial {won[0].number}", won[0].arch.to_dict(), train))
         jobs += [{"data": data, "space": space, "side": side, "name": name, "search_seed": s,
                   "seed": fresh_seed(s, r), "arch": arch, "train": train,  # a file per model: --confirm's own
                   "refit": refit, "dest": str((root / "retrained" / (f"{side}-{s}-{name.replace(' ', '')}-{r}"
