@@ -50,7 +50,8 @@ validation NE and its preset trials as soon as it ends, and ``--portable-state F
 own arguments, ``--test-ahead`` included) tests every search the same way, ended or cut short, and
 packs the folder without weights (run s49 on movielens_history, ~30 trainings a seed: 117 MB
 compressed with them and Ray's logs, 1.7 MB for three seeds without); a search cut short resumes
-from it, and its candidates trained later are tested when it ends.
+from it, and its candidates trained later are tested when it ends. ``--only-seeds S …`` runs those
+seeds' searches alone and stops (a run shared between machines; the whole run then reports).
 
 The presets' tunings (step 3) need no study: once each dataset's search seed 0 has finished,
 ``--tune-jobs FILE`` (with the run's own arguments) writes the tunings still to do as JSON and
@@ -622,7 +623,9 @@ def run(data: str, args, root: Path) -> str:
             raise
 
     with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
-        list(threads.map(unit, range(args.seeds)))
+        list(threads.map(unit, args.only_seeds if args.only_seeds is not None else range(args.seeds)))
+    if args.only_seeds is not None:  # a share of the run: the rest, the tunings and the report come later
+        return ""
     top = _top_presets(data, args, root)
     if args.tune_presets_in_search:
         tuned = [t for s in range(args.seeds) for t in _tuned_in_search(root / data / f"search-{s}", s, root / data / "tuned")]
@@ -759,6 +762,9 @@ def main() -> None:
                              "so that the finalists are tuned once, at the end of --trials (a fresh run's budget)")
     parser.add_argument("--test-ahead", type=int, default=0, metavar="K",
                         help="test metrics of each search's K best candidates and its presets kept as it ends")
+    parser.add_argument("--only-seeds", type=int, nargs="+", metavar="S",
+                        help="run these seeds' search units and stop, without the tunings or a report (a run "
+                             "shared between machines: the other seeds elsewhere, then the whole run once more)")
     parser.add_argument("--portable-state", type=Path, metavar="FILE",
                         help="write the run's folder without weights and caches to FILE (.tar.gz) and stop")
     parser.add_argument("--tune-jobs", type=Path, metavar="FILE",
@@ -817,8 +823,12 @@ def main() -> None:
                 if args.train_space in PROTOCOLS else "")
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")
              + _resumed_note(args)]
+    if args.only_seeds is not None and not set(args.only_seeds) <= set(range(args.seeds)):
+        parser.error(f"--only-seeds: expected seeds of 0–{args.seeds - 1} (--seeds {args.seeds}), got {args.only_seeds}")
     for data in args.data:
         section = run(data, args, root)
+        if args.only_seeds is not None:
+            continue
         print(section, flush=True)
         parts.append(section)
         write_section("search_vs_presets" + variant, "\n\n".join(parts))
