@@ -256,20 +256,20 @@ def _dropped_dense(out: Path) -> int | None:
     return sum(not k for k in keep) if keep else None
 
 
-def _test_metrics(out: Path, trial: int) -> dict:
-    """The trial's stored weights evaluated on the test split, kept in ``export/trial-N/test_metrics.json``
-    so that a rerun elsewhere — without the weights — reports the same figures."""
-    dest = out / "export" / f"trial-{trial}" / "test_metrics.json"
+def _test_metrics(out: Path, record) -> dict:
+    """A trial's (``record``, of search unit ``out``) stored weights evaluated on the test split, kept in
+    ``export/trial-N/test_metrics.json`` so that a rerun elsewhere — without the weights — reports the
+    same figures."""
+    dest = out / "export" / f"trial-{record.number}" / "test_metrics.json"
     if dest.is_file():
         return json.loads(dest.read_text())
     from unirank.export.bundle import weights_in
     from unirank.models import build_model
     from unirank.train.checkpoint import load_weights
 
-    record = next(r for r in _records(out) if r.number == trial)
     weights = weights_in(out, record.weights)
     if not weights or not weights.is_file():
-        raise SystemExit(f"search_vs_presets: {out} trial {trial}: weights missing ({record.weights}) and no "
+        raise SystemExit(f"search_vs_presets: {out} trial {record.number}: weights missing ({record.weights}) and no "
                          "test_metrics.json beside them (a folder packed by --portable-state before it was tested)")
     dataset = _unit_data(out)
     metrics = test_metrics(load_weights(build_model(record.arch, dataset.features), weights).eval(), dataset)
@@ -296,7 +296,7 @@ def _test_ahead(out: Path, records: list, top: int) -> None:
     is final), so testing a search cut short now and its later candidates when it ends covers it."""
     ranked = sorted((r for r in records if r.preset is None), key=lambda r: r.mean_ne)[:top]
     for record in [*ranked, *(r for r in records if r.preset is not None)]:
-        _test_metrics(out, record.number)
+        _test_metrics(out, record)
 
 
 def portable_state(root: Path, into: Path, test_ahead: int = 0) -> None:
@@ -307,12 +307,11 @@ def portable_state(root: Path, into: Path, test_ahead: int = 0) -> None:
     weights; without it only units that ended and were tested do."""
     import tarfile
 
-    if test_ahead:
-        for db in sorted(root.rglob("study.db")):
-            _test_ahead(db.parent, _records(db.parent), test_ahead)
-    tested = {p.parent.relative_to(REPO) for p in root.rglob("study.db")
-              if any(p.parent.glob("export/*/test_metrics.json"))
-              and (test_ahead or (p.parent / "done.json").is_file())}
+    units = sorted(db.parent for db in root.rglob("study.db"))
+    for unit in units if test_ahead else ():
+        _test_ahead(unit, _records(unit), test_ahead)
+    tested = {unit.relative_to(REPO) for unit in units if any(unit.glob("export/*/test_metrics.json"))
+              and (test_ahead or (unit / "done.json").is_file())}
 
     def keep(info: tarfile.TarInfo):
         name = Path(info.name)
@@ -389,7 +388,7 @@ def _tuned_in_search(out: Path, seed: int, dest: Path) -> list[dict]:
             best = min(runs, key=lambda r: r.mean_ne)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({
-                "train": best.train, "ne": best.mean_ne, **_test_metrics(out, best.number), "preset": name,
+                "train": best.train, "ne": best.mean_ne, **_test_metrics(out, best), "preset": name,
                 "seed": seed, "mflops": best.mflops, "tried": len(runs), "tuner": TUNER_IN_SEARCH, "trial": best.number,
                 "runs": [{"train": r.train, "ne": r.mean_ne, "trial": r.number} for r in runs],
                 "machine": json.loads((out / "done.json").read_text())["machine"]}))
@@ -656,7 +655,7 @@ def run(data: str, args, root: Path) -> str:
         winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
                        "preset_arch": preset_arch(won[0]),
                        "dropped": list(won[0].arch.embedding.dropped),
-                       **_test_metrics(root / data / f"search-{s}", won[0].number)} if won else None)
+                       **_test_metrics(root / data / f"search-{s}", won[0])} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
     hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
@@ -781,6 +780,8 @@ def main() -> None:
     if args.tune_presets_in_search and (args.tuned_from or args.tune_jobs):
         parser.error("--tune-presets-in-search: the presets are tuned in the searches (no --tuned-from, --tune-jobs)")
     check_verdict_seeds(parser, args.seeds)
+    if args.only_seeds is not None and not set(args.only_seeds) <= set(range(args.seeds)):
+        parser.error(f"--only-seeds: expected seeds of 0–{args.seeds - 1} (--seeds {args.seeds}), got {args.only_seeds}")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
     if args.tune_jobs:
@@ -823,8 +824,6 @@ def main() -> None:
                 if args.train_space in PROTOCOLS else "")
              + (f" Study overrides of every search: `{' '.join(args.set)}`." if args.set else "")
              + _resumed_note(args)]
-    if args.only_seeds is not None and not set(args.only_seeds) <= set(range(args.seeds)):
-        parser.error(f"--only-seeds: expected seeds of 0–{args.seeds - 1} (--seeds {args.seeds}), got {args.only_seeds}")
     for data in args.data:
         section = run(data, args, root)
         if args.only_seeds is not None:

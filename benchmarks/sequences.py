@@ -90,7 +90,7 @@ def _search_section(data: str, args, root: Path, best_seq: str, preset_mflops: f
         if pick is None:
             rows.append(f"| {s} | none within {preset_mflops:.4f} MFLOPs | | | | |")
             continue
-        test = _test_metrics(out, pick.number)
+        test = _test_metrics(out, pick)
         wins += test["test_ne"] < preset_test
         encoded += _encodes(pick.arch)
         rows.append(f"| {s} | {pick.arch.summary().replace('|', '·')} | {pick.mean_ne:.4f} | {test['test_ne']:.4f} | "

@@ -180,7 +180,7 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
     once, luck = {}, {"winner": [], "preset": []}  # luck: the choosing training's val NE − the retrainings' mean
     for s in range(seeds):
         won = won_by_seed[s]
-        once[s] = _test_metrics(root / f"search-{s}", won[0].number) if won else None
+        once[s] = _test_metrics(root / f"search-{s}", won[0]) if won else None
         luck["preset"].append(best[s]["ne"] - presets[s]["val_ne"])
         if won and winners[s]:
             luck["winner"].append(won[1] - winners[s]["val_ne"])
