@@ -129,6 +129,7 @@ class OptunaArchSearcher(Searcher):
         # the study's values of the searched training fields: what presets train with
         self.preset_train = {k: (train_defaults or {}).get(k) for k in space.config.train.searched()}
         self.study, self.space, self.features, self.budget, self.search = study, space, features, budget, search
+        self._costs: dict[str, Cost] = {}  # architecture (its JSON) → its measured cost, ``_cost``
         done = {_trial_key(attrs) for attrs in _stored_presets(study)}
         # preset trainings to start: (key, preset, arch, training values, tuning k or None)
         self.pending_presets = [(n, n, a, self.preset_train, None) for n, a in presets.items() if n not in done]
@@ -151,7 +152,7 @@ class OptunaArchSearcher(Searcher):
             for name, reason in outside.items():
                 self._log(f"preset {name} is outside the search space ({reason}): trained and shown, "
                           "but not an observation of the sampler")
-        self.preset_mflops = ({n: measure_cost(a, features, latency_batch=0).mflops for n, a in presets.items()}
+        self.preset_mflops = ({n: self._cost(a).mflops for n, a in presets.items()}
                               if search.objective == "scalarized" and search.target_mflops is None else {})
         self.running: dict[str, _Running] = {}
         self.allowed = allowed_trials(budget, study)
@@ -284,7 +285,7 @@ class OptunaArchSearcher(Searcher):
         nxt = self._next_preset()
         if nxt is not None:
             key, name, arch, train, tuning = nxt
-            cost = measure_cost(arch, self.features, latency_batch=self._latency_batch)
+            cost = self._cost(arch)
             self.running[trial_id] = _Running(arch, cost, preset=name, train=train, preset_key=key, tuning=tuning)
             label = preset_label(name, tuning)
             self._event(label, "running", f"preset {label} started", arch=arch, mflops=cost.mflops)
@@ -329,7 +330,7 @@ class OptunaArchSearcher(Searcher):
             if train:
                 trial.set_user_attr("train", train)
             try:
-                cost = measure_cost(arch, self.features, latency_batch=self._latency_batch)
+                cost = self._cost(arch)
             except Exception as err:  # noqa: BLE001 - e.g. a dot module left with one row, or no memory
                 err = err if isinstance(err, UnirankError) else f"{type(err).__name__}: {err}".splitlines()[0]
                 trial.set_user_attr("fail_reason", f"cannot be built: {err}")
@@ -385,11 +386,21 @@ class OptunaArchSearcher(Searcher):
         on an idle 2-core machine (~0.07 s without), 5–13 s beside ten trainings on a GPU machine."""
         return LATENCY_BATCH if self.budget.max_latency_ms else 0
 
+    def _cost(self, arch: ArchSpec) -> Cost:
+        """``arch``'s cost, measured once per architecture: local search checks a neighbour's fit
+        before proposing it (and a repair checks the neighbour's own neighbours), and the proposal
+        is then costed again when asked: BST on movielens_history takes ~0.03 s of the driver's
+        each time (the count runs the model). Failures are not kept: each caller handles them."""
+        key = json.dumps(arch.to_dict(), sort_keys=True)
+        if key not in self._costs:
+            self._costs[key] = measure_cost(arch, self.features, latency_batch=self._latency_batch)
+        return self._costs[key]
+
     def _fitting_mflops(self, arch: ArchSpec) -> float | None:
         """The architecture's MFLOPs when it is within the hard budgets and the capped target, else
         None (also when it cannot be built): what local search repairs its neighbours against."""
         try:
-            cost = measure_cost(arch, self.features, latency_batch=self._latency_batch)
+            cost = self._cost(arch)
         except Exception:  # noqa: BLE001 - the searcher reports it when the point is proposed as it is
             return None
         return None if describe_violation(self.budget, cost, target_cap(self.search, self.target_mflops)) else cost.mflops
