@@ -3,12 +3,16 @@ Ray, real storage). Kill-and-resume is tests/search/test_crash.py's (ten SIGKILL
 during a trial)."""
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.conftest import run_cli, unirank_here
+from tests.conftest import REPO, run_cli, unirank_here
 from tests.test_end_to_end import STUDY
 from unirank.search.study import trial_records
 
@@ -189,3 +193,32 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
 
     panel = str(trial_panel(records[winner], open_source(str(out))))
     assert f"confirmed over 2 trainings: mean validation NE {means[winner]:.4f}" in panel
+
+    # Ctrl-C (SIGINT) while the confirmation trains: Ray Tune ends its run quietly; the search says it
+    # was interrupted (exit status 130) and names no winner from the trainings it had, and a rerun
+    # trains what is left
+    more = ["--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 2}",
+            "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
+            "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
+            "--set", "space.tower_width=[8, 32]", "--set", "search.presets=[shared_bottom_mlp, dcnv2]",
+            "--set", "search.sampler=random", "--set", "train.max_epochs=1"]
+    earlier = set((out / "ray_results").glob("*-confirm-*"))
+    log, err = open(tmp_path / "interrupted.out", "w+"), open(tmp_path / "interrupted.err", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", *more],
+                               cwd=REPO, stdout=log, stderr=err, text=True)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline and not any(
+            any(run.glob("_confirm_trial_*")) for run in set((out / "ray_results").glob("*-confirm-*")) - earlier):
+        time.sleep(0.05)  # until a training of this confirmation has started
+    assert process.poll() is None, "the confirmation ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=300)
+    stdout, stderr = (log.seek(0), log.read())[1], (err.seek(0), err.read())[1]
+    assert process.returncode == 130, (stdout + stderr)[-3000:]
+    assert "error: interrupted" in stderr and "confirmed winner" not in stdout
+    finished = unirank_here("search", str(config), "--quiet", *more)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    study = optuna.load_study(study_name="hp", storage=f"sqlite:///{out}/study.db")
+    done = {key for key in study.user_attrs if key.startswith("confirm:")}
+    assert {f"confirm:{r.number}:{seed + 2}" for r in [best_preset, *eligible]} <= done, done
+    assert "confirmed winner:" in finished.stdout

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from unirank.search.trainable import TrialSetup
 
 _KEY = "confirm:"
+_CLOCK_SLACK_S = 5.0  # seconds of the time budget that may be left when Ray Tune's clock ends the confirmation
 
 
 @dataclass
@@ -160,6 +161,12 @@ def run_confirmation(study: optuna.Study, cfg: StudyConfig, setup: "TrialSetup",
                     log(f"confirmation {ended[0]}/{len(jobs)}: trial {job['trial']} seed {job['seed']} failed: "
                         f"{result.get('fail_reason', 'no result')}")
 
+            def on_trial_error(self, iteration, trials, trial, **info) -> None:
+                job = trial.config["job"]
+                ended[0] += 1
+                log(f"confirmation {ended[0]}/{len(jobs)}: trial {job['trial']} seed {job['seed']} failed: "
+                    "its training raised an error (Ray Tune's trial log has it)")
+
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(_confirm_trial, setup=setup), cfg.search.resources()),
             param_space={"job": tune.grid_search(jobs)},
@@ -169,7 +176,14 @@ def run_confirmation(study: optuna.Study, cfg: StudyConfig, setup: "TrialSetup",
                                       storage_path=str(cfg.output_dir / "ray_results"), verbose=0,
                                       callbacks=[Record()]),
         )
+        started = time.perf_counter()
         tuner.fit()
+        # Ray Tune ends fit() quietly on Ctrl-C (SIGINT): trainings that neither ended nor were cut by
+        # the clock mean the confirmation was interrupted; it says so (exit status 130, as the search
+        # does) instead of naming a winner from what it had, and a rerun trains what is left
+        out_of_time = seconds_left is not None and time.perf_counter() - started > seconds_left - _CLOCK_SLACK_S
+        if ended[0] < len(jobs) and not out_of_time:
+            raise KeyboardInterrupt
     best = winner(study, cfg)
     if best is not None:
         log(f"confirmed winner: {best.record.label} (mean validation NE {best.mean_ne:.4f} ± {best.std_ne:.4f} over "
