@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import write_section  # noqa: E402
-from benchmarks.search_vs_presets import RUNS  # noqa: E402
+from benchmarks.search_vs_presets import RUNS, _unit_data  # noqa: E402
 
 
 def _distance(a: dict, b: dict) -> int:
@@ -37,7 +37,6 @@ def turns(out: Path, decision: str, value: str, draws: int) -> list[dict]:
     import numpy as np
     import optuna
 
-    from unirank.data.dataset import load_prepared, prepare_dataset
     from unirank.search.evolution import trained_points
     from unirank.search.local import _change_posterior, neighbours
     from unirank.search.searcher import searched_candidate
@@ -46,7 +45,7 @@ def turns(out: Path, decision: str, value: str, draws: int) -> list[dict]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, cfg = open_study_from_dir(out, read_only=True)
-    space = SearchSpace(cfg.space, load_prepared(prepare_dataset(cfg.data, out / "cache")).features)
+    space = SearchSpace(cfg.space, _unit_data(out).features)
     trials = study.get_trials(deepcopy=False)
     trained_before_tuning = (cfg.budget.total_trials or cfg.budget.trials) - (cfg.search.tune.trials if cfg.search.tune else 0)
     points = trained_points(study)

@@ -129,13 +129,14 @@ def test_repeated_proposals_do_not_consume_the_budget(tmp_path):
 
 def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     config, out = _study(tmp_path, "hp")
-    result = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=3",
-                     "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
-                     # wide enough for shared_bottom_mlp (dim 16, mlp 256 → 128, tower 32), not for dcnv2 (4 layers)
-                     "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
-                     "--set", "space.tower_width=[8, 32]",
-                     "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random",
-                     "--set", "train.max_epochs=1", "--set", "search.confirm={top: 2, seeds: 1}")
+    study_sets = ["--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
+                  # wide enough for shared_bottom_mlp (dim 16, mlp 256 → 128, tower 32), not for dcnv2 (4 layers)
+                  "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
+                  "--set", "space.tower_width=[8, 32]",
+                  "--set", "search.presets=[shared_bottom_mlp, dcnv2]", "--set", "search.sampler=random",
+                  "--set", "train.max_epochs=1"]
+    result = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=3", *study_sets,
+                          "--set", "search.confirm={top: 2, seeds: 1}")
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="hp", storage=f"sqlite:///{out}/study.db")
     preset = next(t for t in study.trials if t.user_attrs.get("preset") == "shared_bottom_mlp")
@@ -172,11 +173,8 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     winner = min(means, key=means.get)
     assert f"confirmed winner: {records[winner].label}" in result.stdout
     # a rerun has nothing left to confirm; export and report name the confirmed winner
-    again = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 1}",
-                    "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
-                    "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
-                    "--set", "space.tower_width=[8, 32]", "--set", "search.presets=[shared_bottom_mlp, dcnv2]",
-                    "--set", "search.sampler=random", "--set", "train.max_epochs=1")
+    again = unirank_here("search", str(config), "--quiet", "--set", "budget.trials=0", *study_sets,
+                         "--set", "search.confirm={top: 2, seeds: 1}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "confirmation:" not in again.stdout and f"confirmed winner: {records[winner].label}" in again.stdout
     exported = unirank_here("export", str(out), "--dest", str(tmp_path / "winner"))
@@ -197,11 +195,7 @@ def test_training_hyperparameters_are_searched_with_the_architecture(tmp_path):
     # Ctrl-C (SIGINT) while the confirmation trains: Ray Tune ends its run quietly; the search says it
     # was interrupted (exit status 130) and names no winner from the trainings it had, and a rerun
     # trains what is left
-    more = ["--set", "budget.trials=0", "--set", "search.confirm={top: 2, seeds: 2}",
-            "--set", "space.train.lr=[0.005, 0.02]", "--set", "space.train.batch_size=[256, 512]",
-            "--set", "space.embedding_dim=[8, 16]", "--set", "space.mlp_width=[16, 128, 256]",
-            "--set", "space.tower_width=[8, 32]", "--set", "search.presets=[shared_bottom_mlp, dcnv2]",
-            "--set", "search.sampler=random", "--set", "train.max_epochs=1"]
+    more = ["--set", "budget.trials=0", *study_sets, "--set", "search.confirm={top: 2, seeds: 2}"]
     earlier = set((out / "ray_results").glob("*-confirm-*"))
     log, err = open(tmp_path / "interrupted.out", "w+"), open(tmp_path / "interrupted.err", "w+")
     process = subprocess.Popen([sys.executable, "-m", "unirank", "search", str(config), "--quiet", *more],

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from unirank.search.trainable import TrialSetup
 
 _KEY = "confirm:"
-_CLOCK_SLACK_S = 5.0  # seconds of the time budget that may be left when Ray Tune's clock ends the confirmation
 
 
 @dataclass
@@ -136,6 +135,8 @@ def run_confirmation(study: optuna.Study, cfg: StudyConfig, setup: "TrialSetup",
                      log: Callable[[str], None] = print) -> Confirmed | None:
     """Train what is left of the confirmation (Ray must be initialised) and return the winner."""
     import ray.tune as tune
+
+    from unirank.search.runner import _CLOCK_SLACK_S
 
     jobs = _jobs(study, cfg, teacher)
     if jobs and seconds_left is not None and seconds_left <= 0:

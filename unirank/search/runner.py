@@ -68,7 +68,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> SearchSummary:
         return _run_study(cfg, show_progress)
 
 
-# seconds of budget.max_wall_minutes that may be left when Ray Tune's time budget ends a run
+# seconds of budget.max_wall_minutes that may be left when Ray Tune's time budget ends a run (the search's, its confirmation's)
 _CLOCK_SLACK_S = 5.0
 
 
