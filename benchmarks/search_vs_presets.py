@@ -52,8 +52,11 @@ packs the folder without weights (run s49 on movielens_history, ~30 trainings a 
 compressed with them and Ray's logs, 1.7 MB for three seeds without); a search cut short resumes
 from it, and its candidates trained later are tested when it ends. ``--only-seeds S …`` runs those
 seeds' searches alone and stops (a run shared between machines; the whole run then reports).
+``--first-seed K`` makes the search seeds K … K + ``--seeds`` − 1 instead of 0 … (the same command on
+fresh seeds: the searches' samplers, the presets' tunings and ``winners_retrained``'s fresh seeds
+all follow the search seed; its folders are search-K …).
 
-The presets' tunings (step 3) need no study: once each dataset's search seed 0 has finished,
+The presets' tunings (step 3) need no study: once each dataset's first search seed has finished,
 ``--tune-jobs FILE`` (with the run's own arguments) writes the tunings still to do as JSON and
 stops; ``--run-tune-jobs FILE`` runs them on any machine with this repository and the data (many
 cores: ``--workers``), each result written under runs/…/<tag>/<data>/tuned/, which then travels
@@ -231,10 +234,10 @@ def arch_note(preset: str | None) -> str:
     return f" ({preset}'s architecture)" if preset else ""
 
 
-def best_presets(tuned: Path, seeds: int) -> dict:
+def best_presets(tuned: Path, seeds: list[int]) -> dict:
     """Per seed, the tuned preset with the best validation NE (a folder of ``<preset>-<seed>.json``)."""
     return {s: min((json.loads(p.read_text()) for p in tuned.glob(f"*-{s}.json")), key=lambda r: r["ne"])
-            for s in range(seeds)}
+            for s in seeds}
 
 
 def _records(out: Path) -> list:
@@ -405,7 +408,7 @@ def _pool_line(folder: Path, best: dict, args) -> str:
     if args.over_target != "infeasible":
         return ""
     sources, pools = [], []
-    for s in range(args.seeds):
+    for s in args.seed_list:
         study, _ = open_study_from_dir(folder / f"search-{s}")
         sources.append(study.user_attrs.get("target_mflops_source", "none recorded"))
         pools.append(sum(r.preset is None and r.mflops <= best[s]["mflops"] for r in _records(folder / f"search-{s}")))
@@ -416,23 +419,24 @@ def _pool_line(folder: Path, best: dict, args) -> str:
 
 def _top_presets(data: str, args, root: Path) -> list[str]:
     """The ``--top-presets`` presets by validation NE with the study's training values in search seed 0."""
-    preset_ne = {r.preset: r.mean_ne for r in _records(root / data / "search-0") if r.preset}
+    preset_ne = {r.preset: r.mean_ne for r in _records(root / data / f"search-{args.seed_list[0]}") if r.preset}
     return sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
 
 
 def _tune_jobs(data: str, top: list[str], args, root: Path) -> list[tuple]:
     """``_tune``'s jobs of a dataset: (data, preset, seed, trainings, destination, train space)."""
     return [(data, name, s, args.tune, str(root / data / "tuned" / f"{name}-{s}.json"), args.train_space)
-            for name in top for s in range(args.seeds)]
+            for name in top for s in args.seed_list]
 
 
 def write_tune_jobs(path: Path, args, root: Path) -> None:
     """The preset tunings still to do, as JSON (destinations relative to the repository), for
-    ``--run-tune-jobs`` on another machine; needs each dataset's search seed 0 (its presets' NE)."""
+    ``--run-tune-jobs`` on another machine; needs each dataset's first search seed (its presets' NE)."""
     todo = []
     for data in args.data:
-        if not (root / data / "search-0" / "done.json").is_file():
-            raise SystemExit(f"search_vs_presets: --tune-jobs: {root / data / 'search-0'} has not finished "
+        first = root / data / f"search-{args.seed_list[0]}"
+        if not (first / "done.json").is_file():
+            raise SystemExit(f"search_vs_presets: --tune-jobs: {first} has not finished "
                              "(its presets' validation NE chooses the presets to tune)")
         todo += [{"data": d, "preset": name, "seed": s, "trainings": n, "space": space,
                   "dest": str(Path(dest).relative_to(REPO))}
@@ -470,18 +474,18 @@ def _verdicts(presets: dict, winners: dict) -> tuple[float, float, dict]:
                                    for s, w in winners.items()}
 
 
-def _against(tuned: Path, winners: dict, seeds: int, tag: str) -> str:
+def _against(tuned: Path, winners: dict, seeds: list[int], tag: str) -> str:
     """The summary line of the same winners judged against another run's tuned presets."""
     best = best_presets(tuned, seeds)
     spread_ne, spread_auc, beats = _verdicts(best, winners)
     # a winner above that run's best preset's MFLOPs is not at "no more MFLOPs": no verdict
-    fits = {s: bool(winners[s]) and winners[s]["mflops"] <= best[s]["mflops"] for s in range(seeds)}
+    fits = {s: bool(winners[s]) and winners[s]["mflops"] <= best[s]["mflops"] for s in seeds}
     return (f"- judged against the presets tuned in run `{tag}` instead (best per seed by validation NE: "
             + ", ".join(f"{b['preset']} {b['test_ne']:.4f}" for b in best.values())
-            + f"; tuned by: {best[0].get('tuner', 'TPE, two random draws first')}): the winner beats it by more "
+            + f"; tuned by: {best[seeds[0]].get('tuner', 'TPE, two random draws first')}): the winner beats it by more "
             f"than the seeds' std (test NE {spread_ne:.4f}, test AUC {spread_auc:.4f}) in test NE in "
-            f"{sum(beats[s][0] and fits[s] for s in range(seeds))} of {seeds} seeds, pooled test AUC in "
-            f"{sum(beats[s][1] and fits[s] for s in range(seeds))} of {seeds}\n")
+            f"{sum(beats[s][0] and fits[s] for s in seeds)} of {len(seeds)} seeds, pooled test AUC in "
+            f"{sum(beats[s][1] and fits[s] for s in seeds)} of {len(seeds)}\n")
 
 
 def _default_tune_note(search: Path, args) -> str:
@@ -496,7 +500,7 @@ def _default_tune_note(search: Path, args) -> str:
             f"{args.trials} searched candidates retrain the {tune.top} best architectures with other training values")
 
 
-def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: bool = False) -> None:
+def _resume_from(earlier: str, data: str, root: Path, seeds: list[int], drop_tuning: bool = False) -> None:
     """``--resume-from``: run ``earlier``'s finished searches of ``data`` copied under this run's
     folder (with their retrainings, which this run's identical models reuse) and marked unfinished,
     so that each resumes its study up to ``--trials`` candidates; once only (a copy already there is
@@ -505,18 +509,18 @@ def _resume_from(earlier: str, data: str, root: Path, seeds: int, drop_tuning: b
     source = RUNS / earlier / data
     if (root / data).exists():
         return
-    missing = [s for s in range(seeds) if not (source / f"search-{s}" / "done.json").is_file()]
+    missing = [s for s in seeds if not (source / f"search-{s}" / "done.json").is_file()]
     if missing:
         raise SystemExit(f"search_vs_presets: --resume-from {earlier}: {source} has no finished search of "
                          f"seed(s) {', '.join(map(str, missing))}")
-    saved = ({s: json.loads((source / f"search-{s}" / "study.json").read_text()) for s in range(seeds)}
+    saved = ({s: json.loads((source / f"search-{s}" / "study.json").read_text()) for s in seeds}
              if drop_tuning else {})  # the study each copy is cut back to
     untuned = [s for s in saved if not saved[s]["config"]["search"].get("tune")]
     if untuned:  # checked before anything is copied
         raise SystemExit(f"search_vs_presets: --drop-tuning: {source}'s search of seed(s) "
                          f"{', '.join(map(str, untuned))} tuned no finalists (no search.tune in its study.json)")
     shutil.copytree(source, root / data, ignore=shutil.ignore_patterns("random-*"))
-    for s in range(seeds):  # the resumed search writes its study.json anew (storage: the copy's database)
+    for s in seeds:  # the resumed search writes its study.json anew (storage: the copy's database)
         if drop_tuning:
             _drop_tuning(root / data / f"search-{s}", saved[s])
         (root / data / f"search-{s}" / "done.json").unlink()
@@ -586,7 +590,7 @@ def run(data: str, args, root: Path) -> str:
     extra += both
 
     if args.resume_from:
-        _resume_from(args.resume_from, data, root, args.seeds, args.drop_tuning)
+        _resume_from(args.resume_from, data, root, args.seed_list, args.drop_tuning)
 
     def one_seed(s: int) -> None:
         print(f"[{data}] seed {s}: search ({args.sampler or 'default sampler'}, presets as observations) …", flush=True)
@@ -622,12 +626,12 @@ def run(data: str, args, root: Path) -> str:
             raise
 
     with ThreadPoolExecutor(args.parallel) as threads:  # each unit is a `unirank search` subprocess
-        list(threads.map(unit, args.only_seeds if args.only_seeds is not None else range(args.seeds)))
+        list(threads.map(unit, args.only_seeds if args.only_seeds is not None else args.seed_list))
     if args.only_seeds is not None:  # a share of the run: the rest, the tunings and the report come later
         return ""
     top = _top_presets(data, args, root)
     if args.tune_presets_in_search:
-        tuned = [t for s in range(args.seeds) for t in _tuned_in_search(root / data / f"search-{s}", s, root / data / "tuned")]
+        tuned = [t for s in args.seed_list for t in _tuned_in_search(root / data / f"search-{s}", s, root / data / "tuned")]
         top = sorted({t["preset"] for t in tuned})
     elif args.tuned_from:  # the same tuning (seeds, training values, split) of an earlier run: reused
         tuned_from = RUNS / args.tuned_from / data / "tuned"
@@ -648,9 +652,9 @@ def run(data: str, args, root: Path) -> str:
         with worker_pool(args.workers) as pool:
             tuned = list(pool.map(_tune, jobs))
     rows, wins_ne, wins_auc, wins_hv, wins_own = [], 0, 0, 0, 0
-    best = {s: min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"]) for s in range(args.seeds)}
+    best = {s: min((r for r in tuned if r["seed"] == s), key=lambda r: r["ne"]) for s in args.seed_list}
     winners = {}
-    for s in range(args.seeds):
+    for s in args.seed_list:
         won = _winner(root / data / f"search-{s}", best[s]["mflops"], args.confirm)
         winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
                        "preset_arch": preset_arch(won[0]),
@@ -661,9 +665,9 @@ def run(data: str, args, root: Path) -> str:
     hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in randoms[s]], reference),
               hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s] if r.preset is None], reference))
-          for s in range(args.seeds)} if args.random else {}
+          for s in args.seed_list} if args.random else {}
     spread_ne, spread_auc, beats = _verdicts(best, winners)
-    for s in range(args.seeds):
+    for s in args.seed_list:
         b, w = best[s], winners[s]
         beat_ne, beat_auc = beats[s]
         wins_ne, wins_auc = wins_ne + beat_ne, wins_auc + beat_auc
@@ -680,9 +684,9 @@ def run(data: str, args, root: Path) -> str:
     head = ("| seed | best tuned preset (training values) | val NE | test NE | test pooled AUC | MFLOPs | "
             "search winner | val NE | test NE | test pooled AUC | MFLOPs | beats: test NE / AUC | "
             f"hypervolume: {args.sampler or 'default'} sampler (its searched candidates alone) vs random |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    paired = [(best[s], winners[s]) for s in range(args.seeds) if winners[s]]
+    paired = [(best[s], winners[s]) for s in args.seed_list if winners[s]]
     diffs = [w["test_ne"] - b["test_ne"] for b, w in paired]
-    dropped = [_dropped_dense(root / data / f"search-{s}") for s in range(args.seeds)]
+    dropped = [_dropped_dense(root / data / f"search-{s}") for s in args.seed_list]
     summary = ((f"- the winner's test NE is lower than the best tuned preset's (any margin) in "
                 f"{sum(d < 0 for d in diffs)} of {args.seeds} seeds, its validation NE in "
                 f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
@@ -700,7 +704,7 @@ def run(data: str, args, root: Path) -> str:
                + f"- the search's winner beats the best tuned preset by more than the seeds' std (test NE "
                f"{spread_ne:.4f}, test AUC {spread_auc:.4f}) at no more MFLOPs: test NE in {wins_ne} of "
                f"{args.seeds} seeds, pooled test AUC in {wins_auc} of {args.seeds}\n"
-               + (_against(root.parent / args.also_against / data / "tuned", winners, args.seeds, args.also_against)
+               + (_against(root.parent / args.also_against / data / "tuned", winners, args.seed_list, args.also_against)
                   if args.also_against else "")
                + (f"- the {args.sampler or 'default'} sampler's front hypervolume (everything it trained, presets included) beats random "
                   f"search's (same wall-clock) in {wins_hv} of {args.seeds} seeds; counting only its searched candidates, "
@@ -710,9 +714,9 @@ def run(data: str, args, root: Path) -> str:
                   "each per seed, before the sampler's first proposal; the capped target is the best of them"
                   if args.tune_presets_in_search else
                   f"- presets tuned: {', '.join(top)} (the best {args.top_presets} by validation NE "
-                  f"with the study's training values, seed 0), {args.tune} trainings each per seed")
+                  f"with the study's training values, seed {args.seed_list[0]}), {args.tune} trainings each per seed")
                + (f" (the tunings of run `{args.tuned_from}`, reused)" if args.tuned_from else "")
-               + _default_tune_note(root / data / "search-0", args)
+               + _default_tune_note(root / data / f"search-{args.seed_list[0]}", args)
                + "\n- presets tuned on: " + "; ".join(sorted({t.get("machine", "not recorded (before this field)")
                                                               for t in tuned}))
                + f"\n- searches ran on: {'; '.join(sorted(_machines(root / data)))}")
@@ -723,6 +727,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, metavar="K",
+                        help="the search seeds are K … K + --seeds − 1 (a run on fresh seeds; default 0)")
     parser.add_argument("--trials", type=int, default=12, help="searched candidates of the default sampler")
     parser.add_argument("--tune", type=int, default=4, help="trainings per tuned preset per seed")
     parser.add_argument("--top-presets", type=int, default=2)
@@ -780,8 +786,12 @@ def main() -> None:
     if args.tune_presets_in_search and (args.tuned_from or args.tune_jobs):
         parser.error("--tune-presets-in-search: the presets are tuned in the searches (no --tuned-from, --tune-jobs)")
     check_verdict_seeds(parser, args.seeds)
-    if args.only_seeds is not None and not set(args.only_seeds) <= set(range(args.seeds)):
-        parser.error(f"--only-seeds: expected seeds of 0–{args.seeds - 1} (--seeds {args.seeds}), got {args.only_seeds}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed: expected a seed ≥ 0, got {args.first_seed}")
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+    if args.only_seeds is not None and not set(args.only_seeds) <= set(args.seed_list):
+        parser.error(f"--only-seeds: expected seeds of {args.seed_list[0]}–{args.seed_list[-1]} (--first-seed "
+                     f"{args.first_seed}, --seeds {args.seeds}), got {args.only_seeds}")
     named, tag = args.tag is not None, args.tag or time.strftime("%Y-%m-%d")
     root = RUNS / tag
     if args.tune_jobs:
@@ -814,7 +824,9 @@ def main() -> None:
              + (", the presets tuned inside each search before its first proposal (`search.tune_presets`)"
                 if args.tune_presets_in_search else "")
              + (f", run `{tag}`" if named else "") + "\n",
-             f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds, "
+             f"`python benchmarks/search_vs_presets.py` (protocol in its docstring): {args.seeds} search seeds"
+             + (f" ({args.seed_list[0]}–{args.seed_list[-1]}, `--first-seed {args.first_seed}`)" if args.first_seed else "")
+             + ", "
              f"{args.trials} searched candidates + the {len(args.presets)} presets as observations"
              + (f" + the {args.top_presets * (args.tune - 1)} trainings of their tuning" if args.tune_presets_in_search else "")
              + "; training values "

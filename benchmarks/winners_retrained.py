@@ -61,12 +61,12 @@ def fresh_seed(search_seed: int, r: int) -> int:
     return 10_000 + 100 * search_seed + r
 
 
-def choices(tag: str, data: str, seeds: int, confirm: tuple[int, int] | None) -> tuple[dict, dict]:
+def choices(tag: str, data: str, seeds: list[int], confirm: tuple[int, int] | None) -> tuple[dict, dict]:
     """What run ``tag`` chose per seed: ({seed: best tuned preset}, {seed: (winner record, its
     validation NE) or None})."""
     root = RUNS / tag / data
     best = best_presets(root / "tuned", seeds)
-    return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in range(seeds)}
+    return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in seeds}
 
 
 # where and how a trial ran is not one of its searched values: a retraining runs on the study's device
@@ -160,7 +160,7 @@ def run_jobs(path: Path, workers: int) -> None:
                   f"test NE {result['test_ne']:.4f}", flush=True)
 
 
-def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
+def _sides(results: list[dict], seeds: list[int]) -> tuple[dict, dict]:
     """({seed: preset's means}, {seed: winner's means or None}) over the retrainings."""
     def mean(side: str, s: int) -> dict | None:
         runs = [r for r in results if r["side"] == side and r["search_seed"] == s]
@@ -169,16 +169,16 @@ def _sides(results: list[dict], seeds: int) -> tuple[dict, dict]:
                 "test_auc": statistics.mean(r["test_auc"] for r in runs),
                 "val_ne": statistics.mean(r["val_ne"] for r in runs),
                 "ne_sd": statistics.stdev(r["test_ne"] for r in runs) if len(runs) > 1 else 0.0} if runs else None
-    return {s: mean("preset", s) for s in range(seeds)}, {s: mean("winner", s) for s in range(seeds)}
+    return {s: mean("preset", s) for s in seeds}, {s: mean("winner", s) for s in seeds}
 
 
-def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[dict, dict]) -> str:
+def report(tag: str, data: str, seeds: list[int], results: list[dict], chosen: tuple[dict, dict]) -> str:
     presets, winners = _sides(results, seeds)
     spread_ne, spread_auc, beats = _verdicts(presets, winners)
     root = RUNS / tag / data
     best, won_by_seed = chosen  # the run's own verdict: one training of each side
     once, luck = {}, {"winner": [], "preset": []}  # luck: the choosing training's val NE − the retrainings' mean
-    for s in range(seeds):
+    for s in seeds:
         won = won_by_seed[s]
         once[s] = _test_metrics(root / f"search-{s}", won[0]) if won else None
         luck["preset"].append(best[s]["ne"] - presets[s]["val_ne"])
@@ -189,17 +189,17 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
             + (f"{w['name']}{arch_note(preset_arch(won_by_seed[s][0]))} | {w['test_ne']:.4f} ± {w['ne_sd']:.4f} | "
                f"{w['test_auc']:.4f} | {w['test_ne'] - p['test_ne']:+.4f} | " if w else "none | | | | ")
             + f"{'yes' if beats[s][0] else 'no'} / {'yes' if beats[s][1] else 'no'} |"
-            for s, p, w in ((s, presets[s], winners[s]) for s in range(seeds))]
-    diffs = [winners[s]["test_ne"] - presets[s]["test_ne"] for s in range(seeds) if winners[s]]
-    noise = statistics.median(side[s]["ne_sd"] for side in (presets, winners) for s in range(seeds) if side[s])
+            for s, p, w in ((s, presets[s], winners[s]) for s in seeds)]
+    diffs = [winners[s]["test_ne"] - presets[s]["test_ne"] for s in seeds if winners[s]]
+    noise = statistics.median(side[s]["ne_sd"] for side in (presets, winners) for s in seeds if side[s])
     n = max(r["n"] for r in (*presets.values(), *winners.values()) if r)
     return (f"### {data}\n\n| seed | best tuned preset | mean test NE ± sd ({n} trainings) | mean pooled test AUC | "
             f"search winner | mean test NE ± sd | mean pooled test AUC | difference in test NE | "
             f"beats: test NE / AUC |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
             f"- retrained, the winner beats the best tuned preset by more than the seeds' std (test NE "
             f"{spread_ne:.4f}, test AUC {spread_auc:.4f}): test NE in {sum(b[0] for b in beats.values())} of "
-            f"{seeds} seeds, pooled test AUC in {sum(b[1] for b in beats.values())} of {seeds}; better by any "
-            f"margin in {sum(d < 0 for d in diffs)} of {seeds}; paired difference {statistics.mean(diffs):+.4f} "
+            f"{len(seeds)} seeds, pooled test AUC in {sum(b[1] for b in beats.values())} of {len(seeds)}; better by any "
+            f"margin in {sum(d < 0 for d in diffs)} of {len(seeds)}; paired difference {statistics.mean(diffs):+.4f} "
             f"± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
             f"- validation NE of the training that was chosen, against the mean of the retrainings (mean over "
             f"seeds; below 0: the choice was lucky): winner {statistics.mean(luck['winner']):+.4f}, best tuned "
@@ -209,8 +209,8 @@ def report(tag: str, data: str, seeds: int, results: list[dict], chosen: tuple[d
             f"- trainings ran on: {'; '.join(sorted({r.get('machine', 'not recorded') for r in results}))} "
             f"(on CPU, one thread each)\n"
             f"- the run's own verdict (one training of each side: the winner's search weights, the preset's "
-            f"best tuning training): test NE in {sum(b[0] for b in once_beats.values())} of {seeds} (margin "
-            f"{once_ne:.4f}), pooled test AUC in {sum(b[1] for b in once_beats.values())} of {seeds} "
+            f"best tuning training): test NE in {sum(b[0] for b in once_beats.values())} of {len(seeds)} (margin "
+            f"{once_ne:.4f}), pooled test AUC in {sum(b[1] for b in once_beats.values())} of {len(seeds)} "
             f"(margin {once_auc:.4f})\n")
 
 
@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--train-space", choices=list(TRAIN_SPACES), help="that run's --train-space")
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, metavar="K", help="that run's --first-seed")
     parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help="that run's --confirm")
@@ -234,6 +235,7 @@ def main() -> None:
     if not args.tag or not args.train_space:
         parser.error("--tag and --train-space are required (unless --run-jobs)")
     check_verdict_seeds(parser, args.seeds)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     if args.refit is not None:
         if not 0 < args.refit < 0.15:
             parser.error("--refit: expected a share of the rows in (0, 0.15)")
@@ -245,7 +247,7 @@ def main() -> None:
     for data in args.data:
         if not (RUNS / args.tag / data / "tuned").is_dir():
             raise SystemExit(f"winners_retrained: no run {args.tag!r} of {data} under {RUNS} (its tuned/ folder)")
-    chosen = {d: choices(args.tag, d, args.seeds, args.confirm) for d in args.data}  # studies read once
+    chosen = {d: choices(args.tag, d, seeds, args.confirm) for d in args.data}  # studies read once
     jobs = {d: jobs_for(args.tag, d, args.retrain, args.train_space, chosen[d], args.refit) for d in args.data}
     if args.jobs:
         todo = [j for js in jobs.values() for j in js if not (REPO / j["dest"]).is_file()]
@@ -270,7 +272,7 @@ def main() -> None:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
             prepare_caches(_caches(jobs[data]))
-            section = report(args.tag, data, args.seeds, list(pool.map(train_job, jobs[data])), chosen[data])
+            section = report(args.tag, data, seeds, list(pool.map(train_job, jobs[data])), chosen[data])
             print(section, flush=True)
             parts.append(section)
             write_section(f"winners_retrained_{args.tag}{confirmed}" + "".join(f"_{d}" for d in args.data
