@@ -35,8 +35,63 @@ def two_node_cluster(tmp_path):
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield f"127.0.0.1:{port}"
     finally:
-        # `ray stop` ends every Ray process of this user on the machine: tests run one at a time.
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, env=ENV)
+        stop_cluster(port)  # not `ray stop`, which ends every Ray process on the machine, a benchmark's too
+
+
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Every process: pid → (parent pid, command line)."""
+    out = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                out[int(proc.name)] = (parent, (proc / "cmdline").read_bytes())
+        except (OSError, IndexError, ValueError):
+            continue  # ended while read
+    return out
+
+
+def cluster_processes(port: str) -> dict[int, bytes]:
+    """The processes of the cluster whose GCS listens on ``port``: those that name its session (GCS,
+    raylets, monitors) and their descendants (Ray's workers and agents) — no other Ray on the machine."""
+    procs = _processes()
+    gcs = next((cmd for _, cmd in procs.values() if f"--gcs_server_port={port}".encode() in cmd.split(b"\0")), None)
+    if gcs is None:
+        return {}
+    session = next(a for a in gcs.split(b"\0") if a.startswith(b"--session-name=")).split(b"=", 1)[1]
+    members = {pid for pid, (_, cmd) in procs.items() if session in cmd}
+    while True:
+        more = {pid for pid, (parent, _) in procs.items() if parent in members} - members
+        if not more:
+            return {pid: procs[pid][1] for pid in members}
+        members |= more
+
+
+def stop_cluster(port: str) -> None:
+    """End the processes of the cluster on ``port`` (SIGTERM, then SIGKILL what is left after 15 s)."""
+    import signal
+    import time
+
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        left = cluster_processes(port)
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while any(map(_running, left)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not any(map(_running, left)):
+            return
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not ended, not a zombie waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_cluster, tmp_path):
@@ -76,15 +131,12 @@ def test_a_study_runs_on_both_nodes_of_a_cluster_without_a_shared_disk(two_node_
     assert trial.user_attrs["node"] not in nodes
 
 
-def _worker_raylet() -> int | None:
-    """The pid of the worker node's raylet (the one started without --head)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if proc.name.isdigit() and args and args[0].endswith(b"raylet/raylet") and b"--head" not in args:
-            return int(proc.name)
+def _worker_raylet(port: str) -> int | None:
+    """The pid of the worker node's raylet in the cluster on ``port`` (the one started without --head)."""
+    for pid, cmd in cluster_processes(port).items():
+        args = cmd.split(b"\0")
+        if args[0].endswith(b"raylet/raylet") and b"--head" not in args:
+            return pid
     return None
 
 
@@ -123,7 +175,7 @@ def test_a_worker_node_dying_mid_trial_costs_one_retry_and_no_budget(two_node_cl
         training = sum(_training(f) for f in (out / "ray_results").rglob("result.json")) \
             if (out / "ray_results").is_dir() else 0
     assert training == 2, "never saw two trials training at once (one per node: a CPU each)"
-    raylet = _worker_raylet()
+    raylet = _worker_raylet(two_node_cluster.rsplit(":", 1)[1])
     assert raylet is not None, "no raylet of a worker node among the processes"
     at_kill = _reports(out)
     os.kill(raylet, signal.SIGKILL)
