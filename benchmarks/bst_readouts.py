@@ -1,7 +1,7 @@
 """Is there room above the tuned BST in how its transformer's output is read? Its readouts, paired.
 
     python benchmarks/bst_readouts.py --tag s47 [--data movielens_history|synthetic_history] [--seeds 5]
-        [--workers 2] [--train-space calibrated] [--phase train|report|all]
+        [--workers 2] [--train-space calibrated] [--phase train|report|all] [--train-values JSON]
 
 The searches of ``search_vs_presets`` run ``--tag`` on MovieLens with its users' histories ended
 beside the tuned BST, not clearly above it (``search_headroom``): every candidate kept BST's
@@ -16,8 +16,12 @@ synthetic data with a 20-event history (``studies/quickstart.yaml``, ``data.hist
 where no run tuned BST: it trains with the study's training values on every side (the protocol of
 ``--train-space`` applied as to the others). Each is judged on the test split by its paired
 test-NE difference to BST (same training seed), as ``search_headroom`` judges the searched
-candidates. Trainings are kept under runs/benchmarks/bst_readouts/<tag>/<data>/ and skipped when
-rerun (``--phase train`` on another machine, the folder carried back).
+candidates; the paired validation-NE difference is reported beside it (what a choice made on
+validation alone would have seen). Trainings are kept under runs/benchmarks/bst_readouts/<tag>/<data>/
+and skipped when rerun (``--phase train`` on another machine, the folder carried back).
+``--train-values JSON``: the tuned BST's training values given (those its run's BENCHMARKS section
+reports) instead of read from the run's studies — for a run whose folder is gone; reported in its
+own section, ``bst_readouts_<tag>_rerun``.
 """
 from __future__ import annotations
 
@@ -47,14 +51,20 @@ def config(data: str, train_space: str):
     return cfg.model_copy(update={"train": cfg.train.model_copy(update=PROTOCOLS.get(train_space, {}))})
 
 
-def candidates(data: str, source: Path, features) -> list[dict]:
-    """The tuned BST of run ``source`` (index 0, the baseline) and BST with each other readout."""
+def candidates(data: str, source: Path, features, train_values: dict | None = None) -> list[dict]:
+    """The tuned BST of run ``source`` (index 0, the baseline; with ``train_values``, BST with those
+    training values) and BST with each other readout."""
     from unirank.proxies.cost import measure_cost
     from unirank.space import PRESETS, ArchSpec
 
-    base = (collect(data, source, top=0)[0] if data != UNTUNED else
-            {"name": "bst (the study's training values)", "arch": PRESETS["bst"].to_dict(), "train": {},
-             "mflops": measure_cost(PRESETS["bst"], features, latency_batch=0).mflops, "val_ne": None, "preset": True})
+    own = {"arch": PRESETS["bst"].to_dict(), "mflops": measure_cost(PRESETS["bst"], features, latency_batch=0).mflops,
+           "val_ne": None, "preset": True}
+    if train_values is not None:
+        base = {"name": "bst (tuned)", "train": train_values, **own}
+    elif data != UNTUNED:
+        base = collect(data, source, top=0)[0]
+    else:
+        base = {"name": "bst (the study's training values)", "train": {}, **own}
     if not base["name"].startswith("bst"):
         raise SystemExit(f"bst_readouts: the best tuned preset of {source / data} is {base['name']}, not bst")
     out = [base]
@@ -75,9 +85,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phase", default="all", choices=["train", "report", "all"])
     parser.add_argument("--train-space", choices=list(TRAIN_SPACES), default="calibrated")
+    parser.add_argument("--train-values", type=json.loads, metavar="JSON",
+                        help="the tuned BST's training values, when run --tag's folder is gone")
     args = parser.parse_args()
+    if args.train_values is not None and (args.data == UNTUNED or not isinstance(args.train_values, dict)):
+        parser.error("--train-values: expected a JSON object of training values, with --data movielens_history")
+    rerun = "_rerun" if args.train_values is not None else ""
     root = REPO / "runs" / "benchmarks" / "bst_readouts" / args.tag
-    folder = root / args.data
+    folder = root / (args.data + rerun)
     if args.phase in ("train", "all"):
         from unirank.data.dataset import load_prepared, prepare_dataset
 
@@ -85,7 +100,8 @@ def main() -> None:
         prepared = prepare_dataset(config(args.data, args.train_space).data, root / "cache")  # once, before the workers read it
         if not (folder / "candidates.json").is_file():  # the run's studies may not travel with the folder
             features = load_prepared(prepared).features
-            (folder / "candidates.json").write_text(json.dumps(candidates(args.data, RUNS / args.tag, features), indent=1))
+            chosen = candidates(args.data, RUNS / args.tag, features, args.train_values)
+            (folder / "candidates.json").write_text(json.dumps(chosen, indent=1))
         jobs = [(args.data, i, c, s, str(folder / f"{i}-{s}.json"), args.train_space)
                 for i, c in enumerate(json.loads((folder / "candidates.json").read_text())) for s in range(args.seeds)]
         with worker_pool(args.workers) as pool:
@@ -100,13 +116,16 @@ def main() -> None:
             f"## BST's readouts against {'the tuned BST' if args.data != UNTUNED else 'BST'}, training seeds paired"
             + ("" if args.data == "movielens_history" else f" ({args.data})"),
             f"`python benchmarks/bst_readouts.py --tag {args.tag}` (protocol in its docstring): "
-            + (f"the tuned BST of `search_vs_presets` run `{args.tag}`" if args.data != UNTUNED else
+            + (f"BST with the training values `search_vs_presets` run `{args.tag}`'s tuning chose, as its section "
+               f"reports them (`--train-values '{json.dumps(args.train_values)}'`; the run's folder is gone)" if rerun else
+               f"the tuned BST of `search_vs_presets` run `{args.tag}`" if args.data != UNTUNED else
                "BST with the study's training values") + " and BST with its transformer read out otherwise, each trained from "
             f"{args.seeds} training seeds (`--train-space {args.train_space}`); test split read once per training. "
             f"Trainings ran on {where['machine']} (`{where['command']}`, one thread each).",
             report(args.data, chosen, results, args.seeds, kind="readouts")])
         print(body)
-        write_section(f"bst_readouts_{args.tag}" + (f"_{args.data}" if args.data != "movielens_history" else ""), body)
+        write_section(f"bst_readouts_{args.tag}{rerun}" + (f"_{args.data}" if args.data != "movielens_history" else ""),
+                      body)
 
 
 if __name__ == "__main__":

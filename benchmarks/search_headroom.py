@@ -80,7 +80,7 @@ def _train(job: tuple, config=_config) -> dict:
 
 def _searched(source: Path) -> str:
     """How that run searched: the sampler, objective and budget in its first study's config."""
-    study = next(source.glob("*/search-0/study.json"), None)
+    study = next(iter(sorted(source.glob("*/search-*/study.json"))), None)
     if study is None:
         return ""
     cfg = json.loads(study.read_text())["config"]
@@ -90,8 +90,8 @@ def _searched(source: Path) -> str:
 
 def check_protocol(source: Path, data: str, train_space: str) -> None:
     """Refuse to retrain a run's candidates under another training protocol than its searches used."""
-    study = source / data / "search-0" / "study.json"
-    if not study.is_file():
+    study = next(iter(sorted((source / data).glob("search-*/study.json"))), None)  # any seed: one protocol
+    if study is None:
         return
     ran = json.loads(study.read_text())["config"]["train"]
     ours = _config(data, train_space).train
@@ -108,20 +108,24 @@ def report(data: str, candidates: list[dict], results: list[dict], seeds: int, k
     by = {(r["index"], r["seed"]): r for r in results}
     base = [by[0, s] for s in range(seeds)]
     lines = [f"### {data}", "", "| architecture | MFLOPs | training values | search val NE | test NE (mean ± std) | "
-             "pooled test AUC | test NE − preset's (paired, mean ± std) | seeds better in test NE |",
-             "|---|---|---|---|---|---|---|---|"]
+             "pooled test AUC | test NE − preset's (paired, mean ± std) | seeds better in test NE | "
+             "val NE − preset's (paired; what a choice on validation sees) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     beyond = 0
     for i, c in enumerate(candidates):
         runs = [by[i, s] for s in range(seeds)]
         diff = [r["test_ne"] - b["test_ne"] for r, b in zip(runs, base)]
         paired = "–" if c["preset"] else mean_std(diff)
+        val_paired = "–" if c["preset"] else (
+            f"{mean_std([r['val_ne'] - b['val_ne'] for r, b in zip(runs, base)])} "
+            f"({sum(r['val_ne'] < b['val_ne'] for r, b in zip(runs, base))} of {seeds} better)")
         better = "–" if c["preset"] else f"{sum(d < 0 for d in diff)} of {seeds}"
         if not c["preset"] and statistics.mean(diff) < 0 and abs(statistics.mean(diff)) > statistics.stdev(diff):
             beyond += 1
         lines.append(f"| {c['name']} | {c['mflops']:.3f} | {c['train']} | "
                      f"{'–' if c['val_ne'] is None else format(c['val_ne'], '.4f')} | "
                      f"{mean_std([r['test_ne'] for r in runs])} | {mean_std([r['test_auc'] for r in runs])} | "
-                     f"{paired} | {better} |")
+                     f"{paired} | {better} | {val_paired} |")
     single = statistics.stdev(b["test_ne"] for b in base)
     lines += ["", f"- one training's test-NE std (the preset over {seeds} seeds): {single:.4f}; {kind} "
               f"whose mean paired gain exceeds its std: {beyond} of {len(candidates) - 1}"]
