@@ -75,8 +75,8 @@ def unirank_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 
 def forget_ray() -> None:
-    """Stop the shared runtime (before a test runs `ray stop`, which ends every Ray process of the
-    user and, with its raylet, a driver still attached); the next ``unirank_here`` search starts one again."""
+    """Stop the shared runtime (before a test starts a Ray cluster of its own, or ends Ray
+    processes); the next ``unirank_here`` search starts one again."""
     import ray
 
     if ray.is_initialized():

@@ -21,7 +21,7 @@ def two_node_cluster(tmp_path):
     if not RAY.is_file():
         pytest.skip(f"no ray command next to {sys.executable}")
     port = "6391"
-    forget_ray()  # the session's own runtime (tests.conftest.unirank_here): `ray stop` below would end it under us
+    forget_ray()  # the session's own runtime (tests.conftest.unirank_here) stopped: the cores serve the two nodes alone
     head = subprocess.run([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1",
                            "--include-dashboard=false", "--disable-usage-stats"],
                           capture_output=True, text=True, timeout=120, env=ENV)
