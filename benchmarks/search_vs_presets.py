@@ -418,7 +418,7 @@ def _pool_line(folder: Path, best: dict, args) -> str:
 
 
 def _top_presets(data: str, args, root: Path) -> list[str]:
-    """The ``--top-presets`` presets by validation NE with the study's training values in search seed 0."""
+    """The ``--top-presets`` presets by validation NE with the study's training values in the first search seed."""
     preset_ne = {r.preset: r.mean_ne for r in _records(root / data / f"search-{args.seed_list[0]}") if r.preset}
     return sorted(preset_ne, key=preset_ne.get)[:args.top_presets]
 

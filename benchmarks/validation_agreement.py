@@ -95,21 +95,23 @@ def main() -> None:
     parser.add_argument("--tag", required=True, help="the search_vs_presets run whose searches to measure")
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, metavar="K", help="that run's --first-seed")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     check_verdict_seeds(parser, args.seeds)
-    missing = [f"{d} seed {s}" for d in args.data for s in range(args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    missing = [f"{d} seed {s}" for d in args.data for s in seeds
                if not (RUNS / args.tag / d / f"search-{s}" / "study.json").is_file()]
     if missing:
         parser.error(f"--tag {args.tag}: no search folder under {RUNS / args.tag} for {', '.join(missing)} "
                      "(run benchmarks/search_vs_presets.py first)")
-    jobs = [(args.tag, d, s) for d in args.data for s in range(args.seeds)]
+    jobs = [(args.tag, d, s) for d in args.data for s in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         measured = dict(zip(jobs, pool.map(_measure, jobs)))
     parts, lines = [], []
     for data in args.data:
         rows, halves, to_test = [], [], []
-        for s in range(args.seeds):
+        for s in seeds:
             row, rho, test_rho = _row(s, measured[(args.tag, data, s)])
             rows.append(row)
             to_test.append(test_rho)
