@@ -38,14 +38,18 @@ def two_node_cluster(tmp_path):
         stop_cluster(port)  # not `ray stop`, which ends every Ray process on the machine, a benchmark's too
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name: [state, parent pid, …]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _processes() -> dict[int, tuple[int, bytes]]:
     """Every process: pid → (parent pid, command line)."""
     out = {}
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit():
-                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                out[int(proc.name)] = (parent, (proc / "cmdline").read_bytes())
+                out[int(proc.name)] = (int(_stat(proc.name)[1]), (proc / "cmdline").read_bytes())
         except (OSError, IndexError, ValueError):
             continue  # ended while read
     return out
@@ -68,28 +72,29 @@ def cluster_processes(port: str) -> dict[int, bytes]:
 
 
 def stop_cluster(port: str) -> None:
-    """End the processes of the cluster on ``port`` (SIGTERM, then SIGKILL what is left after 15 s)."""
+    """End the processes of the cluster on ``port``: SIGTERM, then SIGKILL to those still running
+    after 15 s (found once: with its GCS gone the cluster could no longer be found)."""
     import signal
     import time
 
+    left = list(cluster_processes(port))
     for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        left = cluster_processes(port)
         for pid in left:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait
-        while any(map(_running, left)) and time.monotonic() < deadline:
+        while (left := [pid for pid in left if _running(pid)]) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if not any(map(_running, left)):
+        if not left:
             return
 
 
 def _running(pid: int) -> bool:
     """Whether ``pid`` is a live process (not ended, not a zombie waiting for its parent)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return _stat(pid)[0] != "Z"
     except (OSError, IndexError):
         return False
 
