@@ -1,7 +1,12 @@
 """How often does one run of a setting clear the issue's bar, given what its seeds measure?
 
     python benchmarks/verdict_chance.py --tags s30 s31 … --train-space calibrated
-        [--data census movielens synthetic] [--seeds 5] [--draws 20000]
+        [--data census movielens synthetic] [--seeds 5] [--draws 20000] [--confirm TOP SEEDS]
+
+A tag written ``TAG:DATA`` is pooled for that dataset only (``--tags s47:census s47:synthetic
+s52:movielens_history s53:movielens_history --data census synthetic movielens_history --confirm 3
+2``: one setting whose runs differ by dataset); ``--confirm`` reads the runs judged with their
+winner confirmed (``winners_retrained_<tag>_confirm<TOP>x<SEEDS>…``).
 
 The bar (issue 18): the searched winner beats the best tuned preset by more than the seeds' std in
 at least 4 of 5 search seeds, in test NE and in pooled test AUC, on every dataset, in one run. Each
@@ -50,11 +55,14 @@ def _train_space(body: str) -> str:
     return named[1] if named else "basic"
 
 
-def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3) -> list[tuple[bool, bool]] | None:
+def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3,
+                  confirm: tuple[int, int] | None = None) -> list[tuple[bool, bool]] | None:
     """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC), read from the
     table ``winners_retrained`` wrote to BENCHMARKS.md (the last such section naming ``data``, run
-    with ``--train-space space``); None when no section has all ``seeds`` rows."""
-    base = f"winners_retrained_{tag}" + (f"_retrain{retrain}" if retrain != 3 else "")
+    with ``--train-space space`` and, with ``confirm``, its winner confirmed); None when no section
+    has ``seeds`` rows (the seeds' numbers are the run's: ``--first-seed`` moves them)."""
+    base = (f"winners_retrained_{tag}" + (f"_confirm{confirm[0]}x{confirm[1]}" if confirm else "")
+            + (f"_retrain{retrain}" if retrain != 3 else ""))
     names = "|".join(sorted(STUDIES, key=len, reverse=True))  # movielens_random before movielens
     suffix = re.compile(rf"(_(?:{names}))*")
     found = None
@@ -65,8 +73,8 @@ def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3)
             continue  # another training protocol
         part = re.search(rf"^### {re.escape(data)}\n(.*?)(?=^### |\Z)", body, re.S | re.M)
         rows = {int(m[1]): (m[2] == "yes", m[3] == "yes") for m in ROW.finditer(part[1])} if part else {}
-        if set(rows) == set(range(seeds)):
-            found = [rows[s] for s in range(seeds)]
+        if len(rows) == seeds:
+            found = [rows[s] for s in sorted(rows)]
     return found
 
 
@@ -82,19 +90,25 @@ def chance(pool: list[tuple[bool, bool]], seeds: int, draws: int, rng: random.Ra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tags", nargs="+", required=True, help="the search_vs_presets runs to pool")
+    parser.add_argument("--tags", nargs="+", required=True,
+                        help="the search_vs_presets runs to pool (TAG:DATA: that dataset only)")
     parser.add_argument("--train-space", choices=list(TRAIN_SPACES), required=True, help="those runs' --train-space")
     parser.add_argument("--data", nargs="+", default=list(DATA), choices=list(STUDIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=20000)
     parser.add_argument("--retrain", type=int, default=3, help="the retrainings per side the runs were judged by")
+    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
+                        help="the runs judged with their winner confirmed (winners_retrained.py --confirm)")
     args = parser.parse_args()
+    for tag in args.tags:
+        if ":" in tag and tag.split(":", 1)[1] not in args.data:
+            parser.error(f"--tags {tag}: {tag.split(':', 1)[1]!r} is not among --data ({' '.join(args.data)})")
     rng = random.Random(0)
     pooled, used, skipped, rows = {}, {}, [], []
     for data in args.data:
         pooled[data], used[data] = [], []
-        for tag in args.tags:
-            verdicts = seed_verdicts(tag, data, args.seeds, args.train_space, args.retrain)
+        for tag in (t.split(":", 1)[0] for t in args.tags if t.split(":", 1)[1:] in ([], [data])):
+            verdicts = seed_verdicts(tag, data, args.seeds, args.train_space, args.retrain, args.confirm)
             if verdicts is None:
                 skipped.append(f"{tag} {data}")
                 continue
@@ -113,8 +127,11 @@ def main() -> None:
                     f"{sum(v[1] for v in pool) / len(pool):.2f} | {sum(s[0] for s in sim) / len(sim):.2f} | "
                     f"{sum(s[1] for s in sim) / len(sim):.2f} | {sum(s[0] and s[1] for s in sim) / len(sim):.2f} |")
     every = sum(all(sims[d][i][0] and sims[d][i][1] for d in sims) for i in range(args.draws)) / args.draws
-    section = (f"## How often one run clears the bar, from the seeds measured (runs {', '.join(args.tags)})\n\n"
-               f"`python benchmarks/verdict_chance.py --tags {' '.join(args.tags)} --train-space {args.train_space}` "
+    confirmed = f" --confirm {args.confirm[0]} {args.confirm[1]}" if args.confirm else ""
+    section = (f"## How often one run clears the bar, from the seeds measured (runs {', '.join(args.tags)}"
+               + (", winner confirmed" if args.confirm else "") + ")\n\n"
+               f"`python benchmarks/verdict_chance.py --tags {' '.join(args.tags)} --train-space {args.train_space}"
+               f"{'' if args.data == list(DATA) else ' --data ' + ' '.join(args.data)}{confirmed}` "
                f"(protocol in its docstring): each search seed's verdict (winner against the best tuned preset, "
                f"each retrained from {args.retrain} fresh seeds, beyond its run's margin), pooled per dataset; "
                f"{args.draws} runs of {args.seeds} seeds drawn from the pool.\n\n"
@@ -128,7 +145,9 @@ def main() -> None:
                + (f"- not pooled (no retrained verdict published): {', '.join(skipped)}\n" if skipped else ""))
     print(section)
     count = f"_retrain{args.retrain}" if args.retrain != 3 else ""
-    write_section(f"verdict_chance_{args.tags[0]}_{args.tags[-1]}{count}", section)
+    infix = f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    first, last = (t.split(":", 1)[0] for t in (args.tags[0], args.tags[-1]))
+    write_section(f"verdict_chance_{first}_{last}{infix}{count}", section)
 
 
 if __name__ == "__main__":
