@@ -72,22 +72,26 @@ def cluster_processes(port: str) -> dict[int, bytes]:
 
 
 def stop_cluster(port: str) -> None:
-    """End the processes of the cluster on ``port``: SIGTERM, then SIGKILL to those still running
-    after 15 s (found once: with its GCS gone the cluster could no longer be found)."""
+    """End the processes of the cluster on ``port``, its GCS last: SIGTERM to the others, then to the
+    GCS (signalled while its clients are up, it outlived 15 s; after them it ends at once), then
+    SIGKILL to whatever still runs. Found once: with its GCS gone the cluster could not be found."""
     import signal
     import time
 
-    left = list(cluster_processes(port))
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        for pid in left:
+    procs = cluster_processes(port)
+    gcs = [pid for pid, cmd in procs.items() if b"gcs_server" in cmd.split(b"\0")[0]]
+    rest = [pid for pid in procs if pid not in gcs]
+    steps = ((rest, signal.SIGTERM, 10.0), (gcs, signal.SIGTERM, 10.0), (list(procs), signal.SIGKILL, 5.0))
+    for group, sig, wait in steps:
+        for pid in group:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait
-        while (left := [pid for pid in left if _running(pid)]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not left:
+        while any(map(_running, group)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not any(map(_running, procs)):
             return
 
 
