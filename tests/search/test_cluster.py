@@ -83,7 +83,7 @@ def stop_cluster(port: str) -> None:
     rest = [pid for pid in procs if pid not in gcs]
     steps = ((rest, signal.SIGTERM, 10.0), (gcs, signal.SIGTERM, 10.0), (list(procs), signal.SIGKILL, 5.0))
     for group, sig, wait in steps:
-        for pid in group:
+        for pid in filter(_running, group):  # an ended one's pid may be another process's by now
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
