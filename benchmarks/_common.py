@@ -26,10 +26,15 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def check_verdict_seeds(parser, seeds: int) -> None:
-    """The verdict's margin is the std over search seeds: fewer than 2 is a parser error before any training."""
+def check_verdict_seeds(parser, seeds: int, first_seed: int = 0) -> list[int]:
+    """The run's search seeds, ``first_seed`` … ``first_seed + seeds − 1`` (``--first-seed``,
+    ``--seeds``). The verdict's margin is the std over search seeds: fewer than 2, or a negative first
+    seed, is a parser error before any training."""
     if seeds < 2:
         parser.error(f"--seeds: expected at least 2 (the verdict's margin is the std over search seeds), got {seeds}")
+    if first_seed < 0:
+        parser.error(f"--first-seed: expected a seed ≥ 0, got {first_seed}")
+    return list(range(first_seed, first_seed + seeds))
 
 
 def unirank_search(study: str | Path, sets: list[str], label: str) -> subprocess.CompletedProcess:

@@ -785,10 +785,7 @@ def main() -> None:
         parser.error("--drop-tuning: needs --resume-from")
     if args.tune_presets_in_search and (args.tuned_from or args.tune_jobs):
         parser.error("--tune-presets-in-search: the presets are tuned in the searches (no --tuned-from, --tune-jobs)")
-    check_verdict_seeds(parser, args.seeds)
-    if args.first_seed < 0:
-        parser.error(f"--first-seed: expected a seed ≥ 0, got {args.first_seed}")
-    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+    args.seed_list = check_verdict_seeds(parser, args.seeds, args.first_seed)
     if args.only_seeds is not None and not set(args.only_seeds) <= set(args.seed_list):
         parser.error(f"--only-seeds: expected seeds of {args.seed_list[0]}–{args.seed_list[-1]} (--first-seed "
                      f"{args.first_seed}, --seeds {args.seeds}), got {args.only_seeds}")

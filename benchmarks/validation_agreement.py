@@ -98,8 +98,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, metavar="K", help="that run's --first-seed")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    check_verdict_seeds(parser, args.seeds)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds = check_verdict_seeds(parser, args.seeds, args.first_seed)
     missing = [f"{d} seed {s}" for d in args.data for s in seeds
                if not (RUNS / args.tag / d / f"search-{s}" / "study.json").is_file()]
     if missing:

@@ -234,8 +234,7 @@ def main() -> None:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
         parser.error("--tag and --train-space are required (unless --run-jobs)")
-    check_verdict_seeds(parser, args.seeds)
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    seeds = check_verdict_seeds(parser, args.seeds, args.first_seed)
     if args.refit is not None:
         if not 0 < args.refit < 0.15:
             parser.error("--refit: expected a share of the rows in (0, 0.15)")
