@@ -100,14 +100,15 @@ def main() -> None:
     parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
                         help="the runs judged with their winner confirmed (winners_retrained.py --confirm)")
     args = parser.parse_args()
-    for tag in args.tags:
-        if ":" in tag and tag.split(":", 1)[1] not in args.data:
-            parser.error(f"--tags {tag}: {tag.split(':', 1)[1]!r} is not among --data ({' '.join(args.data)})")
+    runs = [(tag, only or None) for tag, _, only in (t.partition(":") for t in args.tags)]  # (tag, its one dataset)
+    for tag, only in runs:
+        if only is not None and only not in args.data:
+            parser.error(f"--tags {tag}:{only}: {only!r} is not among --data ({' '.join(args.data)})")
     rng = random.Random(0)
     pooled, used, skipped, rows = {}, {}, [], []
     for data in args.data:
         pooled[data], used[data] = [], []
-        for tag in (t.split(":", 1)[0] for t in args.tags if t.split(":", 1)[1:] in ([], [data])):
+        for tag in (tag for tag, only in runs if only in (None, data)):
             verdicts = seed_verdicts(tag, data, args.seeds, args.train_space, args.retrain, args.confirm)
             if verdicts is None:
                 skipped.append(f"{tag} {data}")
@@ -146,8 +147,7 @@ def main() -> None:
     print(section)
     count = f"_retrain{args.retrain}" if args.retrain != 3 else ""
     infix = f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
-    first, last = (t.split(":", 1)[0] for t in (args.tags[0], args.tags[-1]))
-    write_section(f"verdict_chance_{first}_{last}{infix}{count}", section)
+    write_section(f"verdict_chance_{runs[0][0]}_{runs[-1][0]}{infix}{count}", section)
 
 
 if __name__ == "__main__":
