@@ -36,7 +36,8 @@ ROOT = REPO / "runs" / "benchmarks" / "validation_agreement"
 
 
 def _measure(job: tuple[str, str, int]) -> list[dict]:
-    """One search seed's trained candidates → [{number, label, val_ne, halves_ne, test_ne}]."""
+    """One search seed's trained candidates → [{number, label, val_ne, halves_ne, test_ne}]; none
+    (and nothing kept) when the folder holds no weights."""
     tag, data, seed = job
     dest = ROOT / tag / data / f"seed-{seed}.json"
     if dest.is_file():
@@ -64,6 +65,8 @@ def _measure(job: tuple[str, str, int]) -> list[dict]:
         rows.append({"number": r.number, "label": r.label, "val_ne": r.mean_ne,
                      "halves_ne": halves_ne(model, dataset.splits["val"], dataset.features),
                      "test_ne": evaluate(model, dataset.splits["test"], dataset.features).mean_ne})
+    if not rows:
+        return rows
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(rows))
     return rows
@@ -107,6 +110,9 @@ def main() -> None:
     jobs = [(args.tag, d, s) for d in args.data for s in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         measured = dict(zip(jobs, pool.map(_measure, jobs)))
+    if unweighted := [f"{d} seed {s}" for _, d, s in jobs if not measured[(args.tag, d, s)]]:
+        parser.error(f"--tag {args.tag}: no trained weights under {RUNS / args.tag} for {', '.join(unweighted)} "
+                     "(searched elsewhere and brought back by --portable-state, which leaves them out)")
     parts, lines = [], []
     for data in args.data:
         rows, halves, to_test = [], [], []
