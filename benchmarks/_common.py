@@ -11,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -35,6 +36,41 @@ def check_verdict_seeds(parser, seeds: int, first_seed: int = 0) -> list[int]:
     if first_seed < 0:
         parser.error(f"--first-seed: expected a seed ≥ 0, got {first_seed}")
     return list(range(first_seed, first_seed + seeds))
+
+
+class Confirm(NamedTuple):
+    """A run's ``search.confirm`` (``--confirm TOP SEEDS``, ``--confirm-per``)."""
+
+    top: int
+    seeds: int
+    per: str = "trial"  # trial | architecture (search.confirm.per)
+
+    @property
+    def infix(self) -> str:
+        """In the names of its sections and done files: ``_confirm3x2``, ``_confirm3x2arch``."""
+        return f"_confirm{self.top}x{self.seeds}" + ("arch" if self.per == "architecture" else "")
+
+    @property
+    def flags(self) -> str:
+        return f"--confirm {self.top} {self.seeds}" + (" --confirm-per architecture" if self.per == "architecture" else "")
+
+    @property
+    def override(self) -> str:
+        return f"search.confirm={{top: {self.top}, seeds: {self.seeds}, per: {self.per}}}"
+
+
+def add_confirm_args(parser, help: str) -> None:
+    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help=help)
+    parser.add_argument("--confirm-per", choices=["trial", "architecture"], default="trial",
+                        help="with --confirm: search.confirm.per (the TOP best trainings, or the best of the "
+                             "TOP best architectures)")
+
+
+def confirm_from(parser, args) -> Confirm | None:
+    """``--confirm``/``--confirm-per`` as one value (None without ``--confirm``)."""
+    if args.confirm_per != "trial" and not args.confirm:
+        parser.error("--confirm-per: needs --confirm TOP SEEDS")
+    return Confirm(*args.confirm, args.confirm_per) if args.confirm else None
 
 
 def unirank_search(study: str | Path, sets: list[str], label: str) -> subprocess.CompletedProcess:

@@ -76,7 +76,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (REPO, SHARED_DATA, check_verdict_seeds, machine, prepare_caches,  # noqa: E402
+from benchmarks._common import (REPO, SHARED_DATA, Confirm, add_confirm_args, check_verdict_seeds, confirm_from, machine, prepare_caches,  # noqa: E402
                                 read_jobs, test_metrics, unirank_search, write_section, worker_pool)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
@@ -159,7 +159,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
             train_space: str = "basic") -> dict:
     """One ``unirank search`` unit; with ``confirm`` (top, seeds): the finished study of that unit
     run again with no new candidates and ``search.confirm``, so that only the confirmation trains."""
-    done = out / ("done.json" if confirm is None else f"confirmed-{confirm[0]}x{confirm[1]}.json")
+    done = out / ("done.json" if confirm is None else f"confirmed-{confirm.infix.removeprefix('_confirm')}.json")
     if done.is_file():
         return json.loads(done.read_text())
     if confirm is None and (minutes or not (out / "study.json").is_file()):
@@ -173,7 +173,7 @@ def _search(out: Path, data: str, seed: int, sampler: str | None, trials: int, p
     if minutes:
         sets.append(f"budget.max_wall_minutes={minutes:.2f}")
     if confirm is not None:
-        sets.append(f"search.confirm={{top: {confirm[0]}, seeds: {confirm[1]}}}")
+        sets.append(confirm.override)
     sets.extend(extra)
     started = time.perf_counter()
     unirank_search(f"studies/{STUDIES[data][0]}", sets, str(out))
@@ -196,17 +196,25 @@ def _training_machine() -> str:
                         else f" (trainings on {TRAIN_DEVICE}, float32, {GPU_SHARE:g} of it each)")
 
 
-def _confirmed_winner(out: Path, max_mflops: float):
-    """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``."""
-    from unirank.search.confirm import complete, confirmed
+def _confirmed_winner(out: Path, max_mflops: float, confirm: Confirm):
+    """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``.
+    ``per: architecture``: among the candidates that rule chose — a study confirmed by trial before
+    holds other candidates' confirmations too, which a fresh run with the rule would not have."""
+    from unirank.config import ConfirmConfig
+    from unirank.search.confirm import chosen, complete, confirmed
     from unirank.search.study import open_study_from_dir
 
     study, cfg = open_study_from_dir(out)
-    return next((c for c in complete(confirmed(study, cfg), cfg)
-                 if not c.record.preset and c.record.mflops <= max_mflops), None)
+    rows = complete(confirmed(study, cfg), cfg)
+    if confirm.per == "architecture":
+        rule = ConfirmConfig(top=confirm.top, seeds=confirm.seeds, per=confirm.per)
+        picked = {r.number for r in chosen(study, cfg.model_copy(update={"search": cfg.search.model_copy(
+            update={"confirm": rule})}))}
+        rows = [c for c in rows if c.record.number in picked and len(c.ne) > confirm.seeds]
+    return next((c for c in rows if not c.record.preset and c.record.mflops <= max_mflops), None)
 
 
-def _winner(out: Path, max_mflops: float, confirm: tuple[int, int] | None = None):
+def _winner(out: Path, max_mflops: float, confirm: Confirm | None = None):
     """(record, validation NE) of a search unit's winner: its searched candidate with the best
     validation NE at ≤ ``max_mflops`` — with ``confirm``, the lowest confirmed mean instead; None
     when no searched candidate fits."""
@@ -214,7 +222,7 @@ def _winner(out: Path, max_mflops: float, confirm: tuple[int, int] | None = None
     pick = min(eligible, key=lambda r: r.mean_ne) if eligible else None
     ne = pick.mean_ne if pick else None
     if confirm:  # the lowest mean over the confirmation's trainings (validation only)
-        confirmed = _confirmed_winner(out, max_mflops)
+        confirmed = _confirmed_winner(out, max_mflops, confirm)
         pick, ne = (confirmed.record, confirmed.mean_ne) if confirmed else (pick, ne)
     return (pick, ne) if pick else None
 
@@ -599,7 +607,7 @@ def run(data: str, args, root: Path) -> str:
         if args.confirm:
             print(f"[{data}] seed {s}: confirmation of the best candidates ({args.confirm[1]} more seeds) …", flush=True)
             _search(root / data / f"search-{s}", data, s, None, args.trials, args.presets, None, extra,
-                    confirm=tuple(args.confirm), train_space=args.train_space)
+                    confirm=args.confirm, train_space=args.train_space)
         searched[s] = _records(root / data / f"search-{s}")
         if args.test_ahead:
             _test_ahead(root / data / f"search-{s}", searched[s], args.test_ahead)
@@ -749,8 +757,7 @@ def main() -> None:
     parser.add_argument("--tuned-from", help="reuse the tuned presets of this earlier tag (same seeds and values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
-    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
-                        help="search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
+    add_confirm_args(parser, "search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
     parser.add_argument("--also-against", metavar="TAG",
                         help="also judge the winners against the presets tuned in this earlier run (same seeds)")
     parser.add_argument("--tune-finalists", nargs=2, type=int, metavar=("TOP", "TRIALS"),
@@ -777,6 +784,7 @@ def main() -> None:
     parser.add_argument("--run-tune-jobs", type=Path, metavar="FILE",
                         help="run the tunings of a --tune-jobs file (--workers at a time) and stop")
     args = parser.parse_args()
+    args.confirm = confirm_from(parser, args)
     if args.run_tune_jobs:
         return run_tune_jobs(args.run_tune_jobs, args.workers)
     if args.searched_finalists and not args.tune_finalists:
@@ -797,7 +805,7 @@ def main() -> None:
         return portable_state(root, args.portable_state, args.test_ahead)
     variant = "".join(f"_{v}" for v in (args.sampler, args.objective) if v)  # its own section
     variant += "_capped" if args.over_target == "infeasible" else ""
-    variant += f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    variant += args.confirm.infix if args.confirm else ""
     variant += f"_tune{args.tune_finalists[0]}x{args.tune_finalists[1]}" if args.tune_finalists else ""
     variant += "_searched" if args.searched_finalists else ""
     variant += "_presetsfirst" if args.tune_presets_in_search else ""
@@ -810,7 +818,9 @@ def main() -> None:
              f"objective {args.objective or 'default'}"
              + (" with the target MFLOPs as a hard cap (`search.over_target: infeasible`: candidates above the "
                 "best preset's MFLOPs are not trained)" if args.over_target == "infeasible" else "")
-             + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched and the best preset "
+             + (f", winner confirmed (`search.confirm`: the {args.confirm[0]} best searched "
+                + ("architectures (`per: architecture`, each by its best training)" if args.confirm.per == "architecture"
+                   else "candidates") + " and the best preset "
                 f"trained from {args.confirm[1]} more seeds after the search, outside the wall-clock random search "
                 f"is given; the winner's val NE is its mean)" if args.confirm else "")
              + (f", finalists tuned (`search.tune`: the last {args.tune_finalists[1]} of the {args.trials} searched "

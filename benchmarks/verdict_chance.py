@@ -1,12 +1,13 @@
 """How often does one run of a setting clear the issue's bar, given what its seeds measure?
 
     python benchmarks/verdict_chance.py --tags s30 s31 … --train-space calibrated
-        [--data census movielens synthetic] [--seeds 5] [--draws 20000] [--confirm TOP SEEDS]
+        [--data census movielens synthetic] [--seeds 5] [--draws 20000] [--confirm TOP SEEDS [--confirm-per P]]
 
 A tag written ``TAG:DATA`` is pooled for that dataset only (``--tags s47:census s47:synthetic
 s52:movielens_history s53:movielens_history --data census synthetic movielens_history --confirm 3
 2``: one setting whose runs differ by dataset); ``--confirm`` reads the runs judged with their
-winner confirmed (``winners_retrained_<tag>_confirm<TOP>x<SEEDS>…``).
+winner confirmed (``winners_retrained_<tag>_confirm<TOP>x<SEEDS>…``; ``arch`` after it with
+``--confirm-per architecture``).
 
 The bar (issue 18): the searched winner beats the best tuned preset by more than the seeds' std in
 at least 4 of 5 search seeds, in test NE and in pooled test AUC, on every dataset, in one run. Each
@@ -36,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import BENCHMARKS_MD, write_section  # noqa: E402
+from benchmarks._common import BENCHMARKS_MD, Confirm, add_confirm_args, confirm_from, write_section  # noqa: E402
 from benchmarks.search_vs_presets import DATA, STUDIES, TRAIN_SPACES  # noqa: E402
 
 SECTION = re.compile(r"<!-- begin:(\S+) -->\n(.*?)<!-- end:\1 -->", re.S)
@@ -56,12 +57,12 @@ def _train_space(body: str) -> str:
 
 
 def seed_verdicts(tag: str, data: str, seeds: int, space: str, retrain: int = 3,
-                  confirm: tuple[int, int] | None = None) -> list[tuple[bool, bool]] | None:
+                  confirm: Confirm | None = None) -> list[tuple[bool, bool]] | None:
     """Run ``tag``'s retrained verdict of each search seed of ``data`` as (NE, AUC), read from the
     table ``winners_retrained`` wrote to BENCHMARKS.md (the last such section naming ``data``, run
     with ``--train-space space`` and, with ``confirm``, its winner confirmed); None when no section
     has ``seeds`` rows (the seeds' numbers are the run's: ``--first-seed`` moves them)."""
-    base = (f"winners_retrained_{tag}" + (f"_confirm{confirm[0]}x{confirm[1]}" if confirm else "")
+    base = (f"winners_retrained_{tag}" + (confirm.infix if confirm else "")
             + (f"_retrain{retrain}" if retrain != 3 else ""))
     names = "|".join(sorted(STUDIES, key=len, reverse=True))  # movielens_random before movielens
     suffix = re.compile(rf"(_(?:{names}))*")
@@ -97,9 +98,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=20000)
     parser.add_argument("--retrain", type=int, default=3, help="the retrainings per side the runs were judged by")
-    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"),
-                        help="the runs judged with their winner confirmed (winners_retrained.py --confirm)")
+    add_confirm_args(parser, "the runs judged with their winner confirmed (winners_retrained.py --confirm)")
     args = parser.parse_args()
+    args.confirm = confirm_from(parser, args)
     runs = [(tag, only or None) for tag, _, only in (t.partition(":") for t in args.tags)]  # (tag, its one dataset)
     for tag, only in runs:
         if only is not None and only not in args.data:
@@ -128,7 +129,7 @@ def main() -> None:
                     f"{sum(v[1] for v in pool) / len(pool):.2f} | {sum(s[0] for s in sim) / len(sim):.2f} | "
                     f"{sum(s[1] for s in sim) / len(sim):.2f} | {sum(s[0] and s[1] for s in sim) / len(sim):.2f} |")
     every = sum(all(sims[d][i][0] and sims[d][i][1] for d in sims) for i in range(args.draws)) / args.draws
-    confirmed = f" --confirm {args.confirm[0]} {args.confirm[1]}" if args.confirm else ""
+    confirmed = f" {args.confirm.flags}" if args.confirm else ""
     section = (f"## How often one run clears the bar, from the seeds measured (runs {', '.join(args.tags)}"
                + (", winner confirmed" if args.confirm else "") + ")\n\n"
                f"`python benchmarks/verdict_chance.py --tags {' '.join(args.tags)} --train-space {args.train_space}"
@@ -146,7 +147,7 @@ def main() -> None:
                + (f"- not pooled (no retrained verdict published): {', '.join(skipped)}\n" if skipped else ""))
     print(section)
     count = f"_retrain{args.retrain}" if args.retrain != 3 else ""
-    infix = f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else ""
+    infix = args.confirm.infix if args.confirm else ""
     write_section(f"verdict_chance_{runs[0][0]}_{runs[-1][0]}{infix}{count}", section)
 
 

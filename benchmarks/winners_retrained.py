@@ -2,7 +2,7 @@
 
     python benchmarks/winners_retrained.py --tag s17 --train-space regularised
         [--data census movielens synthetic] [--seeds 5] [--retrain 3] [--workers 2]
-        [--confirm TOP SEEDS] [--jobs FILE] [--refit VAL_FRACTION]
+        [--confirm TOP SEEDS [--confirm-per architecture]] [--jobs FILE] [--refit VAL_FRACTION]
     python benchmarks/winners_retrained.py --run-jobs FILE [--workers N]
 
 A ``search_vs_presets`` run judges one training of each side: the winner's own weights against the
@@ -47,7 +47,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (REPO, check_verdict_seeds, machine, prepare_caches, read_jobs,  # noqa: E402
+from benchmarks._common import (REPO, Confirm, add_confirm_args, check_verdict_seeds, confirm_from,  # noqa: E402
+                                machine, prepare_caches, read_jobs,
                                 train_and_test, write_section, worker_pool)
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
@@ -61,7 +62,7 @@ def fresh_seed(search_seed: int, r: int) -> int:
     return 10_000 + 100 * search_seed + r
 
 
-def choices(tag: str, data: str, seeds: list[int], confirm: tuple[int, int] | None) -> tuple[dict, dict]:
+def choices(tag: str, data: str, seeds: list[int], confirm: Confirm | None) -> tuple[dict, dict]:
     """What run ``tag`` chose per seed: ({seed: best tuned preset}, {seed: (winner record, its
     validation NE) or None})."""
     root = RUNS / tag / data
@@ -223,13 +224,14 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, metavar="K", help="that run's --first-seed")
     parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--confirm", nargs=2, type=int, metavar=("TOP", "SEEDS"), help="that run's --confirm")
+    add_confirm_args(parser, "that run's --confirm")
     parser.add_argument("--jobs", type=Path, help="write the trainings still to do to this JSON file and stop")
     parser.add_argument("--run-jobs", type=Path, metavar="FILE", help="run the trainings of a --jobs file and stop")
     parser.add_argument("--refit", type=float, metavar="VAL_FRACTION",
                         help="time splits: test each model after training it again with only this last share "
                              "of the rows before the test as validation")
     args = parser.parse_args()
+    args.confirm = confirm_from(parser, args)
     if args.run_jobs:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
@@ -253,12 +255,12 @@ def main() -> None:
         args.jobs.write_text(json.dumps(todo))
         print(f"{len(todo)} trainings to do written to {args.jobs}")
         return
-    confirmed = (f"_confirm{args.confirm[0]}x{args.confirm[1]}" if args.confirm else "") + (
+    confirmed = (args.confirm.infix if args.confirm else "") + (
         f"_refit{args.refit:g}".replace(".", "") if args.refit else "") + (
         f"_retrain{args.retrain}" if args.retrain != 3 else "")  # another count: its own section beside the 3
     parts = [f"## The search's winners against the best tuned presets, each retrained from {args.retrain} fresh "
              f"seeds (run `{args.tag}`"
-             + (f", winner confirmed: `--confirm {args.confirm[0]} {args.confirm[1]}`" if args.confirm else "")
+             + (f", winner confirmed: `{args.confirm.flags}`" if args.confirm else "")
              + (f", each training refit with the last {args.refit:g} of the rows before the test as validation "
                 f"(`--refit {args.refit:g}`)" if args.refit else "")
              + ")\n\n`python benchmarks/winners_retrained.py` (protocol in its docstring): "

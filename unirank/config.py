@@ -502,10 +502,15 @@ class ConfirmConfig(_Section):
     trained again from ``seeds`` more training seeds (``train.seed`` + 1, + 2, …) with the study's
     protocol, and the winner is the lowest mean validation objective over all of its trainings
     (``unirank.search.confirm``). One training's validation NE carries the seed's noise, of the
-    size of the differences a search tells apart; the mean of several does not."""
+    size of the differences a search tells apart; the mean of several does not. ``per``: what
+    the ``top`` counts — ``trial``: the best trainings, however many share an architecture (the
+    finalists' tuning trains each best architecture with several training values);
+    ``architecture``: the best training of each of the ``top`` best distinct architectures, so the
+    confirmation compares architectures."""
 
     top: int = Field(3, ge=1, le=50)
     seeds: int = Field(2, ge=1, le=20)
+    per: Literal["trial", "architecture"] = "trial"
 
 
 class TuneConfig(_Section):

@@ -14,6 +14,13 @@ lowest mean objective:
   presets, among all;
 - ``objective: scalarized``: the penalised value at the mean NE.
 
+``per: architecture`` counts the ``top`` in distinct architectures, each by its best training:
+the finalists' tuning (``search.tune``) trains each of the best architectures with several
+training values, so the best trainings are often one architecture's (runs s53–s55 of
+``benchmarks/search_vs_presets.py``: the three best trainings of a search were one or two
+architectures in 13 of 15 searches), and the confirmation then tells training values apart more
+than architectures.
+
 Each training's result is its own study user attribute (``confirm:<trial>:<seed>``), written when
 it ends: an interrupted confirmation resumes where it stopped, a later invocation that finds new
 top candidates trains only those, and several workers on one storage never overwrite each other.
@@ -21,6 +28,7 @@ Validation rows only: the test split is never read.
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -80,7 +88,13 @@ def chosen(study: optuna.Study, cfg: StudyConfig, teacher: str | None = None) ->
     searched = [r for r in records if not r.preset]
     if cfg.search.objective == "pareto" and presets:
         searched = [r for r in searched if r.mflops <= presets[0].mflops]
-    return presets[:1] + sorted(searched, key=rank)[:cfg.search.confirm.top]
+    searched = sorted(searched, key=rank)
+    if cfg.search.confirm.per == "architecture":  # each architecture by its best training
+        first: dict[str, TrialRecord] = {}
+        for r in searched:
+            first.setdefault(json.dumps(r.arch.to_dict(), sort_keys=True), r)
+        searched = list(first.values())
+    return presets[:1] + searched[:cfg.search.confirm.top]
 
 
 def seeds(cfg: StudyConfig) -> list[int]:
