@@ -77,9 +77,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (REPO, SHARED_DATA, Confirm, add_confirm_args, check_verdict_seeds, confirm_from, machine, prepare_caches,  # noqa: E402
-                                read_jobs, test_metrics, unirank_search, write_section, worker_pool)
+                                read_jobs, test_metrics, train_and_test, unirank_search, write_section, worker_pool)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
+REDO_UNTESTED = False  # --redo-untested: a winner without weights or test figures is trained again here
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 # the presets that read a behaviour history, for a study that has one (``--presets``)
 SEQUENCE_PRESETS = ["din", "bst", "interformer"]
@@ -197,20 +198,18 @@ def _training_machine() -> str:
 
 
 def _confirmed_winner(out: Path, max_mflops: float, confirm: Confirm):
-    """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``.
-    ``per: architecture``: among the candidates that rule chose — a study confirmed by trial before
-    holds other candidates' confirmations too, which a fresh run with the rule would not have."""
+    """The searched candidate with the lowest confirmed mean validation objective at ≤ ``max_mflops``,
+    among the candidates ``confirm``'s rule chose: a study confirmed under both rules (``per``)
+    holds the other rule's confirmations too, which a fresh run with this one would not have."""
     from unirank.config import ConfirmConfig
     from unirank.search.confirm import chosen, complete, confirmed
     from unirank.search.study import open_study_from_dir
 
     study, cfg = open_study_from_dir(out)
-    rows = complete(confirmed(study, cfg), cfg)
-    if confirm.per == "architecture":
-        rule = ConfirmConfig(top=confirm.top, seeds=confirm.seeds, per=confirm.per)
-        picked = {r.number for r in chosen(study, cfg.model_copy(update={"search": cfg.search.model_copy(
-            update={"confirm": rule})}))}
-        rows = [c for c in rows if c.record.number in picked and len(c.ne) > confirm.seeds]
+    rule = ConfirmConfig(top=confirm.top, seeds=confirm.seeds, per=confirm.per)
+    picked = {r.number for r in chosen(study, cfg.model_copy(update={"search": cfg.search.model_copy(
+        update={"confirm": rule})}))}
+    rows = [c for c in complete(confirmed(study, cfg), cfg) if c.record.number in picked and len(c.ne) > confirm.seeds]
     return next((c for c in rows if not c.record.preset and c.record.mflops <= max_mflops), None)
 
 
@@ -276,14 +275,22 @@ def _test_metrics(out: Path, record) -> dict:
         return json.loads(dest.read_text())
     from unirank.export.bundle import weights_in
     from unirank.models import build_model
+    from unirank.search.study import open_study_from_dir
     from unirank.train.checkpoint import load_weights
 
     weights = weights_in(out, record.weights)
-    if not weights or not weights.is_file():
+    if (not weights or not weights.is_file()) and not REDO_UNTESTED:
         raise SystemExit(f"search_vs_presets: {out} trial {record.number}: weights missing ({record.weights}) and no "
-                         "test_metrics.json beside them (a folder packed by --portable-state before it was tested)")
-    dataset = _unit_data(out)
-    metrics = test_metrics(load_weights(build_model(record.arch, dataset.features), weights).eval(), dataset)
+                         "test_metrics.json beside them (a folder packed by --portable-state before it was tested; "
+                         "--redo-untested trains it again here)")
+    if not weights or not weights.is_file():  # its search training done again on this machine, then tested
+        cfg = open_study_from_dir(out)[1]
+        train = {k: v for k, v in record.train.items() if k not in ("seed", "device", "precision")}
+        result = train_and_test(cfg, record.arch, out / "cache", cfg.train.seed, **train)
+        metrics = {"test_ne": result["test_ne"], "test_auc": result["test_auc"], "redone": _training_machine()}
+    else:
+        dataset = _unit_data(out)
+        metrics = test_metrics(load_weights(build_model(record.arch, dataset.features), weights).eval(), dataset)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(metrics))
     return metrics
@@ -700,6 +707,11 @@ def run(data: str, args, root: Path) -> str:
                 f"{sum(w['ne'] < b['ne'] for b, w in paired)} of {args.seeds}; paired test-NE difference "
                 f"{statistics.mean(diffs):+.4f} ± {statistics.stdev(diffs) if len(diffs) > 1 else 0.0:.4f}\n"
                 if diffs else "")
+               + ("- trained again from its search seed and training values on this machine for its test (its "
+                  "search weights were not kept; one training's test figures are this training's): "
+                  + ", ".join(f"seed {s} trial {winners[s]['trial']} ({winners[s]['redone']})" for s in args.seed_list
+                              if winners[s] and winners[s].get("redone")) + "\n"
+                  if any(w and w.get("redone") for w in winners.values()) else "")
                + (f"- winners with a preset's architecture (proposed again with other training values, by "
                   f"{'the sampler' if args.searched_finalists else '`search.tune` or the sampler'}): "
                   f"{sum(bool(w['preset_arch']) for _, w in paired)} of {args.seeds}\n" if args.tune_finalists else "")
@@ -758,6 +770,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a study override for every search unit, e.g. search.gpus_per_trial=0.0625")
     add_confirm_args(parser, "search.confirm: the winner is the best mean over SEEDS more trainings of the TOP best")
+    parser.add_argument("--redo-untested", action="store_true",
+                        help="a winner whose search weights were not kept (nor tested ahead) is trained again here "
+                             "from its search seed and training values for its test figures (said in the section)")
     parser.add_argument("--also-against", metavar="TAG",
                         help="also judge the winners against the presets tuned in this earlier run (same seeds)")
     parser.add_argument("--tune-finalists", nargs=2, type=int, metavar=("TOP", "TRIALS"),
@@ -785,6 +800,8 @@ def main() -> None:
                         help="run the tunings of a --tune-jobs file (--workers at a time) and stop")
     args = parser.parse_args()
     args.confirm = confirm_from(parser, args)
+    global REDO_UNTESTED
+    REDO_UNTESTED = args.redo_untested
     if args.run_tune_jobs:
         return run_tune_jobs(args.run_tune_jobs, args.workers)
     if args.searched_finalists and not args.tune_finalists:

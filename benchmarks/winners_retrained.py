@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (REPO, Confirm, add_confirm_args, check_verdict_seeds, confirm_from,  # noqa: E402
                                 machine, prepare_caches, read_jobs,
                                 train_and_test, write_section, worker_pool)
+from benchmarks import search_vs_presets  # noqa: E402
 from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
@@ -225,6 +226,7 @@ def main() -> None:
     parser.add_argument("--retrain", type=int, default=3, help="fresh trainings of each side per search seed")
     parser.add_argument("--workers", type=int, default=2)
     add_confirm_args(parser, "that run's --confirm")
+    parser.add_argument("--redo-untested", action="store_true", help="as search_vs_presets.py --redo-untested")
     parser.add_argument("--jobs", type=Path, help="write the trainings still to do to this JSON file and stop")
     parser.add_argument("--run-jobs", type=Path, metavar="FILE", help="run the trainings of a --jobs file and stop")
     parser.add_argument("--refit", type=float, metavar="VAL_FRACTION",
@@ -232,6 +234,7 @@ def main() -> None:
                              "of the rows before the test as validation")
     args = parser.parse_args()
     args.confirm = confirm_from(parser, args)
+    search_vs_presets.REDO_UNTESTED = args.redo_untested
     if args.run_jobs:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
