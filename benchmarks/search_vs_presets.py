@@ -76,8 +76,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (REPO, SHARED_DATA, Confirm, add_confirm_args, check_verdict_seeds, confirm_from, machine, prepare_caches,  # noqa: E402
-                                read_jobs, test_metrics, train_and_test, unirank_search, write_section, worker_pool)
+from benchmarks._common import (REPO, SHARED_DATA, Confirm, add_confirm_args, check_verdict_seeds,  # noqa: E402
+                                confirm_from, machine, prepare_caches, read_jobs, test_metrics, train_and_test,
+                                unirank_search, write_section, worker_pool)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
 REDO_UNTESTED = False  # --redo-untested: a winner without weights or test figures is trained again here

@@ -26,7 +26,7 @@ def _study(rows):
 @pytest.mark.parametrize("per, expected", [("trial", [0, 1, 2, 3]), ("architecture", [0, 1, 4, 5])])
 def test_the_confirmation_takes_the_best_trainings_or_each_architectures_best(per, expected):
     a, b, c, d = (PRESETS[n] for n in ("dcnv2", "mmoe", "ple", "dlrm"))
-    # the search tuned architecture a's training values three times; the best preset is the slowest here
+    # the search tuned architecture a's training values three times; the one preset is worse than every candidate
     study = _study([("preset", b, 0.40, "mmoe"), ("a1", a, 0.300, None), ("a2", a, 0.301, None),
                     ("a3", a, 0.302, None), ("c", c, 0.303, None), ("d", d, 0.304, None), ("a4", a, 0.305, None)])
     cfg = load_config(QUICKSTART, [f"search.confirm={{top: 3, seeds: 2, per: {per}}}"])

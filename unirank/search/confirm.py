@@ -19,7 +19,8 @@ the finalists' tuning (``search.tune``) trains each of the best architectures wi
 training values, so the best trainings are often one architecture's (runs s53–s55 of
 ``benchmarks/search_vs_presets.py``: the three best trainings of a search were one or two
 architectures in 13 of 15 searches), and the confirmation then tells training values apart more
-than architectures.
+than architectures. Measured on those runs it chose winners that retrain worse than ``trial``'s
+(``docs/search_vs_presets.md``): telling training values apart pays more there.
 
 Each training's result is its own study user attribute (``confirm:<trial>:<seed>``), written when
 it ends: an interrupted confirmation resumes where it stopped, a later invocation that finds new
