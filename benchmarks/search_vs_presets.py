@@ -81,7 +81,9 @@ from benchmarks._common import (REPO, SHARED_DATA, Confirm, add_confirm_args, ch
                                 unirank_search, write_section, worker_pool)
 
 RUNS = REPO / "runs" / "benchmarks" / "search_vs_presets"  # a run's folder: RUNS / tag
-REDO_UNTESTED = False  # --redo-untested: a winner without weights or test figures is trained again here
+# where and how a trial ran is not one of its searched values: a retraining runs on the study's device
+# (CPU, or UNIRANK_TRAIN_DEVICE's GPU in float32) from its own seed, whatever machine the search trained on
+PLACEMENT = {"seed", "device", "precision"}
 PRESETS = ["shared_bottom_mlp", "dlrm", "dcnv2", "deepfm", "autoint", "mmoe", "ple", "star"]
 # the presets that read a behaviour history, for a study that has one (``--presets``)
 SEQUENCE_PRESETS = ["din", "bst", "interformer"]
@@ -208,9 +210,9 @@ def _confirmed_winner(out: Path, max_mflops: float, confirm: Confirm):
 
     study, cfg = open_study_from_dir(out)
     rule = ConfirmConfig(top=confirm.top, seeds=confirm.seeds, per=confirm.per)
-    picked = {r.number for r in chosen(study, cfg.model_copy(update={"search": cfg.search.model_copy(
-        update={"confirm": rule})}))}
-    rows = [c for c in complete(confirmed(study, cfg), cfg) if c.record.number in picked and len(c.ne) > confirm.seeds]
+    cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"confirm": rule})})
+    picked = {r.number for r in chosen(study, cfg)}
+    rows = [c for c in complete(confirmed(study, cfg), cfg) if c.record.number in picked]
     return next((c for c in rows if not c.record.preset and c.record.mflops <= max_mflops), None)
 
 
@@ -267,10 +269,11 @@ def _dropped_dense(out: Path) -> int | None:
     return sum(not k for k in keep) if keep else None
 
 
-def _test_metrics(out: Path, record) -> dict:
+def _test_metrics(out: Path, record, redo: bool = False) -> dict:
     """A trial's (``record``, of search unit ``out``) stored weights evaluated on the test split, kept in
     ``export/trial-N/test_metrics.json`` so that a rerun elsewhere — without the weights — reports the
-    same figures."""
+    same figures. Without weights or stored figures: an error, or with ``redo`` (``--redo-untested``,
+    for winners) its search training done again on this machine and tested, marked ``redone``."""
     dest = out / "export" / f"trial-{record.number}" / "test_metrics.json"
     if dest.is_file():
         return json.loads(dest.read_text())
@@ -280,13 +283,13 @@ def _test_metrics(out: Path, record) -> dict:
     from unirank.train.checkpoint import load_weights
 
     weights = weights_in(out, record.weights)
-    if (not weights or not weights.is_file()) and not REDO_UNTESTED:
+    if (not weights or not weights.is_file()) and not redo:
         raise SystemExit(f"search_vs_presets: {out} trial {record.number}: weights missing ({record.weights}) and no "
                          "test_metrics.json beside them (a folder packed by --portable-state before it was tested; "
                          "--redo-untested trains it again here)")
     if not weights or not weights.is_file():  # its search training done again on this machine, then tested
         cfg = open_study_from_dir(out)[1]
-        train = {k: v for k, v in record.train.items() if k not in ("seed", "device", "precision")}
+        train = {k: v for k, v in record.train.items() if k not in PLACEMENT}
         result = train_and_test(cfg, record.arch, out / "cache", cfg.train.seed, **train)
         metrics = {"test_ne": result["test_ne"], "test_auc": result["test_auc"], "redone": _training_machine()}
     else:
@@ -675,7 +678,7 @@ def run(data: str, args, root: Path) -> str:
         winners[s] = ({"trial": won[0].number, "ne": won[1], "mflops": won[0].mflops,
                        "preset_arch": preset_arch(won[0]),
                        "dropped": list(won[0].arch.embedding.dropped),
-                       **_test_metrics(root / data / f"search-{s}", won[0])} if won else None)
+                       **_test_metrics(root / data / f"search-{s}", won[0], redo=args.redo_untested)} if won else None)
     every = [(r.mflops, r.mean_ne) for rs in (*searched.values(), *randoms.values()) for r in rs]
     reference = (1.05 * max(p[0] for p in every), 1.05 * max(p[1] for p in every))
     hv = {s: (hypervolume_2d([(r.mflops, r.mean_ne) for r in searched[s]], reference),
@@ -801,8 +804,6 @@ def main() -> None:
                         help="run the tunings of a --tune-jobs file (--workers at a time) and stop")
     args = parser.parse_args()
     args.confirm = confirm_from(parser, args)
-    global REDO_UNTESTED
-    REDO_UNTESTED = args.redo_untested
     if args.run_tune_jobs:
         return run_tune_jobs(args.run_tune_jobs, args.workers)
     if args.searched_finalists and not args.tune_finalists:

@@ -50,8 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (REPO, Confirm, add_confirm_args, check_verdict_seeds, confirm_from,  # noqa: E402
                                 machine, prepare_caches, read_jobs,
                                 train_and_test, write_section, worker_pool)
-from benchmarks import search_vs_presets  # noqa: E402
-from benchmarks.search_vs_presets import (DATA, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
+from benchmarks.search_vs_presets import (DATA, PLACEMENT, PROTOCOLS, RUNS, STUDIES, TRAIN_SPACES, _config,  # noqa: E402
                                           _test_metrics, _verdicts, _winner, arch_note, best_presets, preset_arch)
 
 
@@ -69,11 +68,6 @@ def choices(tag: str, data: str, seeds: list[int], confirm: Confirm | None) -> t
     root = RUNS / tag / data
     best = best_presets(root / "tuned", seeds)
     return best, {s: _winner(root / f"search-{s}", best[s]["mflops"], confirm) for s in seeds}
-
-
-# where and how a trial ran is not one of its searched values: a retraining runs on the study's device
-# (CPU, or UNIRANK_TRAIN_DEVICE's GPU in float32) from its own seed, whatever machine the search trained on
-PLACEMENT = {"seed", "device", "precision"}
 
 
 def jobs_for(tag: str, data: str, retrain: int, space: str, chosen: tuple[dict, dict],
@@ -174,7 +168,8 @@ def _sides(results: list[dict], seeds: list[int]) -> tuple[dict, dict]:
     return {s: mean("preset", s) for s in seeds}, {s: mean("winner", s) for s in seeds}
 
 
-def report(tag: str, data: str, seeds: list[int], results: list[dict], chosen: tuple[dict, dict]) -> str:
+def report(tag: str, data: str, seeds: list[int], results: list[dict], chosen: tuple[dict, dict],
+           redo: bool = False) -> str:
     presets, winners = _sides(results, seeds)
     spread_ne, spread_auc, beats = _verdicts(presets, winners)
     root = RUNS / tag / data
@@ -182,7 +177,7 @@ def report(tag: str, data: str, seeds: list[int], results: list[dict], chosen: t
     once, luck = {}, {"winner": [], "preset": []}  # luck: the choosing training's val NE − the retrainings' mean
     for s in seeds:
         won = won_by_seed[s]
-        once[s] = _test_metrics(root / f"search-{s}", won[0]) if won else None
+        once[s] = _test_metrics(root / f"search-{s}", won[0], redo=redo) if won else None
         luck["preset"].append(best[s]["ne"] - presets[s]["val_ne"])
         if won and winners[s]:
             luck["winner"].append(won[1] - winners[s]["val_ne"])
@@ -234,7 +229,6 @@ def main() -> None:
                              "of the rows before the test as validation")
     args = parser.parse_args()
     args.confirm = confirm_from(parser, args)
-    search_vs_presets.REDO_UNTESTED = args.redo_untested
     if args.run_jobs:
         return run_jobs(args.run_jobs, args.workers)
     if not args.tag or not args.train_space:
@@ -276,7 +270,8 @@ def main() -> None:
         for data in args.data:
             print(f"[{data}] {len(jobs[data])} trainings …", flush=True)
             prepare_caches(_caches(jobs[data]))
-            section = report(args.tag, data, seeds, list(pool.map(train_job, jobs[data])), chosen[data])
+            section = report(args.tag, data, seeds, list(pool.map(train_job, jobs[data])), chosen[data],
+                             args.redo_untested)
             print(section, flush=True)
             parts.append(section)
             write_section(f"winners_retrained_{args.tag}{confirmed}" + "".join(f"_{d}" for d in args.data
