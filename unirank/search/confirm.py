@@ -29,7 +29,6 @@ Validation rows only: the test split is never read.
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Callable
 import optuna
 
 from unirank.config import StudyConfig
+from unirank.search.evolution import arch_key
 from unirank.search.objectives import penalised_ne
 from unirank.search.study import TrialRecord, trial_records
 
@@ -93,7 +93,7 @@ def chosen(study: optuna.Study, cfg: StudyConfig, teacher: str | None = None) ->
     if cfg.search.confirm.per == "architecture":  # each architecture by its best training
         first: dict[str, TrialRecord] = {}
         for r in searched:
-            first.setdefault(json.dumps(r.arch.to_dict(), sort_keys=True), r)
+            first.setdefault(arch_key(r.arch.to_dict()), r)
         searched = list(first.values())
     return presets[:1] + searched[:cfg.search.confirm.top]
 

@@ -68,6 +68,12 @@ def trained_points(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             if t.params and not t.user_attrs.get("infeasible") and "same_as_trial" not in t.user_attrs]
 
 
+def arch_key(arch: dict | None) -> str:
+    """What tells two architectures apart: the architecture as a dict (``ArchSpec.to_dict``, as a
+    trial stores it), keys sorted."""
+    return json.dumps(arch, sort_keys=True)
+
+
 def point_key(arch: dict | None, train: dict) -> str:
     """What tells two trials apart: the architecture (as a dict) and the training values as they
     train (``effective_train``: a weight decay too small to change float32 weights is none)."""

@@ -17,18 +17,17 @@ the run's sampler proposes.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 
 import optuna
 from optuna.trial import TrialState
 
-from unirank.search.evolution import point_key, seen_keys, trained_points
+from unirank.search.evolution import arch_key, point_key, seen_keys, trained_points
 from unirank.space.search_space import SearchSpace
 
 
 def _arch_key(trial: optuna.trial.FrozenTrial) -> str:
-    return json.dumps(trial.user_attrs.get("arch"), sort_keys=True)
+    return arch_key(trial.user_attrs.get("arch"))
 
 
 class FinalistTuner:

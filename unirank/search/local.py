@@ -38,7 +38,6 @@ from the presets; local search refines what is best.
 """
 from __future__ import annotations
 
-import json
 import random
 from typing import Callable, NamedTuple
 
@@ -46,7 +45,7 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 
-from unirank.search.evolution import ChildTrial, pareto_front, point_key, seen_keys, trained_points
+from unirank.search.evolution import ChildTrial, arch_key, pareto_front, point_key, seen_keys, trained_points
 from unirank.search.predictor import param_features
 from unirank.space.arch import ArchSpec
 from unirank.space.search_space import SearchSpace
@@ -167,7 +166,7 @@ class LocalSearchProposer:
         """The check's answer (cached); 0 MFLOPs, "fits", without a check."""
         if self.check is None:
             return 0.0
-        key = json.dumps(arch.to_dict(), sort_keys=True)
+        key = arch_key(arch.to_dict())
         if key not in self._checked:
             self._checked[key] = self.check(arch)
         return self._checked[key]

@@ -43,7 +43,7 @@ from unirank.proxies.cost import LATENCY_BATCH, Cost, measure_cost
 from unirank.search.objectives import (INFEASIBLE_NE, constraint_values, describe_violation,
                                        objective_values, target_cap)
 from unirank.search.claims import PresetClaims
-from unirank.search.evolution import EvolutionProposer, point_key
+from unirank.search.evolution import EvolutionProposer, arch_key, point_key
 from unirank.search.finalists import FinalistTuner, tuning_draws
 from unirank.search.hypervolume_tpe import HypervolumeTPEProposer
 from unirank.search.local import LocalSearchProposer
@@ -391,7 +391,7 @@ class OptunaArchSearcher(Searcher):
         before proposing it (and a repair checks the neighbour's own neighbours), and the proposal
         is then costed again when asked: BST on movielens_history takes ~0.03 s of the driver's
         each time (the count runs the model). Failures are not kept: each caller handles them."""
-        key = json.dumps(arch.to_dict(), sort_keys=True)
+        key = arch_key(arch.to_dict())
         if key not in self._costs:
             self._costs[key] = measure_cost(arch, self.features, latency_batch=self._latency_batch)
         return self._costs[key]
